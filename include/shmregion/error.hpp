@@ -1,0 +1,78 @@
+// shmregion: error codes and the exception type.
+//
+// Every operation has a throwing form (throws shmregion::Error, a std::system_error whose
+// message names the operation, the region, the file and the cause) and a non-throwing form
+// that takes a std::error_code& (the code only; the context travels only with exceptions).
+//
+// Failures of the operating system keep their errno in std::generic_category(), so
+// `ec == std::errc::no_space_on_device` works. Failures that only this library can detect
+// use shmregion::errc below, in shmregion::category(); several of them also compare equal
+// to the std::errc that fits (see the table in error.cpp).
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <system_error>
+
+namespace shmregion {
+
+enum class errc : int {
+    invalid_name = 1,       ///< empty, too long, contains '/', NUL or a control char, "." or ".."
+    invalid_size,           ///< 0, beyond the address space, or max_size below size
+    invalid_options,        ///< an option combination that cannot work (e.g. Backing::any on create)
+    bad_magic,              ///< the file is not a shmregion region or locator
+    version_mismatch,       ///< written by an incompatible layout version
+    layout_mismatch,        ///< written by a build with another mutex size or page size
+    header_corrupt,         ///< a header field is out of range; the message names the field
+    header_incomplete,      ///< the creator never finished (valid word not set before the timeout)
+    size_mismatch,          ///< the header's sizes disagree with the real size of the backing
+    backing_mismatch,       ///< the region exists with another backing than the one asked for
+    region_exists,          ///< OpenMode::create_only and the region already exists
+    region_not_found,       ///< OpenMode::join_only (or unlink/inspect) and there is no region
+    marked_for_removal,     ///< the region is being removed; it cannot be joined any more
+    attacher_table_full,    ///< every attacher slot is held by a live process
+    lock_not_recoverable,   ///< the robust mutex is in the not-recoverable state
+    lock_timeout,           ///< the region lock was not acquired before the join timeout
+    segment_missing,        ///< a locator names a shared-memory segment that no longer exists
+    not_attached,           ///< operation on an empty or detached Region
+    wrong_process,          ///< Region inherited across fork() used before join_after_fork()
+    not_growable,           ///< the backing cannot change size (System V)
+};
+
+/// The category of shmregion::errc.
+const std::error_category& category() noexcept;
+
+std::error_code make_error_code(errc e) noexcept;
+
+/// The exception thrown by the throwing forms. what() reads like
+///   attach 'jobs' (home /var/db): open /var/db/jobs.region: Permission denied
+class Error : public std::system_error {
+public:
+    Error(std::error_code code, std::string operation, std::string region,
+          std::filesystem::path home, std::filesystem::path file, std::string detail);
+
+    /// The operation that failed ("attach", "detach", "unlink", "inspect", "lock", ...).
+    const std::string& operation() const noexcept { return operation_; }
+    /// The region's name (may be empty when the name itself was the problem).
+    const std::string& region() const noexcept { return region_; }
+    const std::filesystem::path& home() const noexcept { return home_; }
+    /// The file (or segment) the failing step touched; empty when none.
+    const std::filesystem::path& file() const noexcept { return file_; }
+    /// The failing step and its cause, without the region prefix ("open /x: Permission denied").
+    const std::string& detail() const noexcept { return detail_; }
+    /// The whole message; the cause is already in it (std::system_error's own would repeat it).
+    const char* what() const noexcept override { return what_.c_str(); }
+
+private:
+    std::string what_;
+    std::string operation_;
+    std::string region_;
+    std::filesystem::path home_;
+    std::filesystem::path file_;
+    std::string detail_;
+};
+
+}  // namespace shmregion
+
+template <>
+struct std::is_error_code_enum<shmregion::errc> : std::true_type {};

@@ -1,0 +1,65 @@
+// shmregion: what to attach to, and how.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace shmregion {
+
+/// Where a region's memory lives. The numeric values are stored in the header; never renumber.
+enum class Backing : std::uint32_t {
+    any = 0,        ///< join only: accept whatever backing the existing region has
+    file = 1,       ///< mmap of <home>/<name>.region, which holds the region itself
+    posix = 2,      ///< shm_open segment "/shmregion.<name>.<random>"; <home>/<name>.region locates it
+    sysv = 3,       ///< shmget segment (ipcs -m); <home>/<name>.region holds its key and id; fixed size
+    anonymous = 4,  ///< MAP_SHARED|MAP_ANONYMOUS, shared with fork()ed children only; no file
+    heap = 5,       ///< private memory of this process; attaches of the same name in the process share it
+};
+
+/// "file", "posix", "sysv", "anonymous", "heap" or "any".
+std::string_view to_string(Backing b) noexcept;
+/// Parses the names above; returns false for anything else.
+bool parse_backing(std::string_view text, Backing& out) noexcept;
+
+enum class OpenMode {
+    create_or_join,  ///< join the region if it exists, otherwise create it (exactly one racer creates)
+    create_only,     ///< fail with errc::region_exists if it exists
+    join_only,       ///< fail with errc::region_not_found if it does not exist
+};
+
+enum class Force : bool { no = false, yes = true };
+
+struct Options {
+    /// Directory holding the region's file. Must exist. Ignored by anonymous and heap regions.
+    std::filesystem::path home;
+    /// 1..max_name_length bytes; no '/', NUL or control characters; not "." or ".." and not
+    /// starting with '.'.
+    std::string name;
+    Backing backing = Backing::file;
+    OpenMode mode = OpenMode::create_or_join;
+    /// Usable bytes (data() .. data()+size()), rounded up to whole pages. Needed to create;
+    /// ignored on join (the region's own size wins).
+    std::uint64_t size = 0;
+    /// Growth ceiling in usable bytes, rounded up to pages; 0 means "same as size". Every
+    /// attacher reserves this much address space (not memory). System V regions cannot grow.
+    std::uint64_t max_size = 0;
+    /// Size of the attacher table, fixed at creation (1..max_attachers_limit).
+    std::uint32_t max_attachers = 128;
+    /// Permission bits of the region's file and segment (applied exactly, umask ignored).
+    ::mode_t permissions = 0600;
+    /// How long a joiner waits for a creator to finish, for a region being removed to go, and
+    /// for the region lock during attach, before it fails (header_incomplete, lock_timeout).
+    std::chrono::milliseconds join_timeout{5000};
+    /// Remove the region when its last attacher detaches (Berkeley DB's REGION_LASTDETACH).
+    bool remove_on_last_detach = false;
+};
+
+inline constexpr std::size_t max_name_length = 64;
+inline constexpr std::uint32_t max_attachers_limit = 4096;
+
+}  // namespace shmregion

@@ -1,0 +1,201 @@
+// shmregion: attach, lock, detach, unlink and inspect regions.
+//
+//   shmregion::Options o;
+//   o.home = "/var/db"; o.name = "jobs"; o.backing = shmregion::Backing::posix; o.size = 1 << 20;
+//   auto r = shmregion::Region::attach(o);          // creates it, or joins it if it exists
+//   {
+//       auto g = r.lock();                           // the region's robust cross-process mutex
+//       if (g.owner_died()) { /* a holder was killed; the header is already repaired,
+//                                 your own data structures in r.data() may need checking */ }
+//   }
+//   r.detach();                                      // or let the destructor do it
+//   shmregion::unlink("/var/db", "jobs");            // removed once the last attacher detaches
+//
+// Thread safety: a Region object is not synchronised; share it between threads only under
+// your own synchronisation, or give each thread its own attach. Different Region objects
+// (even of the same region, in the same process) are independent attachers.
+//
+// fork(): an attach belongs to the process that made it. A child that inherits a Region
+// must call join_after_fork() before using it (that makes the child an attacher of its
+// own; it is how anonymous regions are shared). Without it, every call in the child fails
+// with errc::wrong_process and the destructor only unmaps the child's copy.
+#pragma once
+
+#include <shmregion/error.hpp>
+#include <shmregion/options.hpp>
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace shmregion {
+
+namespace detail {
+class RegionImpl;
+}
+
+/// Holds the region lock. Move-only; unlocks on destruction.
+class LockGuard {
+public:
+    LockGuard() noexcept = default;
+    LockGuard(LockGuard&& other) noexcept;
+    LockGuard& operator=(LockGuard&& other) noexcept;
+    LockGuard(const LockGuard&) = delete;
+    LockGuard& operator=(const LockGuard&) = delete;
+    ~LockGuard();
+
+    /// True if the previous holder died while holding the lock. The library has already
+    /// repaired its own header (dead attachers dropped, reference count rebuilt) and marked
+    /// the mutex consistent; data the application keeps in the region may be half-updated.
+    bool owner_died() const noexcept { return owner_died_; }
+    bool owns_lock() const noexcept { return impl_ != nullptr; }
+    void unlock() noexcept;
+
+private:
+    friend class Region;
+    LockGuard(detail::RegionImpl* impl, bool owner_died) noexcept
+        : impl_(impl), owner_died_(owner_died) {}
+    detail::RegionImpl* impl_ = nullptr;
+    bool owner_died_ = false;
+};
+
+class Region {
+public:
+    /// Creates or joins the region described by opts (see OpenMode). Of any number of
+    /// processes racing to create one name, exactly one creates; the others join. A joiner
+    /// validates the header against the real size of the backing before trusting it and
+    /// waits up to opts.join_timeout for a creator that has not finished. Throws Error.
+    static Region attach(const Options& opts);
+    /// As above; on failure returns an empty Region and sets ec.
+    static Region attach(const Options& opts, std::error_code& ec) noexcept;
+
+    Region() noexcept;
+    Region(Region&& other) noexcept;
+    Region& operator=(Region&& other) noexcept;
+    Region(const Region&) = delete;
+    Region& operator=(const Region&) = delete;
+    /// Detaches if still attached; errors are swallowed (call detach() to see them).
+    ~Region();
+
+    bool attached() const noexcept;
+    explicit operator bool() const noexcept { return attached(); }
+
+    /// The usable memory: page-aligned, size() bytes, zero-filled at creation. Stable for
+    /// the life of this attach.
+    void* data() const noexcept;
+    std::size_t size() const noexcept;
+    /// Growth ceiling in usable bytes (address space reserved by this attach).
+    std::size_t max_size() const noexcept;
+    /// True if this attach created the region.
+    bool created() const noexcept;
+    Backing backing() const noexcept;
+    const std::string& name() const noexcept;
+    const std::filesystem::path& home() const noexcept;
+    /// The region's file in home (region or locator); empty for anonymous and heap regions.
+    const std::filesystem::path& file() const noexcept;
+    /// This attach's slot in the attacher table.
+    std::uint32_t slot() const noexcept;
+
+    /// Takes the region's robust process-shared mutex. Blocks. Errors: lock_not_recoverable,
+    /// resource_deadlock_would_occur if this thread already holds it, wrong_process.
+    LockGuard lock();
+    LockGuard lock(std::error_code& ec) noexcept;
+
+    /// Marks the region to be removed when its last attacher detaches.
+    void mark_for_removal();
+    void mark_for_removal(std::error_code& ec) noexcept;
+
+    /// Drops attachers that died without detaching and rebuilds the reference count.
+    /// Returns how many were dropped. (attach() and detach() do this too.)
+    std::size_t reap_dead_attachers();
+    std::size_t reap_dead_attachers(std::error_code& ec) noexcept;
+
+    /// In a child of fork() that inherited this Region: become an attacher of its own
+    /// (a new slot and its own liveness lock). No-op in the process that attached.
+    void join_after_fork();
+    void join_after_fork(std::error_code& ec) noexcept;
+
+    /// Leaves the region: frees the slot, decrements the reference count and, if this was
+    /// the last attacher of a region marked for removal, removes the region's file and
+    /// segment. Unmaps in every case. Idempotent.
+    void detach();
+    void detach(std::error_code& ec) noexcept;
+
+private:
+    explicit Region(std::unique_ptr<detail::RegionImpl> impl) noexcept;
+    std::unique_ptr<detail::RegionImpl> impl_;
+};
+
+/// Removes a region. Force::no attaches, marks the region for removal and detaches: it goes
+/// when its last attacher detaches (at once if nobody else is attached). Force::yes never
+/// attaches or locks (the holder may be dead): it removes the segment named by the
+/// region's file and then the file; processes still attached keep their memory until they
+/// detach. Errors: region_not_found, bad_magic (the file is not ours; it is left alone).
+void unlink(const std::filesystem::path& home, std::string_view name, Force force = Force::no);
+void unlink(const std::filesystem::path& home, std::string_view name, Force force,
+            std::error_code& ec) noexcept;
+
+struct AttacherInfo {
+    std::uint32_t slot = 0;
+    pid_t pid = 0;
+    std::uint64_t start_time = 0;   ///< process start, clock ticks after boot (/proc/PID/stat)
+    std::uint64_t pid_namespace = 0;///< inode of the attacher's /proc/PID/ns/pid
+    std::uint64_t attached_at_ns = 0;///< CLOCK_REALTIME
+    bool alive = false;
+};
+
+enum class LockState { free, held, owner_dead };
+
+/// A read-only snapshot of a region's header. Taking it writes nothing anywhere.
+struct RegionInfo {
+    std::string name;
+    std::filesystem::path file;
+    Backing backing = Backing::any;
+    std::uint32_t version = 0;
+    std::uint32_t header_size = 0;
+    std::uint32_t page_size = 0;
+    std::uint64_t region_size = 0;   ///< total bytes of the backing in use, header included
+    std::uint64_t max_region_size = 0;
+    std::uint64_t size = 0;          ///< usable bytes (region_size - header_size)
+    std::uint64_t max_size = 0;      ///< usable growth ceiling
+    std::uint64_t backing_size = 0;  ///< real size of the file or segment
+    std::uint64_t generation = 0;
+    std::uint32_t flags = 0;
+    bool remove_on_last_detach = false;
+    bool valid = false;              ///< creator finished initialising
+    std::uint32_t ref_count = 0;
+    std::uint32_t max_attachers = 0;
+    std::string segment;             ///< POSIX segment name
+    std::int32_t sysv_key = 0;
+    std::int32_t sysv_id = -1;
+    pid_t creator_pid = 0;
+    uid_t creator_uid = 0;
+    std::uint64_t created_at_ns = 0;
+    LockState lock_state = LockState::free;
+    pid_t lock_holder = 0;           ///< pid recorded by the holder; 0 if none
+    std::vector<AttacherInfo> attachers;  ///< slots in use
+    std::size_t live_attachers() const noexcept;
+};
+
+/// Reads the header of the region `name` in `home` without attaching, locking or writing.
+/// Throws Error naming the field for a corrupt header; header_incomplete is reported as
+/// a RegionInfo with valid == false when the rest of the header is readable.
+RegionInfo inspect(const std::filesystem::path& home, std::string_view name);
+RegionInfo inspect(const std::filesystem::path& home, std::string_view name,
+                   std::error_code& ec) noexcept;
+
+/// The names of the regions in home (every <name>.region file), sorted.
+std::vector<std::string> list(const std::filesystem::path& home);
+std::vector<std::string> list(const std::filesystem::path& home, std::error_code& ec) noexcept;
+
+/// The path of a named region's file in home: home / (name + ".region").
+std::filesystem::path region_file(const std::filesystem::path& home, std::string_view name);
+
+}  // namespace shmregion

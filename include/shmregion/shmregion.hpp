@@ -1,0 +1,12 @@
+// shmregion: shared-memory regions for multi-process databases. Include this, link
+// shmregion::shmregion. See docs/architecture.md for the model.
+#pragma once
+
+#include <shmregion/error.hpp>
+#include <shmregion/options.hpp>
+#include <shmregion/region.hpp>
+
+namespace shmregion {
+/// The library's version, "MAJOR.MINOR.PATCH".
+const char* version() noexcept;
+}  // namespace shmregion

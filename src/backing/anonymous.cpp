@@ -1,0 +1,33 @@
+// Anonymous backing: MAP_SHARED|MAP_ANONYMOUS memory, shared only with fork()ed children
+// (each calls Region::join_after_fork()). No name, no file: nothing can leak, and nothing
+// outside the process family can find it. Liveness of attachers is pid + start time.
+#include "backing/store.hpp"
+#include "sys/failure.hpp"
+
+namespace shmregion::detail {
+namespace {
+
+class AnonymousStore final : public Store {
+public:
+    explicit AnonymousStore(std::uint64_t bytes) : size_(bytes) {}
+    Backing kind() const noexcept override { return Backing::anonymous; }
+    std::uint64_t backing_size() const override { return size_; }
+    void read(void*, std::size_t, std::uint64_t) const override {
+        throw_failure(errc::invalid_options, {}, "an anonymous region has no file to read");
+    }
+    void map(Mapping& m, std::uint64_t bytes) override { m.map_shared_anonymous(bytes); }
+    bool publish(const std::shared_ptr<Mapping>&) override { return true; }
+    void discard() noexcept override {}
+    void remove_names() override {}
+
+private:
+    std::uint64_t size_;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> create_anonymous_store(const CreateRequest& req) {
+    return std::make_unique<AnonymousStore>(req.region_bytes);
+}
+
+}  // namespace shmregion::detail

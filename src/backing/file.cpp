@@ -1,0 +1,68 @@
+// File backing: the region is <home>/<name>.region itself, mapped MAP_SHARED. The same
+// descriptor carries the attachers' liveness locks.
+#include "backing/store.hpp"
+#include "sys/failure.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+
+namespace shmregion::detail {
+namespace {
+
+class FileStore final : public Store {
+public:
+    FileStore(const std::filesystem::path& file, Fd fd) {
+        file_ = file;
+        lock_fd_ = std::move(fd);
+    }
+    explicit FileStore(const CreateRequest& req) {
+        file_ = req.file;
+        pending_ = std::make_unique<PendingFile>(req.home, req.file, req.permissions, lock_fd_);
+        // Allocate every block now: a full disk is an error here, not a SIGBUS later.
+        int rc = ::posix_fallocate(lock_fd_.get(), 0, static_cast<off_t>(req.region_bytes));
+        if (rc != 0) throw_errno(rc, "posix_fallocate " + std::to_string(req.region_bytes) + " bytes for", req.file);
+    }
+
+    Backing kind() const noexcept override { return Backing::file; }
+
+    std::uint64_t backing_size() const override {
+        struct stat st {};
+        if (::fstat(lock_fd_.get(), &st) != 0) throw_errno(errno, "fstat", file_);
+        return static_cast<std::uint64_t>(st.st_size);
+    }
+
+    void read(void* buf, std::size_t len, std::uint64_t offset) const override {
+        if (!pread_all(lock_fd_.get(), buf, len, static_cast<off_t>(offset))) {
+            if (errno != 0) throw_errno(errno, "read", file_);
+            throw_failure(errc::size_mismatch, file_,
+                          file_.string() + ": ends before byte " + std::to_string(offset + len) + " (truncated)");
+        }
+    }
+
+    void map(Mapping& m, std::uint64_t bytes) override { m.map_shared_fd(lock_fd_.get(), bytes, file_); }
+
+    bool publish(const std::shared_ptr<Mapping>&) override {
+        bool ok = pending_->link_into_place();
+        pending_.reset();
+        return ok;
+    }
+
+    void discard() noexcept override { pending_.reset(); }  // an O_TMPFILE vanishes on close
+
+    void remove_names() override { unlink_if_same(file_, lock_fd_.get()); }
+
+private:
+    std::unique_ptr<PendingFile> pending_;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> create_file_store(const CreateRequest& req) { return std::make_unique<FileStore>(req); }
+
+std::unique_ptr<Store> open_file_store(HomeFile home, const std::filesystem::path& file) {
+    return std::make_unique<FileStore>(file, std::move(home.fd));
+}
+
+}  // namespace shmregion::detail

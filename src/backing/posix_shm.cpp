@@ -1,0 +1,154 @@
+// POSIX shared memory backing: a shm_open segment named "/shmregion.<name>.<16 hex>"
+// (unique per creation, so a late remover can never hit a newer region's segment), and a
+// locator in home that names it and carries the liveness locks.
+//
+// Boost.Interprocess's shared_memory_object creates and opens the segment (O_EXCL,
+// permissions applied exactly); removal is a plain shm_unlink, because
+// shared_memory_object::remove() reports failure as a bare bool and loses errno.
+#include "backing/store.hpp"
+#include "sys/failure.hpp"
+
+#include <boost/interprocess/exceptions.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace shmregion::detail {
+namespace bip = boost::interprocess;
+namespace {
+
+[[noreturn]] void throw_bip(const bip::interprocess_exception& e, std::string_view what,
+                            const std::string& segment) {
+    int err = e.get_native_error();
+    if (err == 0) err = EIO;
+    throw_errno(err, what, "/dev/shm" + segment);
+}
+
+class PosixStore final : public Store {
+public:
+    // Join: the locator is open; open the segment it names.
+    PosixStore(const std::filesystem::path& file, Fd locator_fd, const Locator& loc, bool writable)
+        : segment_(fixed_string(loc.segment, sizeof loc.segment)) {
+        file_ = file;
+        lock_fd_ = std::move(locator_fd);
+        try {
+            shm_ = bip::shared_memory_object(bip::open_only, segment_.c_str() + 1,
+                                             writable ? bip::read_write : bip::read_only);
+        } catch (const bip::interprocess_exception& e) {
+            if (e.get_native_error() == ENOENT)
+                throw_failure(errc::segment_missing, file,
+                              file.string() + ": locator names segment " + segment_ +
+                                  ", which does not exist in /dev/shm");
+            throw_bip(e, "shm_open", segment_);
+        }
+    }
+
+    // Create: a new segment, sized and allocated, and an unpublished locator.
+    explicit PosixStore(const CreateRequest& req) {
+        file_ = req.file;
+        char suffix[24];
+        std::snprintf(suffix, sizeof suffix, ".%016llx", static_cast<unsigned long long>(random64()));
+        segment_ = "/shmregion." + req.name + suffix;
+        try {
+            shm_ = bip::shared_memory_object(bip::create_only, segment_.c_str() + 1, bip::read_write,
+                                             bip::permissions(static_cast<unsigned>(req.permissions)));
+        } catch (const bip::interprocess_exception& e) {
+            throw_bip(e, "shm_open(O_CREAT|O_EXCL)", segment_);
+        }
+        created_ = true;
+        // tmpfs allocates the pages now, so a full /dev/shm is ENOSPC here, never SIGBUS later.
+        int rc = ::posix_fallocate(seg_fd(), 0, static_cast<off_t>(req.region_bytes));
+        if (rc != 0) {
+            discard();
+            throw_errno(rc, "posix_fallocate " + std::to_string(req.region_bytes) + " bytes for",
+                        "/dev/shm" + segment_);
+        }
+        try {
+            pending_ = std::make_unique<PendingFile>(req.home, req.file, req.permissions, lock_fd_);
+            Locator loc{};
+            std::memcpy(loc.magic, kLocatorMagic, sizeof loc.magic);
+            loc.version = kLayoutVersion;
+            loc.backing = static_cast<std::uint32_t>(Backing::posix);
+            loc.size_at_creation = req.region_bytes;
+            loc.sysv_id = -1;
+            loc.creator_pid = ::getpid();
+            loc.creator_uid = ::geteuid();
+            loc.created_at_ns = now_ns();
+            std::memcpy(loc.segment, segment_.c_str(), segment_.size() + 1);
+            if (!pwrite_all(lock_fd_.get(), &loc, sizeof loc, 0)) throw_errno(errno, "write locator", req.file);
+        } catch (...) {
+            discard();
+            throw;
+        }
+    }
+
+    Backing kind() const noexcept override { return Backing::posix; }
+
+    std::uint64_t backing_size() const override {
+        struct stat st {};
+        if (::fstat(seg_fd(), &st) != 0) throw_errno(errno, "fstat", "/dev/shm" + segment_);
+        return static_cast<std::uint64_t>(st.st_size);
+    }
+
+    void read(void* buf, std::size_t len, std::uint64_t offset) const override {
+        if (!pread_all(seg_fd(), buf, len, static_cast<off_t>(offset))) {
+            if (errno != 0) throw_errno(errno, "read", "/dev/shm" + segment_);
+            throw_failure(errc::size_mismatch, file_,
+                          "segment " + segment_ + " ends before byte " + std::to_string(offset + len) +
+                              " (truncated)");
+        }
+    }
+
+    void map(Mapping& m, std::uint64_t bytes) override { m.map_shared_fd(seg_fd(), bytes, "/dev/shm" + segment_); }
+
+    void describe(RegionHeader& h) const override {
+        std::memcpy(h.segment, segment_.c_str(), segment_.size() + 1);
+    }
+
+    bool publish(const std::shared_ptr<Mapping>&) override {
+        bool ok = pending_->link_into_place();
+        pending_.reset();
+        if (ok) created_ = false;  // ours to keep now
+        return ok;
+    }
+
+    void discard() noexcept override {
+        pending_.reset();
+        if (created_) ::shm_unlink(segment_.c_str());
+        created_ = false;
+    }
+
+    void remove_names() override {
+        remove_posix_segment(segment_, file_);
+        unlink_if_same(file_, lock_fd_.get());
+    }
+
+private:
+    int seg_fd() const noexcept { return shm_.get_mapping_handle().handle; }
+
+    std::string segment_;  // with the leading '/'
+    bip::shared_memory_object shm_;
+    std::unique_ptr<PendingFile> pending_;
+    bool created_ = false;  // unpublished segment of ours: discard() removes it
+};
+
+}  // namespace
+
+void remove_posix_segment(const std::string& segment, const std::filesystem::path& locator_file) {
+    if (::shm_unlink(segment.c_str()) != 0 && errno != ENOENT)
+        throw_errno(errno, "shm_unlink " + segment + " (named by " + locator_file.string() + ")");
+}
+
+std::unique_ptr<Store> create_posix_store(const CreateRequest& req) { return std::make_unique<PosixStore>(req); }
+
+std::unique_ptr<Store> open_posix_store(HomeFile home, const std::filesystem::path& file, bool writable) {
+    return std::make_unique<PosixStore>(file, std::move(home.fd), *home.locator, writable);
+}
+
+}  // namespace shmregion::detail

@@ -1,0 +1,192 @@
+#include "backing/store.hpp"
+
+#include "sys/failure.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace shmregion::detail {
+
+// ---- Mapping ---------------------------------------------------------------------------
+// Done with mmap directly rather than boost::interprocess::mapped_region: a mapped_region
+// owns and unmaps its own range, which would punch holes in the reservation that keeps the
+// base address stable when the region grows.
+
+Mapping::Mapping(std::uint64_t reserve_bytes) {
+    void* p = ::mmap(nullptr, reserve_bytes, PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        throw_errno(errno, "mmap(PROT_NONE) reserving " + std::to_string(reserve_bytes) +
+                               " bytes of address space for the growth ceiling");
+    base_ = static_cast<char*>(p);
+    reserved_ = reserve_bytes;
+}
+
+Mapping::~Mapping() {
+    if (sysv_) ::shmdt(base_);
+    if (base_) ::munmap(base_, reserved_);
+}
+
+void Mapping::map_shared_fd(int fd, std::uint64_t bytes, const std::filesystem::path& what) {
+    void* p = ::mmap(base_, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+    if (p == MAP_FAILED) throw_errno(errno, "mmap", what);
+    mapped_ = bytes;
+}
+
+void Mapping::map_shared_anonymous(std::uint64_t bytes) {
+    void* p = ::mmap(base_, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (p == MAP_FAILED) throw_errno(errno, "mmap(MAP_SHARED|MAP_ANONYMOUS)");
+    mapped_ = bytes;
+}
+
+void Mapping::map_private(std::uint64_t bytes) {
+    void* p = ::mmap(base_, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (p == MAP_FAILED) throw_errno(errno, "mmap(MAP_PRIVATE|MAP_ANONYMOUS)");
+    mapped_ = bytes;
+}
+
+void Mapping::attach_sysv(int shmid, std::uint64_t bytes) {
+    // SHM_REMAP lets the segment replace part of our PROT_NONE reservation.
+    void* p = ::shmat(shmid, base_, SHM_REMAP);
+    if (p == reinterpret_cast<void*>(-1))
+        throw_errno(errno, "shmat of System V segment id " + std::to_string(shmid));
+    sysv_ = true;
+    mapped_ = bytes;
+}
+
+// ---- Store -----------------------------------------------------------------------------
+
+void Store::reopen_lock_fd() {
+    if (!lock_fd_) return;
+    // Opening /proc/self/fd/N creates a new open file description for the same inode, so
+    // the child's liveness lock is its own, not the one it shares with its parent.
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/fd/%d", lock_fd_.get());
+    Fd fresh(::open(path, O_RDWR | O_CLOEXEC));
+    if (!fresh) throw_errno(errno, "reopen (after fork)", file_);
+    lock_fd_ = std::move(fresh);
+}
+
+HomeFile open_home_file(const std::filesystem::path& file, bool writable) {
+    HomeFile h;
+    h.fd.reset(::open(file.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW));
+    if (!h.fd) {
+        if (errno == ENOENT)
+            throw_failure(errc::region_not_found, file, "open " + file.string() + ": no such region");
+        throw_errno(errno, "open", file);
+    }
+    struct stat st {};
+    if (::fstat(h.fd.get(), &st) != 0) throw_errno(errno, "fstat", file);
+    if (!S_ISREG(st.st_mode))
+        throw_failure(errc::bad_magic, file, file.string() + " is not a regular file");
+    char magic[8];
+    if (!pread_all(h.fd.get(), magic, sizeof magic, 0)) {
+        if (errno != 0) throw_errno(errno, "read", file);
+        throw_failure(errc::bad_magic, file,
+                      file.string() + ": " + std::to_string(st.st_size) +
+                          " bytes, too short to hold a magic number");
+    }
+    if (std::memcmp(magic, kRegionMagic, sizeof magic) == 0) {
+        h.kind = Backing::file;
+        return h;
+    }
+    if (std::memcmp(magic, kLocatorMagic, sizeof magic) != 0)
+        throw_failure(errc::bad_magic, file,
+                      file.string() + ": field 'magic' holds neither the region nor the locator magic number");
+    Locator loc;
+    if (!pread_all(h.fd.get(), &loc, sizeof loc, 0)) {
+        if (errno != 0) throw_errno(errno, "read", file);
+        throw_failure(errc::size_mismatch, file,
+                      file.string() + ": locator truncated to " + std::to_string(st.st_size) +
+                          " bytes (needs " + std::to_string(sizeof loc) + ")");
+    }
+    validate_locator(loc, file);
+    h.kind = static_cast<Backing>(loc.backing);
+    h.locator = loc;
+    return h;
+}
+
+std::unique_ptr<Store> open_store(HomeFile home, const std::filesystem::path& file, bool writable) {
+    switch (home.kind) {
+        case Backing::file: return open_file_store(std::move(home), file);
+        case Backing::posix: return open_posix_store(std::move(home), file, writable);
+        case Backing::sysv: return open_sysv_store(std::move(home), file);
+        default: break;
+    }
+    throw_failure(errc::bad_magic, file, file.string() + ": not a region of a named backing");
+}
+
+std::unique_ptr<Store> create_store(Backing kind, const CreateRequest& req) {
+    switch (kind) {
+        case Backing::file: return create_file_store(req);
+        case Backing::posix: return create_posix_store(req);
+        case Backing::sysv: return create_sysv_store(req);
+        case Backing::anonymous: return create_anonymous_store(req);
+        case Backing::heap: return create_heap_store(req);
+        case Backing::any: break;
+    }
+    throw_failure(errc::invalid_options, {}, "backing 'any' cannot create a region");
+}
+
+void unlink_if_same(const std::filesystem::path& file, int fd) {
+    struct stat mine {}, now {};
+    if (::fstat(fd, &mine) != 0) throw_errno(errno, "fstat", file);
+    if (::stat(file.c_str(), &now) != 0) {
+        if (errno == ENOENT) return;
+        throw_errno(errno, "stat", file);
+    }
+    if (mine.st_dev != now.st_dev || mine.st_ino != now.st_ino) return;  // a newer region's
+    if (::unlink(file.c_str()) != 0 && errno != ENOENT) throw_errno(errno, "unlink", file);
+}
+
+// ---- PendingFile -----------------------------------------------------------------------
+
+PendingFile::PendingFile(const std::filesystem::path& home, const std::filesystem::path& final_path,
+                         ::mode_t permissions, Fd& fd)
+    : final_(final_path) {
+    fd.reset(::open(home.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, permissions));
+    if (!fd) {
+        if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+            throw_errno(errno, "open(O_TMPFILE) in", home);
+        // No O_TMPFILE on this file system: a hidden name, removed on every path out.
+        char suffix[40];
+        std::snprintf(suffix, sizeof suffix, ".tmp.%d.%016llx", static_cast<int>(::getpid()),
+                      static_cast<unsigned long long>(random64()));
+        temp_ = home / ("." + final_path.filename().string() + suffix);
+        fd.reset(::open(temp_.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, permissions));
+        if (!fd) {
+            int err = errno;
+            temp_.clear();
+            throw_errno(err, "create", home / ("." + final_path.filename().string() + suffix));
+        }
+    }
+    fd_ = fd.get();
+    // The mode is applied exactly, whatever the umask.
+    if (::fchmod(fd_, permissions) != 0) throw_errno(errno, "fchmod", final_path);
+}
+
+PendingFile::~PendingFile() {
+    if (!temp_.empty()) ::unlink(temp_.c_str());
+}
+
+bool PendingFile::link_into_place() {
+    int rc;
+    if (temp_.empty()) {
+        char path[64];
+        std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd_);
+        rc = ::linkat(AT_FDCWD, path, AT_FDCWD, final_.c_str(), AT_SYMLINK_FOLLOW);
+    } else {
+        rc = ::link(temp_.c_str(), final_.c_str());
+    }
+    if (rc == 0) return true;
+    if (errno == EEXIST) return false;
+    throw_errno(errno, "link", final_);
+}
+
+}  // namespace shmregion::detail

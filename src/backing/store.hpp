@@ -1,0 +1,161 @@
+// The backing side of a region: where its bytes live, how they are mapped, named and
+// removed. One implementation per backing (file.cpp, posix_shm.cpp, sysv_shm.cpp,
+// anonymous.cpp, heap.cpp); region.cpp drives them through this interface and holds the
+// only switch over Backing (open_store / create_store below).
+//
+// What a new backing must provide (docs/architecture.md repeats this):
+//   - creation that is invisible until publish(), and publish() that is atomic and
+//     exclusive (returns false when the name exists), so exactly one racer creates;
+//   - map(): the first `bytes` of the backing at the start of a Mapping's reservation;
+//   - read(): copy bytes without mapping (validation before trust; inspect);
+//   - remove_names(): remove the segment first, then the file in home, never touching a
+//     newer region that reused the name.
+#pragma once
+
+#include "region/header.hpp"
+#include "sys/os.hpp"
+
+#include <shmregion/options.hpp>
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace shmregion::detail {
+
+/// Address space reserved up to the growth ceiling (PROT_NONE, MAP_NORESERVE: no memory),
+/// with the backing mapped in place at its start. The base never moves.
+class Mapping {
+public:
+    explicit Mapping(std::uint64_t reserve_bytes);  // throws Failure
+    ~Mapping();
+    Mapping(const Mapping&) = delete;
+    Mapping& operator=(const Mapping&) = delete;
+
+    char* base() const noexcept { return base_; }
+    std::uint64_t reserved() const noexcept { return reserved_; }
+    std::uint64_t mapped() const noexcept { return mapped_; }
+
+    /// MAP_SHARED|MAP_FIXED of fd's first `bytes` at base.
+    void map_shared_fd(int fd, std::uint64_t bytes, const std::filesystem::path& what);
+    /// MAP_SHARED|MAP_ANONYMOUS (shared with fork()ed children) at base.
+    void map_shared_anonymous(std::uint64_t bytes);
+    /// MAP_PRIVATE|MAP_ANONYMOUS at base.
+    void map_private(std::uint64_t bytes);
+    /// shmat(SHM_REMAP) of a System V segment at base.
+    void attach_sysv(int shmid, std::uint64_t bytes);
+
+private:
+    char* base_ = nullptr;
+    std::uint64_t reserved_ = 0;
+    std::uint64_t mapped_ = 0;
+    bool sysv_ = false;
+};
+
+class Store {
+public:
+    virtual ~Store() = default;
+    virtual Backing kind() const noexcept = 0;
+
+    /// The region's file in home (the region itself or its locator); empty if none.
+    const std::filesystem::path& file() const noexcept { return file_; }
+    /// The descriptor whose bytes carry the attachers' liveness locks; -1 if none.
+    int lock_fd() const noexcept { return lock_fd_.get(); }
+    /// Gives this process its own open file description for the liveness locks (after fork).
+    void reopen_lock_fd();
+
+    /// Real size of the backing now (fstat, IPC_STAT).
+    virtual std::uint64_t backing_size() const = 0;
+    /// Copies bytes of the backing without mapping it. Throws Failure.
+    virtual void read(void* buf, std::size_t len, std::uint64_t offset) const = 0;
+    /// Maps the first `bytes` of the backing at the start of m.
+    virtual void map(Mapping& m, std::uint64_t bytes) = 0;
+    /// The mapping to use instead of a fresh one (heap regions shared inside a process).
+    virtual std::shared_ptr<Mapping> shared_mapping() const { return nullptr; }
+
+    /// Creator: backing-specific header fields (segment name, System V key and id).
+    virtual void describe(RegionHeader& h) const { (void)h; }
+    /// Creator: makes the fully initialised region visible under its name. Atomic and
+    /// exclusive: false if a region of that name exists (this creator lost the race).
+    virtual bool publish(const std::shared_ptr<Mapping>& m) = 0;
+    /// Creator that lost the race or failed: destroys what it made. Never throws.
+    virtual void discard() noexcept = 0;
+    /// Last detach of a region marked for removal: removes the segment, then the file
+    /// (only if the file is still this region's: a newer region may have taken the name).
+    virtual void remove_names() = 0;
+
+protected:
+    std::filesystem::path file_;
+    Fd lock_fd_;
+};
+
+/// What the file in home says, read without mapping anything.
+struct HomeFile {
+    Fd fd;
+    Backing kind = Backing::any;         // file, posix or sysv
+    std::optional<Locator> locator;      // posix and sysv
+};
+/// Opens <home>/<name>.region (read-write or read-only) and tells region file from
+/// locator by its magic. Throws Failure: region_not_found (ENOENT), bad_magic, locator
+/// errors, or the errno of open/read.
+HomeFile open_home_file(const std::filesystem::path& file, bool writable);
+
+/// Joins: the store for an existing region's home file (opens the segment for shm
+/// backings: segment_missing when it is gone). Throws Failure.
+std::unique_ptr<Store> open_store(HomeFile home, const std::filesystem::path& file, bool writable);
+
+/// Creates the unpublished backing of `region_bytes` bytes for a new region.
+struct CreateRequest {
+    std::filesystem::path home;
+    std::filesystem::path file;     // <home>/<name>.region
+    std::string name;
+    ::mode_t permissions = 0600;
+    std::uint64_t region_bytes = 0; // header included
+};
+std::unique_ptr<Store> create_store(Backing kind, const CreateRequest& req);
+
+/// Force-unlink helpers: remove a segment knowing only what the locator says. Missing
+/// segments are not an error. Throw Failure on other errors.
+void remove_posix_segment(const std::string& segment, const std::filesystem::path& locator_file);
+void remove_sysv_segment(std::int32_t key, std::int32_t id, const std::filesystem::path& locator_file);
+/// Unlinks `file` only if it is still the inode `fd` refers to. Never throws on ENOENT.
+void unlink_if_same(const std::filesystem::path& file, int fd);
+
+// Per-backing constructors (one file each).
+std::unique_ptr<Store> create_file_store(const CreateRequest& req);
+std::unique_ptr<Store> create_posix_store(const CreateRequest& req);
+std::unique_ptr<Store> create_sysv_store(const CreateRequest& req);
+std::unique_ptr<Store> create_anonymous_store(const CreateRequest& req);
+std::unique_ptr<Store> create_heap_store(const CreateRequest& req);
+std::unique_ptr<Store> open_file_store(HomeFile home, const std::filesystem::path& file);
+std::unique_ptr<Store> open_posix_store(HomeFile home, const std::filesystem::path& file, bool writable);
+std::unique_ptr<Store> open_sysv_store(HomeFile home, const std::filesystem::path& file);
+/// Heap regions are named inside the process: the store of an existing one, or nullptr.
+std::unique_ptr<Store> open_heap_store(const std::string& name);
+
+/// Shared by the creators that publish a file in home: an unnamed file in `home`
+/// (O_TMPFILE, or a hidden temporary name where the file system lacks it) that
+/// link_into_place() gives its final name atomically and exclusively.
+class PendingFile {
+public:
+    /// Creates the file; `fd` receives its descriptor (the caller owns it and must keep it
+    /// open until link_into_place()).
+    PendingFile(const std::filesystem::path& home, const std::filesystem::path& final_path,
+                ::mode_t permissions, Fd& fd);
+    ~PendingFile();
+    PendingFile(const PendingFile&) = delete;
+    PendingFile& operator=(const PendingFile&) = delete;
+    /// link(2) to the final path: false on EEXIST. Throws Failure on other errors.
+    bool link_into_place();
+
+private:
+    std::filesystem::path final_;
+    std::filesystem::path temp_;  // empty with O_TMPFILE
+    int fd_ = -1;                 // not owned
+};
+
+}  // namespace shmregion::detail

@@ -1,0 +1,163 @@
+// System V shared memory backing: a shmget segment (visible to ipcs -m) whose key is
+// derived from the locator file in home the way ftok(3) derives one (project byte, device
+// and inode), trying the next project byte when a key is taken. The locator records key
+// and id; the header repeats them so a joiner can check that the segment is really ours.
+// Segments have a fixed size: these regions cannot grow.
+//
+// Boost.Interprocess's xsi_shared_memory creates the segment and removes it; attaching is
+// shmat(SHM_REMAP) directly, into the address reservation (mapped_region cannot do that).
+#include "backing/store.hpp"
+#include "sys/failure.hpp"
+
+#include <boost/interprocess/exceptions.hpp>
+#include <boost/interprocess/xsi_shared_memory.hpp>
+
+#include <sys/shm.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace shmregion::detail {
+namespace bip = boost::interprocess;
+namespace {
+
+std::string describe_segment(std::int32_t key, std::int32_t id) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "System V segment key 0x%08x id %d", static_cast<unsigned>(key), id);
+    return buf;
+}
+
+/// IPC_STAT that tells "gone" (nullopt) from other errors.
+std::optional<struct shmid_ds> stat_segment(std::int32_t id, const std::filesystem::path& file) {
+    struct shmid_ds ds {};
+    if (::shmctl(id, IPC_STAT, &ds) == 0) return ds;
+    if (errno == EINVAL || errno == EIDRM) return std::nullopt;
+    throw_errno(errno, "shmctl(IPC_STAT) of segment id " + std::to_string(id) + " named by", file);
+}
+
+class SysvStore final : public Store {
+public:
+    SysvStore(const std::filesystem::path& file, Fd locator_fd, const Locator& loc)
+        : key_(loc.sysv_key), id_(loc.sysv_id) {
+        file_ = file;
+        lock_fd_ = std::move(locator_fd);
+        auto ds = stat_segment(id_, file);
+        // A removed segment's id may have been reused by an unrelated one: the key tells.
+        if (!ds || ds->shm_perm.__key != key_)
+            throw_failure(errc::segment_missing, file,
+                          file.string() + ": locator names " + describe_segment(key_, id_) +
+                              ", which no longer exists");
+        size_ = ds->shm_segsz;
+    }
+
+    explicit SysvStore(const CreateRequest& req) : size_(req.region_bytes) {
+        file_ = req.file;
+        pending_ = std::make_unique<PendingFile>(req.home, req.file, req.permissions, lock_fd_);
+        struct stat st {};
+        if (::fstat(lock_fd_.get(), &st) != 0) throw_errno(errno, "fstat", req.file);
+        for (unsigned proj = 1; proj <= 255 && id_ < 0; ++proj) {
+            // ftok(3)'s recipe, computed from the unpublished file's inode.
+            auto key = static_cast<key_t>((proj << 24) | ((st.st_dev & 0xffu) << 16) | (st.st_ino & 0xffffu));
+            try {
+                bip::xsi_shared_memory seg(bip::create_only, bip::xsi_key(key), req.region_bytes,
+                                           bip::permissions(static_cast<unsigned>(req.permissions)));
+                key_ = key;
+                id_ = seg.get_shmid();
+                created_ = true;  // unpublished: discard() removes it
+            } catch (const bip::interprocess_exception& e) {
+                if (e.get_native_error() == EEXIST) continue;
+                int err = e.get_native_error() ? e.get_native_error() : EIO;
+                throw_errno(err, "shmget(" + std::to_string(req.region_bytes) +
+                                     " bytes; see /proc/sys/kernel/shmmax and shmall) for", req.file);
+            }
+        }
+        if (id_ < 0) throw_errno(EEXIST, "shmget: every key derived from", req.file);
+        try {
+            Locator loc{};
+            std::memcpy(loc.magic, kLocatorMagic, sizeof loc.magic);
+            loc.version = kLayoutVersion;
+            loc.backing = static_cast<std::uint32_t>(Backing::sysv);
+            loc.size_at_creation = req.region_bytes;
+            loc.sysv_key = key_;
+            loc.sysv_id = id_;
+            loc.creator_pid = ::getpid();
+            loc.creator_uid = ::geteuid();
+            loc.created_at_ns = now_ns();
+            if (!pwrite_all(lock_fd_.get(), &loc, sizeof loc, 0)) throw_errno(errno, "write locator", req.file);
+        } catch (...) {
+            discard();
+            throw;
+        }
+    }
+
+    Backing kind() const noexcept override { return Backing::sysv; }
+
+    std::uint64_t backing_size() const override {
+        auto ds = stat_segment(id_, file_);
+        if (!ds)
+            throw_failure(errc::segment_missing, file_, describe_segment(key_, id_) + " no longer exists");
+        return ds->shm_segsz;
+    }
+
+    void read(void* buf, std::size_t len, std::uint64_t offset) const override {
+        if (offset + len > size_)
+            throw_failure(errc::size_mismatch, file_,
+                          describe_segment(key_, id_) + " ends before byte " + std::to_string(offset + len));
+        // A read-only attach changes the segment's attach count and time, never its bytes.
+        void* p = ::shmat(id_, nullptr, SHM_RDONLY);
+        if (p == reinterpret_cast<void*>(-1))
+            throw_errno(errno, "shmat(SHM_RDONLY) of " + describe_segment(key_, id_) + " named by", file_);
+        std::memcpy(buf, static_cast<const char*>(p) + offset, len);
+        ::shmdt(p);
+    }
+
+    void map(Mapping& m, std::uint64_t bytes) override { m.attach_sysv(id_, bytes); }
+
+    void describe(RegionHeader& h) const override {
+        h.sysv_key = key_;
+        h.sysv_id = id_;
+    }
+
+    bool publish(const std::shared_ptr<Mapping>&) override {
+        bool ok = pending_->link_into_place();
+        pending_.reset();
+        if (ok) created_ = false;
+        return ok;
+    }
+
+    void discard() noexcept override {
+        pending_.reset();
+        if (created_) bip::xsi_shared_memory::remove(id_);
+        created_ = false;
+    }
+
+    void remove_names() override {
+        remove_sysv_segment(key_, id_, file_);
+        unlink_if_same(file_, lock_fd_.get());
+    }
+
+private:
+    std::int32_t key_ = 0;
+    std::int32_t id_ = -1;
+    std::uint64_t size_ = 0;
+    std::unique_ptr<PendingFile> pending_;
+    bool created_ = false;
+};
+
+}  // namespace
+
+void remove_sysv_segment(std::int32_t key, std::int32_t id, const std::filesystem::path& locator_file) {
+    auto ds = stat_segment(id, locator_file);
+    if (!ds || ds->shm_perm.__key != key) return;  // gone, or the id now belongs to another segment
+    if (!bip::xsi_shared_memory::remove(id) && errno != EINVAL && errno != EIDRM)
+        throw_errno(errno, "shmctl(IPC_RMID) of " + describe_segment(key, id) + " named by", locator_file);
+}
+
+std::unique_ptr<Store> create_sysv_store(const CreateRequest& req) { return std::make_unique<SysvStore>(req); }
+
+std::unique_ptr<Store> open_sysv_store(HomeFile home, const std::filesystem::path& file) {
+    return std::make_unique<SysvStore>(file, std::move(home.fd), *home.locator);
+}
+
+}  // namespace shmregion::detail

@@ -1,0 +1,111 @@
+#include "region/header.hpp"
+
+#include "sys/failure.hpp"
+#include "sys/os.hpp"
+
+#include <cstring>
+#include <string>
+
+namespace shmregion::detail {
+namespace {
+
+[[noreturn]] void corrupt(const std::filesystem::path& file, const std::string& field,
+                          const std::string& why) {
+    throw_failure(errc::header_corrupt, file,
+                  "header of " + file.string() + ": field '" + field + "' " + why);
+}
+
+std::string num(std::uint64_t v) { return std::to_string(v); }
+
+}  // namespace
+
+std::uint64_t header_bytes(std::uint32_t max_attachers) noexcept {
+    std::uint64_t raw = kSlotTableOffset + std::uint64_t{max_attachers} * sizeof(AttacherSlot);
+    return *round_up(raw, page_size());
+}
+
+std::string fixed_string(const char* field, std::size_t size) {
+    return std::string(field, strnlen(field, size));
+}
+
+void validate_header(const RegionHeader& h, std::uint64_t backing_size,
+                     const std::filesystem::path& file) {
+    if (std::memcmp(h.magic, kRegionMagic, sizeof h.magic) != 0)
+        throw_failure(errc::bad_magic, file,
+                      file.string() + ": field 'magic' does not hold the shmregion magic number");
+    if (h.version != kLayoutVersion)
+        throw_failure(errc::version_mismatch, file,
+                      file.string() + ": field 'version' is " + num(h.version) +
+                          ", this library reads version " + num(kLayoutVersion));
+    if (h.layout != kLayoutWord)
+        throw_failure(errc::layout_mismatch, file,
+                      file.string() + ": field 'layout' is " + num(h.layout) + ", expected " +
+                          num(kLayoutWord) + " (another mutex size, pointer size or byte order)");
+    if (h.page_size != page_size())
+        throw_failure(errc::layout_mismatch, file,
+                      file.string() + ": field 'page_size' is " + num(h.page_size) +
+                          ", this system's page size is " + num(page_size()));
+    if (h.max_attachers == 0 || h.max_attachers > max_attachers_limit)
+        corrupt(file, "max_attachers", "is " + num(h.max_attachers) + ", not in 1.." +
+                                           num(max_attachers_limit));
+    if (h.header_size != header_bytes(h.max_attachers))
+        corrupt(file, "header_size", "is " + num(h.header_size) + ", but " +
+                                         num(h.max_attachers) + " attacher slots need " +
+                                         num(header_bytes(h.max_attachers)));
+    if (h.backing < static_cast<std::uint32_t>(Backing::file) ||
+        h.backing > static_cast<std::uint32_t>(Backing::heap))
+        corrupt(file, "backing", "is " + num(h.backing) + ", not a known backing");
+    if (h.valid != kValidInitialising && h.valid != kValidReady && h.valid != kValidRemoved)
+        corrupt(file, "valid", "holds " + num(h.valid) + ", not a known state");
+    if ((h.flags & ~kKnownFlags) != 0)
+        corrupt(file, "flags", "has unknown bits set (" + num(h.flags) + ")");
+    const std::uint64_t ps = h.page_size;
+    if (h.region_size % ps != 0)
+        corrupt(file, "region_size", "is " + num(h.region_size) + ", not a multiple of the page size");
+    if (h.region_size <= h.header_size)
+        corrupt(file, "region_size", "is " + num(h.region_size) +
+                                         ", not larger than the header (" + num(h.header_size) + ")");
+    if (h.max_region_size % ps != 0 || h.max_region_size > kMaxRegionBytes)
+        corrupt(file, "max_region_size", "is " + num(h.max_region_size) +
+                                             ", not a page multiple below 2^46");
+    if (h.region_size > h.max_region_size)
+        corrupt(file, "region_size", "is " + num(h.region_size) + ", above the ceiling max_region_size " +
+                                         num(h.max_region_size));
+    if (h.region_size > backing_size)
+        throw_failure(errc::size_mismatch, file,
+                      file.string() + ": field 'region_size' is " + num(h.region_size) +
+                          " but the backing holds only " + num(backing_size) + " bytes (truncated?)");
+    if (h.ref_count > h.max_attachers)
+        corrupt(file, "ref_count", "is " + num(h.ref_count) + ", above max_attachers " +
+                                       num(h.max_attachers));
+    if (strnlen(h.segment, sizeof h.segment) == sizeof h.segment)
+        corrupt(file, "segment", "is not NUL-terminated");
+    if (strnlen(h.origin, sizeof h.origin) == sizeof h.origin)
+        corrupt(file, "origin", "is not NUL-terminated");
+    const auto backing = static_cast<Backing>(h.backing);
+    if (backing == Backing::posix && h.segment[0] != '/')
+        corrupt(file, "segment", "does not name a POSIX segment");
+    if (backing == Backing::sysv && h.max_region_size != h.region_size)
+        corrupt(file, "max_region_size", "differs from region_size in a System V region");
+}
+
+void validate_locator(const Locator& l, const std::filesystem::path& file) {
+    if (std::memcmp(l.magic, kLocatorMagic, sizeof l.magic) != 0)
+        throw_failure(errc::bad_magic, file,
+                      file.string() + ": field 'magic' does not hold the shmregion locator magic");
+    if (l.version != kLayoutVersion)
+        throw_failure(errc::version_mismatch, file,
+                      file.string() + ": locator field 'version' is " + num(l.version) +
+                          ", this library reads version " + num(kLayoutVersion));
+    const auto backing = static_cast<Backing>(l.backing);
+    if (backing != Backing::posix && backing != Backing::sysv)
+        corrupt(file, "locator.backing", "is " + num(l.backing) + ", not posix (2) or sysv (3)");
+    if (strnlen(l.segment, sizeof l.segment) == sizeof l.segment)
+        corrupt(file, "locator.segment", "is not NUL-terminated");
+    if (backing == Backing::posix && l.segment[0] != '/')
+        corrupt(file, "locator.segment", "does not name a POSIX segment");
+    if (backing == Backing::sysv && l.sysv_id < 0)
+        corrupt(file, "locator.sysv_id", "is negative");
+}
+
+}  // namespace shmregion::detail

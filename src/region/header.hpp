@@ -1,0 +1,153 @@
+// The on-disk / in-memory layout of a region header and of a locator file.
+// docs/format.md describes both byte by byte; keep it in step with this file.
+#pragma once
+
+#include <shmregion/options.hpp>
+
+#include <pthread.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace shmregion::detail {
+
+inline constexpr char kRegionMagic[8] = {'S', 'H', 'M', 'R', 'E', 'G', 'N', '\x01'};
+inline constexpr char kLocatorMagic[8] = {'S', 'H', 'M', 'R', 'L', 'O', 'C', '\x01'};
+inline constexpr std::uint32_t kLayoutVersion = 1;
+/// Packs what must agree between builds that share a region: the size of pthread_mutex_t,
+/// the pointer size and a byte-order marker (a byte-swapped reader sees another value).
+inline constexpr std::uint32_t kLayoutWord =
+    (0xA5u << 24) | (static_cast<std::uint32_t>(sizeof(pthread_mutex_t)) << 8) |
+    static_cast<std::uint32_t>(sizeof(void*));
+
+/// Values of RegionHeader::valid. Written last by the creator (release), cleared to
+/// kRemoved by the process that removes the region, so late joiners start over.
+inline constexpr std::uint32_t kValidInitialising = 0;
+inline constexpr std::uint32_t kValidReady = 0x52454459;    // "REDY"
+inline constexpr std::uint32_t kValidRemoved = 0x44454144;  // "DEAD"
+
+/// RegionHeader::flags
+inline constexpr std::uint32_t kFlagRemoveOnLastDetach = 1u << 0;
+inline constexpr std::uint32_t kKnownFlags = kFlagRemoveOnLastDetach;
+
+/// AttacherSlot::state
+inline constexpr std::uint32_t kSlotFree = 0;
+inline constexpr std::uint32_t kSlotInUse = 1;
+
+inline constexpr std::size_t kSegmentNameSize = 96;
+inline constexpr std::size_t kOriginSize = 512;
+/// Largest region (header included) we accept: 2^46 bytes (64 TiB), well inside the
+/// 47-bit user address space of x86-64 and arm64.
+inline constexpr std::uint64_t kMaxRegionBytes = 1ull << 46;
+
+struct AttacherSlot {
+    std::uint32_t state;           // kSlotFree / kSlotInUse
+    std::int32_t pid;              // for display and for regions without a file
+    std::uint64_t start_time;      // /proc/PID/stat field 22 (clock ticks after boot)
+    std::uint64_t pid_namespace;   // inode of /proc/PID/ns/pid
+    std::uint64_t attached_at_ns;  // CLOCK_REALTIME
+};
+static_assert(sizeof(AttacherSlot) == 32);
+
+/// Offset 0 of every region. Fixed-width fields only; the attacher table follows at
+/// kSlotTableOffset and the header (with its table) is rounded up to whole pages.
+struct RegionHeader {
+    char magic[8];                    //   0  kRegionMagic
+    std::uint32_t version;            //   8  kLayoutVersion
+    std::uint32_t layout;             //  12  kLayoutWord
+    std::uint32_t header_size;        //  16  bytes before the usable area (page multiple)
+    std::uint32_t backing;            //  20  shmregion::Backing
+    std::uint32_t valid;              //  24  kValid*; written last by the creator
+    std::uint32_t flags;              //  28  kFlag*
+    std::uint64_t region_size;        //  32  bytes in use, header included (page multiple)
+    std::uint64_t max_region_size;    //  40  growth ceiling, header included
+    std::uint64_t generation;         //  48  bumped by every change of region_size
+    std::uint32_t page_size;          //  56
+    std::uint32_t max_attachers;      //  60  slots in the attacher table
+    std::uint32_t ref_count;          //  64  attached processes (under the mutex)
+    std::int32_t lock_holder;         //  68  pid holding the mutex, 0 if none (display only)
+    std::int32_t creator_pid;         //  72
+    std::uint32_t creator_uid;        //  76
+    std::uint64_t created_at_ns;      //  80  CLOCK_REALTIME
+    std::int32_t sysv_key;            //  88  System V key (sysv backing), else 0
+    std::int32_t sysv_id;             //  92  System V shmid (sysv backing), else -1
+    char segment[kSegmentNameSize];   //  96  POSIX segment name, NUL-terminated
+    std::uint8_t grow_record[64];     // 192  reserved for the grow-in-progress record (zero)
+    union {                           // 256  robust, process-shared, error-checking
+        pthread_mutex_t mutex;
+        std::uint8_t mutex_space[128];
+    };
+    std::uint8_t reserved[128];       // 384  zero
+    char origin[kOriginSize];         // 512  absolute path of the region's file at creation
+};
+inline constexpr std::size_t kSlotTableOffset = 1024;
+static_assert(sizeof(pthread_mutex_t) <= 128);
+static_assert(sizeof(RegionHeader) == kSlotTableOffset);
+static_assert(offsetof(RegionHeader, valid) == 24);
+static_assert(offsetof(RegionHeader, region_size) == 32);
+static_assert(offsetof(RegionHeader, generation) == 48);
+static_assert(offsetof(RegionHeader, ref_count) == 64);
+static_assert(offsetof(RegionHeader, segment) == 96);
+static_assert(offsetof(RegionHeader, grow_record) == 192);
+static_assert(offsetof(RegionHeader, mutex) == 256);
+static_assert(offsetof(RegionHeader, origin) == 512);
+
+/// The small file in home that locates a POSIX or System V segment.
+struct Locator {
+    char magic[8];                    //   0  kLocatorMagic
+    std::uint32_t version;            //   8  kLayoutVersion
+    std::uint32_t backing;            //  12  posix or sysv
+    std::uint64_t size_at_creation;   //  16  region_size when created (informational)
+    std::int32_t sysv_key;            //  24
+    std::int32_t sysv_id;             //  28
+    std::int32_t creator_pid;         //  32
+    std::uint32_t creator_uid;        //  36
+    std::uint64_t created_at_ns;      //  40
+    char segment[kSegmentNameSize];   //  48  POSIX segment name, NUL-terminated
+    std::uint8_t reserved[112];       // 144  zero
+};
+static_assert(sizeof(Locator) == 256);
+static_assert(offsetof(Locator, segment) == 48);
+
+/// Header bytes (rounded to pages) for a table of n slots.
+std::uint64_t header_bytes(std::uint32_t max_attachers) noexcept;
+
+inline AttacherSlot* slot_at(RegionHeader* h, std::uint32_t i) noexcept {
+    return reinterpret_cast<AttacherSlot*>(reinterpret_cast<char*>(h) + kSlotTableOffset) + i;
+}
+inline const AttacherSlot* slot_at(const RegionHeader* h, std::uint32_t i) noexcept {
+    return reinterpret_cast<const AttacherSlot*>(reinterpret_cast<const char*>(h) + kSlotTableOffset) + i;
+}
+/// Byte offset, in the region's file, of the byte an attacher in slot i keeps locked.
+inline off_t slot_lock_offset(std::uint32_t i) noexcept {
+    return static_cast<off_t>(kSlotTableOffset + i * sizeof(AttacherSlot));
+}
+
+/// Shared fields that other processes change while we read them.
+template <class T>
+T load_acquire(const T& field) noexcept {
+    return std::atomic_ref<T>(const_cast<T&>(field)).load(std::memory_order_acquire);
+}
+template <class T>
+void store_release(T& field, T value) noexcept {
+    std::atomic_ref<T>(field).store(value, std::memory_order_release);
+}
+static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free);
+static_assert(std::atomic_ref<std::uint32_t>::is_always_lock_free);
+
+/// Checks every field of a header copy before anything trusts it. `backing_size` is the
+/// real size of the file or segment; `file` names it in errors. Throws Failure with
+/// bad_magic, version_mismatch, layout_mismatch, header_corrupt (naming the field) or
+/// size_mismatch. Does not look at `valid` beyond checking it holds a known value.
+void validate_header(const RegionHeader& h, std::uint64_t backing_size,
+                     const std::filesystem::path& file);
+/// Checks a locator copy: magic, version, backing, NUL-terminated segment name.
+void validate_locator(const Locator& l, const std::filesystem::path& file);
+
+/// A NUL-terminated fixed field as a string (up to the first NUL).
+std::string fixed_string(const char* field, std::size_t size);
+
+}  // namespace shmregion::detail

@@ -1,0 +1,585 @@
+// Attach, lock, detach: the region life cycle over any backing (backing/store.hpp).
+#include "region/region_impl.hpp"
+
+#include "sync/liveness.hpp"
+#include "sync/robust_mutex.hpp"
+#include "sys/crash_point.hpp"
+#include "sys/failure.hpp"
+
+#include <shmregion/region.hpp>
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <thread>
+#include <utility>
+
+namespace shmregion {
+namespace detail {
+namespace {
+
+/// A transient state seen while joining (creator not finished, region being removed):
+/// attach retries until its deadline, then reports `why`.
+struct RetryLater {
+    Failure why;
+};
+
+std::string num(std::uint64_t v) { return std::to_string(v); }
+
+struct Sizes {
+    std::uint64_t header;
+    std::uint64_t region;      // header + usable
+    std::uint64_t max_region;  // header + usable ceiling
+};
+
+Sizes creation_sizes(const Options& o) {
+    if (o.max_attachers == 0 || o.max_attachers > max_attachers_limit)
+        throw_failure(errc::invalid_options, {},
+                      "max_attachers " + num(o.max_attachers) + " is not in 1.." + num(max_attachers_limit));
+    if (o.size == 0) throw_failure(errc::invalid_size, {}, "size 0: a region needs at least one byte");
+    const std::uint64_t limit = kMaxRegionBytes;
+    Sizes s{};
+    s.header = header_bytes(o.max_attachers);
+    auto usable = round_up(o.size, page_size());
+    if (!usable || *usable > limit - s.header)
+        throw_failure(errc::invalid_size, {},
+                      "size " + num(o.size) + " is beyond the largest region (" + num(limit - s.header) +
+                          " usable bytes)");
+    std::uint64_t max = o.max_size == 0 ? o.size : o.max_size;
+    if (max < o.size)
+        throw_failure(errc::invalid_size, {},
+                      "max_size " + num(o.max_size) + " is below size " + num(o.size));
+    auto usable_max = round_up(max, page_size());
+    if (!usable_max || *usable_max > limit - s.header)
+        throw_failure(errc::invalid_size, {},
+                      "max_size " + num(max) + " is beyond the largest region (" + num(limit - s.header) +
+                          " usable bytes)");
+    if (o.backing == Backing::sysv && *usable_max != *usable)
+        throw_failure(errc::not_growable, {},
+                      "System V segments have a fixed size: max_size must equal size (or be 0)");
+    s.region = s.header + *usable;
+    s.max_region = s.header + *usable_max;
+    return s;
+}
+
+void check_options(const Options& o) {
+    validate_name(o.name);
+    if (o.backing == Backing::any && o.mode != OpenMode::join_only)
+        throw_failure(errc::invalid_options, {}, "backing 'any' can only join (OpenMode::join_only)");
+    if (o.backing == Backing::anonymous && o.mode == OpenMode::join_only)
+        throw_failure(errc::invalid_options, {},
+                      "anonymous regions cannot be joined by name: share them with fork() and "
+                      "Region::join_after_fork()");
+    if (o.mode != OpenMode::join_only) (void)creation_sizes(o);
+    if (o.backing != Backing::anonymous && o.backing != Backing::heap) check_home(o.home);
+}
+
+bool named(Backing b) { return b == Backing::file || b == Backing::posix || b == Backing::sysv; }
+
+// ---- create ------------------------------------------------------------------------------
+
+void init_header(RegionImpl& r, const Options& o, const Sizes& s) {
+    RegionHeader& h = *r.hdr;  // fresh backing: all zero
+    std::memcpy(h.magic, kRegionMagic, sizeof h.magic);
+    h.version = kLayoutVersion;
+    h.layout = kLayoutWord;
+    h.header_size = static_cast<std::uint32_t>(s.header);
+    h.backing = static_cast<std::uint32_t>(o.backing);
+    h.flags = o.remove_on_last_detach ? kFlagRemoveOnLastDetach : 0;
+    h.region_size = s.region;
+    h.max_region_size = s.max_region;
+    h.generation = 1;
+    h.page_size = page_size();
+    h.max_attachers = o.max_attachers;
+    h.creator_pid = ::getpid();
+    h.creator_uid = ::geteuid();
+    h.created_at_ns = now_ns();
+    h.sysv_id = -1;
+    r.store->describe(h);
+    if (!r.file.empty()) {
+        std::error_code ec;
+        auto abs = std::filesystem::absolute(r.file, ec).string();
+        std::strncpy(h.origin, abs.c_str(), sizeof h.origin - 1);
+    }
+    robust_mutex_init(&h.mutex);
+    // The creator is attacher 0. Nobody else can see the region yet, so no lock is needed.
+    if (r.store->lock_fd() >= 0 && !slot_lock_acquire(r.store->lock_fd(), 0))
+        throw_failure(errc::header_corrupt, r.file, "attacher slot 0 of a new region is locked");
+    slot_fill_self(*slot_at(&h, 0));
+    r.slot = 0;
+    r.has_slot = true;
+    h.ref_count = 1;
+    SHMREGION_CRASH_POINT("create.before_valid");
+    store_release(h.valid, kValidReady);  // last: joiners trust nothing before this
+}
+
+/// Creates the region; nullptr if another process published the name first.
+std::unique_ptr<RegionImpl> create(const Options& o, const std::filesystem::path& file) {
+    const Sizes s = creation_sizes(o);
+    auto r = std::make_unique<RegionImpl>();
+    r->name = o.name;
+    r->home = o.home;
+    r->file = named(o.backing) ? file : std::filesystem::path();
+    r->owner_pid = ::getpid();
+    r->created = true;
+    CreateRequest req{o.home, file, o.name, o.permissions, s.region};
+    r->store = create_store(o.backing, req);
+    try {
+        r->mapping = std::make_shared<Mapping>(s.max_region);
+        r->store->map(*r->mapping, s.region);
+        r->hdr = reinterpret_cast<RegionHeader*>(r->mapping->base());
+        init_header(*r, o, s);
+        SHMREGION_CRASH_POINT("create.before_publish");
+        if (!r->store->publish(r->mapping)) {
+            r->store->discard();
+            r->has_slot = false;  // nothing to detach from: the region never existed
+            return nullptr;
+        }
+    } catch (...) {
+        r->store->discard();
+        r->has_slot = false;
+        throw;
+    }
+    return r;
+}
+
+// ---- join --------------------------------------------------------------------------------
+
+std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& file, Deadline deadline) {
+    auto r = std::make_unique<RegionImpl>();
+    r->name = o.name;
+    r->home = o.home;
+    r->owner_pid = ::getpid();
+    RegionHeader h;
+    if (o.backing == Backing::heap) {
+        r->store = open_heap_store(o.name);
+        if (!r->store) throw_failure(errc::region_not_found, {}, "no heap region of this name in this process");
+        r->mapping = r->store->shared_mapping();
+        std::memcpy(&h, r->mapping->base(), sizeof h);
+        validate_header(h, r->mapping->mapped(), "heap region");
+    } else {
+        HomeFile hf = open_home_file(file, true);
+        if (o.backing != Backing::any && hf.kind != o.backing)
+            throw_failure(errc::backing_mismatch, file,
+                          file.string() + " holds a " + std::string(to_string(hf.kind)) +
+                              " region, not the " + std::string(to_string(o.backing)) + " region asked for");
+        const std::optional<Locator> loc = hf.locator;
+        try {
+            r->store = open_store(std::move(hf), file, true);
+        } catch (Failure& f) {
+            if (f.code == make_error_code(errc::segment_missing)) throw RetryLater{std::move(f)};
+            throw;
+        }
+        r->file = file;
+        const std::uint64_t bsize = r->store->backing_size();
+        if (bsize < sizeof h)
+            throw_failure(errc::size_mismatch, file,
+                          file.string() + ": backing holds " + num(bsize) + " bytes, less than a header (" +
+                              num(sizeof h) + ")");
+        r->store->read(&h, sizeof h, 0);
+        validate_header(h, bsize, file);
+        if (h.backing != static_cast<std::uint32_t>(r->store->kind()))
+            throw_failure(errc::header_corrupt, file,
+                          "header of " + file.string() + ": field 'backing' is " + num(h.backing) +
+                              " but the file says " + std::string(to_string(r->store->kind())));
+        if (loc && loc->backing == static_cast<std::uint32_t>(Backing::posix) &&
+            std::strncmp(h.segment, loc->segment, sizeof h.segment) != 0)
+            throw_failure(errc::header_corrupt, file,
+                          "header of segment " + fixed_string(loc->segment, sizeof loc->segment) +
+                              ": field 'segment' names " + fixed_string(h.segment, sizeof h.segment));
+        if (loc && loc->backing == static_cast<std::uint32_t>(Backing::sysv) &&
+            (h.sysv_key != loc->sysv_key || h.sysv_id != loc->sysv_id))
+            throw_failure(errc::header_corrupt, file,
+                          "header of the System V segment: fields 'sysv_key'/'sysv_id' disagree with " +
+                              file.string());
+    }
+    if (h.valid == kValidInitialising)
+        throw RetryLater{Failure{make_error_code(errc::header_incomplete), file,
+                                 "header of " + (file.empty() ? std::string("heap region") : file.string()) +
+                                     ": field 'valid' not set: the creator has not finished (or died)"}};
+    if (h.valid == kValidRemoved)
+        throw RetryLater{Failure{make_error_code(errc::marked_for_removal), file,
+                                 (file.empty() ? std::string("heap region") : file.string()) +
+                                     " is being removed"}};
+    if (!r->mapping) {
+        r->mapping = std::make_shared<Mapping>(h.max_region_size);
+        r->store->map(*r->mapping, h.region_size);
+    }
+    r->hdr = reinterpret_cast<RegionHeader*>(r->mapping->base());
+
+    r->lock(deadline);
+    try {
+        if (load_acquire(r->hdr->valid) != kValidReady)
+            throw RetryLater{Failure{make_error_code(errc::marked_for_removal), file,
+                                     r->file.string() + " is being removed"}};
+        if (r->hdr->flags & kFlagRemoveOnLastDetach)
+            throw_failure(errc::marked_for_removal, file,
+                          (file.empty() ? std::string("the region") : file.string()) +
+                              " is marked for removal and will go when its last attacher detaches");
+        r->reap_dead();
+        r->take_slot();
+        if (o.remove_on_last_detach) r->hdr->flags |= kFlagRemoveOnLastDetach;
+    } catch (...) {
+        r->unlock();
+        throw;
+    }
+    r->unlock();
+    return r;
+}
+
+void backoff(std::chrono::microseconds& delay) {
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::microseconds(50'000));
+}
+
+std::unique_ptr<RegionImpl> attach(const Options& o) {
+    check_options(o);
+    const auto deadline = std::chrono::steady_clock::now() + o.join_timeout;
+    const std::filesystem::path file = named(o.backing) || o.backing == Backing::any
+                                           ? region_file(o.home, o.name)
+                                           : std::filesystem::path();
+    std::chrono::microseconds delay(200);
+    for (;;) {
+        if (o.mode != OpenMode::create_only && o.backing != Backing::anonymous) {
+            try {
+                return join(o, file, deadline);
+            } catch (RetryLater& retry) {
+                if (std::chrono::steady_clock::now() >= deadline) throw retry.why;
+                backoff(delay);
+                continue;
+            } catch (Failure& f) {
+                if (f.code != make_error_code(errc::region_not_found) || o.mode == OpenMode::join_only) throw;
+            }
+        }
+        if (auto r = create(o, file)) return r;
+        if (o.mode == OpenMode::create_only)
+            throw_failure(errc::region_exists, file,
+                          (file.empty() ? std::string("heap region") : file.string()) + " already exists");
+        if (std::chrono::steady_clock::now() >= deadline)
+            throw_failure(errc::lock_timeout, file, "gave up racing to create or join " + file.string());
+    }
+}
+
+}  // namespace
+
+// ---- RegionImpl --------------------------------------------------------------------------
+
+void validate_name(std::string_view name) {
+    auto bad = [&](const std::string& why) {
+        throw_failure(errc::invalid_name, {}, "region name '" + std::string(name.substr(0, 80)) + "' " + why);
+    };
+    if (name.empty()) bad("is empty");
+    if (name.size() > max_name_length)
+        bad("is " + num(name.size()) + " bytes long, more than the limit of " + num(max_name_length));
+    if (name.front() == '.') bad("begins with '.' (\".\", \"..\" and hidden names are reserved)");
+    for (unsigned char c : name) {
+        if (c == '/') bad("contains '/'");
+        if (c == 0) bad("contains a NUL byte");
+        if (c < 0x20 || c == 0x7f) bad("contains a control character");
+    }
+}
+
+void check_home(const std::filesystem::path& home) {
+    if (home.empty()) throw_failure(errc::invalid_options, {}, "no home directory given");
+    struct stat st {};
+    if (::stat(home.c_str(), &st) != 0) throw_errno(errno, "home directory", home);
+    if (!S_ISDIR(st.st_mode)) throw_errno(ENOTDIR, "home directory", home);
+}
+
+RegionImpl::~RegionImpl() = default;
+
+void RegionImpl::check_owner() const {
+    if (owner_pid != ::getpid())
+        throw_failure(errc::wrong_process, file,
+                      "this attach belongs to process " + num(owner_pid) +
+                          "; a fork()ed child must call join_after_fork() first");
+}
+
+bool RegionImpl::lock(Deadline deadline) {
+    const LockOutcome out = robust_mutex_lock(&hdr->mutex, deadline);
+    hdr->lock_holder = ::getpid();
+    if (out == LockOutcome::owner_died) {
+        reap_dead();
+        robust_mutex_consistent(&hdr->mutex);
+        return true;
+    }
+    return false;
+}
+
+void RegionImpl::unlock() noexcept {
+    hdr->lock_holder = 0;
+    robust_mutex_unlock(&hdr->mutex);
+}
+
+std::size_t RegionImpl::reap_dead() noexcept {
+    std::size_t dropped = 0;
+    std::uint32_t live = 0;
+    const int fd = store ? store->lock_fd() : -1;
+    for (std::uint32_t i = 0; i < hdr->max_attachers; ++i) {
+        AttacherSlot& s = *slot_at(hdr, i);
+        if (s.state != kSlotInUse) continue;
+        if (!(has_slot && i == slot) && !slot_alive(s, i, fd)) {
+            std::memset(&s, 0, sizeof s);
+            ++dropped;
+            continue;
+        }
+        ++live;
+    }
+    hdr->ref_count = live;
+    return dropped;
+}
+
+void RegionImpl::take_slot() {
+    const int fd = store->lock_fd();
+    for (std::uint32_t i = 0; i < hdr->max_attachers; ++i) {
+        AttacherSlot& s = *slot_at(hdr, i);
+        if (s.state != kSlotFree) continue;
+        // A detacher frees its slot before it drops the lock: a held lock means "not yet".
+        if (fd >= 0 && !slot_lock_acquire(fd, i)) continue;
+        SHMREGION_CRASH_POINT("attach.after_slot_lock");
+        slot_fill_self(s);
+        slot = i;
+        has_slot = true;
+        ++hdr->ref_count;
+        return;
+    }
+    throw_failure(errc::attacher_table_full, file,
+                  "all " + num(hdr->max_attachers) + " attacher slots are held by live processes");
+}
+
+void RegionImpl::detach() {
+    if (owner_pid != ::getpid() || !has_slot) {
+        // Another process's attach inherited through fork(), or one that never finished:
+        // leave the shared header alone, just drop our view.
+        mapping.reset();
+        store.reset();
+        return;
+    }
+    std::optional<Failure> failure;
+    lock(std::nullopt);
+    reap_dead();
+    std::memset(slot_at(hdr, slot), 0, sizeof(AttacherSlot));
+    has_slot = false;
+    if (hdr->ref_count > 0) --hdr->ref_count;
+    SHMREGION_CRASH_POINT("detach.after_slot_clear");
+    if (hdr->ref_count == 0 && (hdr->flags & kFlagRemoveOnLastDetach)) {
+        store_release(hdr->valid, kValidRemoved);  // late joiners start over
+        try {
+            store->remove_names();
+        } catch (Failure& f) {
+            failure = std::move(f);
+        }
+    }
+    unlock();
+    if (store && store->lock_fd() >= 0) slot_lock_release(store->lock_fd(), slot);
+    hdr = nullptr;
+    mapping.reset();
+    store.reset();
+    if (failure) throw *failure;
+}
+
+}  // namespace detail
+
+using detail::RegionImpl;
+
+std::string_view to_string(Backing b) noexcept {
+    switch (b) {
+        case Backing::any: return "any";
+        case Backing::file: return "file";
+        case Backing::posix: return "posix";
+        case Backing::sysv: return "sysv";
+        case Backing::anonymous: return "anonymous";
+        case Backing::heap: return "heap";
+    }
+    return "unknown";
+}
+
+bool parse_backing(std::string_view text, Backing& out) noexcept {
+    for (Backing b : {Backing::any, Backing::file, Backing::posix, Backing::sysv, Backing::anonymous, Backing::heap}) {
+        if (text == to_string(b)) {
+            out = b;
+            return true;
+        }
+    }
+    return false;
+}
+
+std::filesystem::path region_file(const std::filesystem::path& home, std::string_view name) {
+    return home / (std::string(name) + ".region");
+}
+
+// ---- LockGuard ---------------------------------------------------------------------------
+
+LockGuard::LockGuard(LockGuard&& other) noexcept
+    : impl_(std::exchange(other.impl_, nullptr)), owner_died_(other.owner_died_) {}
+
+LockGuard& LockGuard::operator=(LockGuard&& other) noexcept {
+    if (this != &other) {
+        unlock();
+        impl_ = std::exchange(other.impl_, nullptr);
+        owner_died_ = other.owner_died_;
+    }
+    return *this;
+}
+
+LockGuard::~LockGuard() { unlock(); }
+
+void LockGuard::unlock() noexcept {
+    if (impl_) std::exchange(impl_, nullptr)->unlock();
+}
+
+// ---- Region ------------------------------------------------------------------------------
+
+Region::Region() noexcept = default;
+Region::Region(std::unique_ptr<RegionImpl> impl) noexcept : impl_(std::move(impl)) {}
+Region::Region(Region&& other) noexcept = default;
+
+Region& Region::operator=(Region&& other) noexcept {
+    if (this != &other) {
+        std::error_code ignored;
+        detach(ignored);
+        impl_ = std::move(other.impl_);
+    }
+    return *this;
+}
+
+Region::~Region() {
+    std::error_code ignored;
+    detach(ignored);
+}
+
+Region Region::attach(const Options& opts) {
+    return detail::with_context("attach", opts.name, opts.home,
+                                [&] { return Region(detail::attach(opts)); });
+}
+
+Region Region::attach(const Options& opts, std::error_code& ec) noexcept {
+    return detail::capture(ec, Region(), [&] { return Region(detail::attach(opts)); });
+}
+
+bool Region::attached() const noexcept { return impl_ && impl_->hdr; }
+void* Region::data() const noexcept { return attached() ? impl_->mapping->base() + impl_->hdr->header_size : nullptr; }
+std::size_t Region::size() const noexcept { return attached() ? impl_->usable_size() : 0; }
+std::size_t Region::max_size() const noexcept { return attached() ? impl_->usable_max() : 0; }
+bool Region::created() const noexcept { return impl_ && impl_->created; }
+Backing Region::backing() const noexcept { return attached() ? static_cast<Backing>(impl_->hdr->backing) : Backing::any; }
+std::uint32_t Region::slot() const noexcept { return impl_ ? impl_->slot : 0; }
+
+namespace {
+const std::string kEmptyString;
+const std::filesystem::path kEmptyPath;
+}  // namespace
+
+const std::string& Region::name() const noexcept { return impl_ ? impl_->name : kEmptyString; }
+const std::filesystem::path& Region::home() const noexcept { return impl_ ? impl_->home : kEmptyPath; }
+const std::filesystem::path& Region::file() const noexcept { return impl_ ? impl_->file : kEmptyPath; }
+
+namespace {
+
+RegionImpl& require(const std::unique_ptr<RegionImpl>& impl) {
+    if (!impl || !impl->hdr) detail::throw_failure(errc::not_attached, {}, "the Region is not attached");
+    impl->check_owner();
+    return *impl;
+}
+
+template <class Fn>
+decltype(auto) op(const char* what, const std::unique_ptr<RegionImpl>& impl, Fn&& fn) {
+    return detail::with_context(what, impl ? impl->name : std::string(),
+                                impl ? impl->home : std::filesystem::path(), std::forward<Fn>(fn));
+}
+
+}  // namespace
+
+LockGuard Region::lock() {
+    return op("lock", impl_, [&] {
+        RegionImpl& r = require(impl_);
+        bool died = r.lock(std::nullopt);
+        return LockGuard(&r, died);
+    });
+}
+
+LockGuard Region::lock(std::error_code& ec) noexcept {
+    return detail::capture(ec, LockGuard(), [&] {
+        RegionImpl& r = require(impl_);
+        bool died = r.lock(std::nullopt);
+        return LockGuard(&r, died);
+    });
+}
+
+namespace {
+void do_mark(RegionImpl& r) {
+    r.lock(std::nullopt);
+    r.hdr->flags |= detail::kFlagRemoveOnLastDetach;
+    r.unlock();
+}
+std::size_t do_reap(RegionImpl& r) {
+    r.lock(std::nullopt);
+    std::size_t n = r.reap_dead();
+    r.unlock();
+    return n;
+}
+void do_join_after_fork(RegionImpl& r) {
+    if (r.owner_pid == ::getpid()) return;
+    if (!r.hdr) detail::throw_failure(errc::not_attached, {}, "the Region is not attached");
+    if (static_cast<Backing>(r.hdr->backing) == Backing::heap)
+        detail::throw_failure(errc::invalid_options, {},
+                              "a heap region is private memory: a fork()ed child has only a copy");
+    r.store->reopen_lock_fd();
+    r.owner_pid = ::getpid();
+    r.has_slot = false;
+    r.created = false;
+    r.lock(std::nullopt);
+    try {
+        r.reap_dead();
+        r.take_slot();
+    } catch (...) {
+        r.unlock();
+        throw;
+    }
+    r.unlock();
+}
+}  // namespace
+
+void Region::mark_for_removal() {
+    op("mark_for_removal", impl_, [&] { do_mark(require(impl_)); });
+}
+void Region::mark_for_removal(std::error_code& ec) noexcept {
+    detail::capture(ec, 0, [&] { return do_mark(require(impl_)), 0; });
+}
+
+std::size_t Region::reap_dead_attachers() {
+    return op("reap_dead_attachers", impl_, [&] { return do_reap(require(impl_)); });
+}
+std::size_t Region::reap_dead_attachers(std::error_code& ec) noexcept {
+    return detail::capture(ec, std::size_t{0}, [&] { return do_reap(require(impl_)); });
+}
+
+void Region::join_after_fork() {
+    op("join_after_fork", impl_, [&] {
+        if (!impl_) detail::throw_failure(errc::not_attached, {}, "the Region is not attached");
+        do_join_after_fork(*impl_);
+    });
+}
+void Region::join_after_fork(std::error_code& ec) noexcept {
+    detail::capture(ec, 0, [&] {
+        if (!impl_) detail::throw_failure(errc::not_attached, {}, "the Region is not attached");
+        return do_join_after_fork(*impl_), 0;
+    });
+}
+
+void Region::detach() {
+    if (!impl_) return;
+    auto impl = std::move(impl_);
+    op("detach", impl, [&] { impl->detach(); });
+}
+
+void Region::detach(std::error_code& ec) noexcept {
+    ec.clear();
+    if (!impl_) return;
+    auto impl = std::move(impl_);
+    detail::capture(ec, 0, [&] { return impl->detach(), 0; });
+}
+
+}  // namespace shmregion

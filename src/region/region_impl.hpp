@@ -1,0 +1,60 @@
+// The state of one attach, shared by region.cpp (attach/detach/lock) and the operations
+// built on it (unlink.cpp).
+#pragma once
+
+#include "backing/store.hpp"
+#include "region/header.hpp"
+
+#include <shmregion/options.hpp>
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace shmregion::detail {
+
+using Deadline = std::optional<std::chrono::steady_clock::time_point>;
+
+class RegionImpl {
+public:
+    std::string name;
+    std::filesystem::path home;
+    std::filesystem::path file;       // empty for anonymous and heap
+    std::unique_ptr<Store> store;
+    std::shared_ptr<Mapping> mapping;
+    RegionHeader* hdr = nullptr;
+    std::uint32_t slot = 0;
+    bool created = false;
+    pid_t owner_pid = 0;              // the process this attach belongs to
+
+    ~RegionImpl();
+
+    /// Takes the robust mutex; on owner death repairs the header and marks it consistent.
+    /// Returns true if the previous owner died.
+    bool lock(Deadline deadline);
+    void unlock() noexcept;
+    /// Under the lock: drops dead attachers (never our own slot) and rebuilds ref_count.
+    std::size_t reap_dead() noexcept;
+    /// Under the lock: takes a free slot for the calling process. Throws attacher_table_full.
+    void take_slot();
+    /// Detaches (see Region::detach). Throws Failure after unmapping if removal failed.
+    void detach();
+    /// Throws wrong_process if this attach belongs to another process (inherited by fork).
+    void check_owner() const;
+
+    std::uint64_t usable_size() const noexcept { return hdr->region_size - hdr->header_size; }
+    std::uint64_t usable_max() const noexcept { return hdr->max_region_size - hdr->header_size; }
+    bool has_slot = false;
+};
+
+/// Validates a region name; throws Failure(invalid_name) saying why.
+void validate_name(std::string_view name);
+/// Checks that home exists and is a directory; throws Failure naming it.
+void check_home(const std::filesystem::path& home);
+
+}  // namespace shmregion::detail

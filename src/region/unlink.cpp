@@ -1,0 +1,170 @@
+// unlink (marks and detaches, or forced: removes from the locator without attaching),
+// inspect (read-only header snapshot) and list.
+#include "region/region_impl.hpp"
+
+#include "sync/liveness.hpp"
+#include "sync/robust_mutex.hpp"
+#include "sys/failure.hpp"
+
+#include <shmregion/region.hpp>
+
+#include <signal.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace shmregion {
+namespace detail {
+namespace {
+
+void force_unlink(const std::filesystem::path& home, std::string_view name) {
+    validate_name(name);
+    check_home(home);
+    const auto file = region_file(home, name);
+    // Reads the file in home and nothing else: no attach, no lock (the holder may be dead,
+    // or the header may be corrupt).
+    HomeFile hf = open_home_file(file, false);
+    if (hf.kind == Backing::posix)
+        remove_posix_segment(fixed_string(hf.locator->segment, sizeof hf.locator->segment), file);
+    else if (hf.kind == Backing::sysv)
+        remove_sysv_segment(hf.locator->sysv_key, hf.locator->sysv_id, file);
+    unlink_if_same(file, hf.fd.get());
+}
+
+void gentle_unlink(const std::filesystem::path& home, std::string_view name) {
+    Options o;
+    o.home = home;
+    o.name = std::string(name);
+    o.backing = Backing::any;
+    o.mode = OpenMode::join_only;
+    Region r = Region::attach(o);
+    r.mark_for_removal();
+    r.detach();
+}
+
+LockState lock_state(const RegionHeader& h, pid_t& holder) {
+    const MutexPeek p = robust_mutex_peek(&h.mutex);
+    holder = h.lock_holder;
+    if (p.owner_tid == 0) return p.owner_died ? LockState::owner_dead : LockState::free;
+    if (holder == 0) holder = p.owner_tid;
+    // The futex word holds the owner's thread id; a thread that is gone left it dead.
+    if (::kill(p.owner_tid, 0) != 0 && errno == ESRCH) return LockState::owner_dead;
+    return LockState::held;
+}
+
+RegionInfo do_inspect(const std::filesystem::path& home, std::string_view name) {
+    validate_name(name);
+    check_home(home);
+    const auto file = region_file(home, name);
+    HomeFile hf = open_home_file(file, false);
+    auto store = open_store(std::move(hf), file, false);
+    const std::uint64_t bsize = store->backing_size();
+    RegionHeader h;
+    if (bsize < sizeof h)
+        throw_failure(errc::size_mismatch, file,
+                      file.string() + ": backing holds " + std::to_string(bsize) + " bytes, less than a header");
+    store->read(&h, sizeof h, 0);
+    validate_header(h, bsize, file);
+    std::vector<AttacherSlot> slots(h.max_attachers);
+    store->read(slots.data(), slots.size() * sizeof(AttacherSlot), kSlotTableOffset);
+
+    RegionInfo info;
+    info.name = std::string(name);
+    info.file = file;
+    info.backing = static_cast<Backing>(h.backing);
+    info.version = h.version;
+    info.header_size = h.header_size;
+    info.page_size = h.page_size;
+    info.region_size = h.region_size;
+    info.max_region_size = h.max_region_size;
+    info.size = h.region_size - h.header_size;
+    info.max_size = h.max_region_size - h.header_size;
+    info.backing_size = bsize;
+    info.generation = h.generation;
+    info.flags = h.flags;
+    info.remove_on_last_detach = (h.flags & kFlagRemoveOnLastDetach) != 0;
+    info.valid = h.valid == kValidReady;
+    info.ref_count = h.ref_count;
+    info.max_attachers = h.max_attachers;
+    info.segment = fixed_string(h.segment, sizeof h.segment);
+    info.sysv_key = h.sysv_key;
+    info.sysv_id = h.sysv_id;
+    info.creator_pid = h.creator_pid;
+    info.creator_uid = h.creator_uid;
+    info.created_at_ns = h.created_at_ns;
+    info.lock_state = lock_state(h, info.lock_holder);
+    for (std::uint32_t i = 0; i < h.max_attachers; ++i) {
+        const AttacherSlot& s = slots[i];
+        if (s.state != kSlotInUse) continue;
+        AttacherInfo a;
+        a.slot = i;
+        a.pid = s.pid;
+        a.start_time = s.start_time;
+        a.pid_namespace = s.pid_namespace;
+        a.attached_at_ns = s.attached_at_ns;
+        a.alive = slot_alive(s, i, store->lock_fd());
+        info.attachers.push_back(a);
+    }
+    return info;
+}
+
+std::vector<std::string> do_list(const std::filesystem::path& home) {
+    check_home(home);
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(home, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string fname = it->path().filename().string();
+        const std::string suffix = ".region";
+        if (fname.size() <= suffix.size() || fname.front() == '.') continue;
+        if (fname.compare(fname.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+        names.push_back(fname.substr(0, fname.size() - suffix.size()));
+    }
+    if (ec) throw_errno(ec.value(), "read directory", home);
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+}  // namespace
+}  // namespace detail
+
+std::size_t RegionInfo::live_attachers() const noexcept {
+    return static_cast<std::size_t>(
+        std::count_if(attachers.begin(), attachers.end(), [](const AttacherInfo& a) { return a.alive; }));
+}
+
+void unlink(const std::filesystem::path& home, std::string_view name, Force force) {
+    if (force == Force::yes) {
+        detail::with_context("unlink --force", name, home, [&] { detail::force_unlink(home, name); });
+        return;
+    }
+    try {
+        detail::with_context("unlink", name, home, [&] { detail::gentle_unlink(home, name); });
+    } catch (const Error& e) {
+        // Report it as the unlink it was, not as the attach/detach it used.
+        throw Error(e.code(), "unlink", std::string(name), home, e.file(), e.detail());
+    }
+}
+
+void unlink(const std::filesystem::path& home, std::string_view name, Force force,
+            std::error_code& ec) noexcept {
+    detail::capture(ec, 0, [&] { return unlink(home, name, force), 0; });
+}
+
+RegionInfo inspect(const std::filesystem::path& home, std::string_view name) {
+    return detail::with_context("inspect", name, home, [&] { return detail::do_inspect(home, name); });
+}
+
+RegionInfo inspect(const std::filesystem::path& home, std::string_view name, std::error_code& ec) noexcept {
+    return detail::capture(ec, RegionInfo(), [&] { return detail::do_inspect(home, name); });
+}
+
+std::vector<std::string> list(const std::filesystem::path& home) {
+    return detail::with_context("list", "", home, [&] { return detail::do_list(home); });
+}
+
+std::vector<std::string> list(const std::filesystem::path& home, std::error_code& ec) noexcept {
+    return detail::capture(ec, std::vector<std::string>(), [&] { return detail::do_list(home); });
+}
+
+}  // namespace shmregion

@@ -1,0 +1,33 @@
+// Is the process in an attacher slot still alive?
+//
+// Regions with a file in home: each attacher holds an OFD write lock (F_OFD_SETLK) on one
+// byte of that file, at slot_lock_offset(slot). The kernel drops it when the process dies
+// however it dies, it does not depend on pids (so pid reuse and PID namespaces cannot fool
+// it), and OFD locks belong to the open file description, so two attaches in one process
+// are two independent attachers (classic fcntl locks are per process and would merge
+// them). This is LMDB's reader-slot idea.
+// Regions without a file (anonymous, heap): pid plus process start time, which survives
+// pid reuse; a slot from another PID namespace cannot be checked and counts as alive.
+#pragma once
+
+#include "region/header.hpp"
+
+#include <cstdint>
+
+namespace shmregion::detail {
+
+/// Takes the slot's liveness lock on fd. Returns false if another open file description
+/// holds it (the slot's owner is alive); throws Failure on other errors.
+bool slot_lock_acquire(int fd, std::uint32_t slot);
+/// Releases it (a detach); closing the last descriptor of the description also does.
+void slot_lock_release(int fd, std::uint32_t slot) noexcept;
+/// True if some other open file description holds the slot's lock. Writes nothing.
+bool slot_lock_held(int fd, std::uint32_t slot) noexcept;
+
+/// Liveness of an in-use slot. lock_fd < 0 means "no file": use pid and start time.
+bool slot_alive(const AttacherSlot& s, std::uint32_t slot, int lock_fd) noexcept;
+
+/// Fills a slot for the calling process (state last).
+void slot_fill_self(AttacherSlot& s) noexcept;
+
+}  // namespace shmregion::detail

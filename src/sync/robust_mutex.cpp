@@ -1,0 +1,67 @@
+#include "sync/robust_mutex.hpp"
+
+#include "sys/failure.hpp"
+
+#include <linux/futex.h>
+
+#include <atomic>
+#include <cerrno>
+#include <ctime>
+
+namespace shmregion::detail {
+
+void robust_mutex_init(pthread_mutex_t* m) {
+    pthread_mutexattr_t a;
+    int rc = pthread_mutexattr_init(&a);
+    if (rc == 0) rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    if (rc == 0) rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    // Error-checking: relocking from the holding thread fails with EDEADLK instead of
+    // hanging, and unlocking from a non-owner is refused.
+    if (rc == 0) rc = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
+    if (rc == 0) rc = pthread_mutex_init(m, &a);
+    pthread_mutexattr_destroy(&a);
+    if (rc != 0) throw_errno(rc, "pthread_mutex_init (robust, process-shared)");
+}
+
+LockOutcome robust_mutex_lock(pthread_mutex_t* m,
+                              std::optional<std::chrono::steady_clock::time_point> deadline) {
+    int rc;
+    if (deadline) {
+        // steady_clock is CLOCK_MONOTONIC on Linux; clocklock measures the same clock.
+        auto since = deadline->time_since_epoch();
+        auto secs = std::chrono::duration_cast<std::chrono::seconds>(since);
+        timespec ts{};
+        ts.tv_sec = static_cast<time_t>(secs.count());
+        ts.tv_nsec = static_cast<long>(std::chrono::duration_cast<std::chrono::nanoseconds>(since - secs).count());
+        rc = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
+    } else {
+        rc = pthread_mutex_lock(m);
+    }
+    switch (rc) {
+        case 0: return LockOutcome::acquired;
+        case EOWNERDEAD: return LockOutcome::owner_died;
+        case ETIMEDOUT:
+            throw_failure(errc::lock_timeout, {}, "region lock: timed out waiting for the holder");
+        case ENOTRECOVERABLE:
+            throw_failure(errc::lock_not_recoverable, {},
+                          "region lock: a holder died and the lock was never made consistent");
+        case EDEADLK: throw_errno(rc, "region lock: this thread already holds it");
+        default: throw_errno(rc, "region lock");
+    }
+}
+
+void robust_mutex_consistent(pthread_mutex_t* m) noexcept { pthread_mutex_consistent(m); }
+
+void robust_mutex_unlock(pthread_mutex_t* m) noexcept { pthread_mutex_unlock(m); }
+
+MutexPeek robust_mutex_peek(const pthread_mutex_t* m) noexcept {
+    // glibc keeps the futex word in __data.__lock: the owner's TID, plus FUTEX_OWNER_DIED
+    // when the kernel found the owner dead. Reading it writes nothing.
+    int word = std::atomic_ref<int>(const_cast<int&>(m->__data.__lock)).load(std::memory_order_acquire);
+    MutexPeek p;
+    p.owner_tid = word & FUTEX_TID_MASK;
+    p.owner_died = (word & FUTEX_OWNER_DIED) != 0;
+    return p;
+}
+
+}  // namespace shmregion::detail

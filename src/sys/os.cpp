@@ -1,0 +1,127 @@
+#include "sys/os.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <ctime>
+#include <string_view>
+
+namespace shmregion::detail {
+
+void Fd::reset(int fd) noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+}
+
+std::uint32_t page_size() noexcept {
+    static const std::uint32_t ps = static_cast<std::uint32_t>(::sysconf(_SC_PAGESIZE));
+    return ps;
+}
+
+std::optional<std::uint64_t> round_up(std::uint64_t value, std::uint64_t unit) noexcept {
+    std::uint64_t sum;
+    if (__builtin_add_overflow(value, unit - 1, &sum)) return std::nullopt;
+    return sum & ~(unit - 1);
+}
+
+std::uint64_t now_ns() noexcept {
+    timespec ts{};
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+std::optional<std::uint64_t> process_start_time(pid_t pid) noexcept {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+    Fd fd(::open(path, O_RDONLY | O_CLOEXEC));
+    if (!fd) return std::nullopt;
+    char buf[1024];
+    ssize_t n;
+    do {
+        n = ::read(fd.get(), buf, sizeof buf - 1);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) return std::nullopt;
+    std::string_view s(buf, static_cast<std::size_t>(n));
+    // The command name (field 2) may contain spaces and parentheses: fields restart after
+    // the last ')'. Field 3 (state) follows it; start time is field 22.
+    auto close = s.rfind(')');
+    if (close == std::string_view::npos) return std::nullopt;
+    s.remove_prefix(close + 1);
+    int field = 2;
+    std::size_t pos = 0;
+    while (field < 22) {
+        pos = s.find(' ', pos);
+        if (pos == std::string_view::npos) return std::nullopt;
+        ++pos;
+        ++field;
+    }
+    std::uint64_t value = 0;
+    auto [p, ec] = std::from_chars(s.data() + pos, s.data() + s.size(), value);
+    if (ec != std::errc()) return std::nullopt;
+    return value;
+}
+
+std::uint64_t pid_namespace() noexcept {
+    struct stat st {};
+    if (::stat("/proc/self/ns/pid", &st) != 0) return 0;
+    return st.st_ino;
+}
+
+bool process_alive(pid_t pid, std::uint64_t start_time) noexcept {
+    if (pid <= 0) return false;
+    if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+    auto st = process_start_time(pid);
+    if (!st) return false;
+    return *st == start_time;
+}
+
+std::uint64_t random64() noexcept {
+    std::uint64_t v = 0;
+    if (::getrandom(&v, sizeof v, GRND_NONBLOCK) == static_cast<ssize_t>(sizeof v)) return v;
+    v = now_ns() ^ (static_cast<std::uint64_t>(::getpid()) << 32);
+    v ^= v >> 33;
+    v *= 0xff51afd7ed558ccdull;
+    v ^= v >> 33;
+    return v;
+}
+
+bool pread_all(int fd, void* buf, std::size_t len, off_t offset) noexcept {
+    auto* p = static_cast<char*>(buf);
+    while (len > 0) {
+        ssize_t n = ::pread(fd, p, len, offset);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        if (n == 0) {
+            errno = 0;
+            return false;
+        }
+        p += n;
+        len -= static_cast<std::size_t>(n);
+        offset += n;
+    }
+    return true;
+}
+
+bool pwrite_all(int fd, const void* buf, std::size_t len, off_t offset) noexcept {
+    const auto* p = static_cast<const char*>(buf);
+    while (len > 0) {
+        ssize_t n = ::pwrite(fd, p, len, offset);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        p += n;
+        len -= static_cast<std::size_t>(n);
+        offset += n;
+    }
+    return true;
+}
+
+}  // namespace shmregion::detail

@@ -1,0 +1,68 @@
+// Thin helpers over system calls: an owning file descriptor, facts about processes, time.
+#pragma once
+
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace shmregion::detail {
+
+/// An owned file descriptor, closed on destruction.
+class Fd {
+public:
+    Fd() noexcept = default;
+    explicit Fd(int fd) noexcept : fd_(fd) {}
+    Fd(Fd&& o) noexcept : fd_(o.release()) {}
+    Fd& operator=(Fd&& o) noexcept {
+        if (this != &o) reset(o.release());
+        return *this;
+    }
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    ~Fd() { reset(); }
+
+    int get() const noexcept { return fd_; }
+    explicit operator bool() const noexcept { return fd_ >= 0; }
+    int release() noexcept {
+        int f = fd_;
+        fd_ = -1;
+        return f;
+    }
+    void reset(int fd = -1) noexcept;
+
+private:
+    int fd_ = -1;
+};
+
+/// sysconf(_SC_PAGESIZE), cached.
+std::uint32_t page_size() noexcept;
+
+/// Rounds up to a multiple of `unit` (a power of two); nullopt on overflow.
+std::optional<std::uint64_t> round_up(std::uint64_t value, std::uint64_t unit) noexcept;
+
+/// CLOCK_REALTIME in nanoseconds.
+std::uint64_t now_ns() noexcept;
+
+/// Start time of a process in clock ticks after boot (field 22 of /proc/PID/stat);
+/// nullopt if the process does not exist (or /proc cannot tell).
+std::optional<std::uint64_t> process_start_time(pid_t pid) noexcept;
+
+/// Inode of /proc/self/ns/pid (0 if unknown).
+std::uint64_t pid_namespace() noexcept;
+
+/// True if a process with this pid and start time exists in our pid namespace.
+bool process_alive(pid_t pid, std::uint64_t start_time) noexcept;
+
+/// 64 random bits from getrandom() (falls back to time and pid mixing).
+std::uint64_t random64() noexcept;
+
+/// pread/pwrite the whole buffer, retrying on EINTR and short transfers. Return false with
+/// errno set on error; a short read at end of file sets errno to 0.
+bool pread_all(int fd, void* buf, std::size_t len, off_t offset) noexcept;
+bool pwrite_all(int fd, const void* buf, std::size_t len, off_t offset) noexcept;
+
+}  // namespace shmregion::detail
