@@ -51,9 +51,12 @@ public:
     LockGuard& operator=(const LockGuard&) = delete;
     ~LockGuard();
 
-    /// True if the previous holder died while holding the lock. The library has already
-    /// repaired its own header (dead attachers dropped, reference count rebuilt) and marked
-    /// the mutex consistent; data the application keeps in the region may be half-updated.
+    /// True if a holder died while holding the lock since the last lock() of any process
+    /// reported it. Reported exactly once, to the first lock() after the death, even when
+    /// the library itself recovered the mutex first (inside attach or detach). The library
+    /// has already repaired its own header (dead attachers dropped, reference count
+    /// rebuilt) and marked the mutex consistent; data the application keeps in the region
+    /// may be half-updated.
     bool owner_died() const noexcept { return owner_died_; }
     bool owns_lock() const noexcept { return impl_ != nullptr; }
     void unlock() noexcept;
@@ -180,6 +183,8 @@ struct RegionInfo {
     std::uint64_t created_at_ns = 0;
     LockState lock_state = LockState::free;
     pid_t lock_holder = 0;           ///< pid recorded by the holder; 0 if none
+    /// A holder died and the next lock() has not yet reported it to the application.
+    bool owner_died_unreported = false;
     std::vector<AttacherInfo> attachers;  ///< slots in use
     std::size_t live_attachers() const noexcept;
 };

@@ -31,7 +31,10 @@ inline constexpr std::uint32_t kValidRemoved = 0x44454144;  // "DEAD"
 
 /// RegionHeader::flags
 inline constexpr std::uint32_t kFlagRemoveOnLastDetach = 1u << 0;
-inline constexpr std::uint32_t kKnownFlags = kFlagRemoveOnLastDetach;
+/// A lock holder died and the library's own bookkeeping (attach, detach, reap) recovered
+/// the mutex: the next Region::lock() reports owner_died() to the application and clears it.
+inline constexpr std::uint32_t kFlagOwnerDiedUnreported = 1u << 1;
+inline constexpr std::uint32_t kKnownFlags = kFlagRemoveOnLastDetach | kFlagOwnerDiedUnreported;
 
 /// AttacherSlot::state
 inline constexpr std::uint32_t kSlotFree = 0;

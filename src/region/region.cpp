@@ -297,15 +297,21 @@ void RegionImpl::check_owner() const {
                           "; a fork()ed child must call join_after_fork() first");
 }
 
-bool RegionImpl::lock(Deadline deadline) {
+bool RegionImpl::lock(Deadline deadline, bool for_application) {
     const LockOutcome out = robust_mutex_lock(&hdr->mutex, deadline);
     hdr->lock_holder = ::getpid();
+    bool died = false;
     if (out == LockOutcome::owner_died) {
         reap_dead();
+        hdr->flags |= kFlagOwnerDiedUnreported;
         robust_mutex_consistent(&hdr->mutex);
-        return true;
+        died = true;
     }
-    return false;
+    if (!for_application) return died;
+    // Whoever recovered the mutex, the application hears of the death exactly once.
+    died = (hdr->flags & kFlagOwnerDiedUnreported) != 0;
+    hdr->flags &= ~kFlagOwnerDiedUnreported;
+    return died;
 }
 
 void RegionImpl::unlock() noexcept {
@@ -495,7 +501,7 @@ decltype(auto) op(const char* what, const std::unique_ptr<RegionImpl>& impl, Fn&
 LockGuard Region::lock() {
     return op("lock", impl_, [&] {
         RegionImpl& r = require(impl_);
-        bool died = r.lock(std::nullopt);
+        bool died = r.lock(std::nullopt, true);
         return LockGuard(&r, died);
     });
 }
@@ -503,7 +509,7 @@ LockGuard Region::lock() {
 LockGuard Region::lock(std::error_code& ec) noexcept {
     return detail::capture(ec, LockGuard(), [&] {
         RegionImpl& r = require(impl_);
-        bool died = r.lock(std::nullopt);
+        bool died = r.lock(std::nullopt, true);
         return LockGuard(&r, died);
     });
 }

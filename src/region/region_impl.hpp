@@ -35,8 +35,10 @@ public:
     ~RegionImpl();
 
     /// Takes the robust mutex; on owner death repairs the header and marks it consistent.
-    /// Returns true if the previous owner died.
-    bool lock(Deadline deadline);
+    /// Returns true if a holder died since the application last heard of it: at once for
+    /// an application lock (for_application), otherwise the death is left in the header
+    /// (kFlagOwnerDiedUnreported) for the next application lock to report.
+    bool lock(Deadline deadline, bool for_application = false);
     void unlock() noexcept;
     /// Under the lock: drops dead attachers (never our own slot) and rebuilds ref_count.
     std::size_t reap_dead() noexcept;

@@ -84,6 +84,7 @@ RegionInfo do_inspect(const std::filesystem::path& home, std::string_view name) 
     info.generation = h.generation;
     info.flags = h.flags;
     info.remove_on_last_detach = (h.flags & kFlagRemoveOnLastDetach) != 0;
+    info.owner_died_unreported = (h.flags & kFlagOwnerDiedUnreported) != 0;
     info.valid = h.valid == kValidReady;
     info.ref_count = h.ref_count;
     info.max_attachers = h.max_attachers;

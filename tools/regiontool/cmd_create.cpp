@@ -1,0 +1,54 @@
+// regiontool create HOME NAME --backing B --size S [--max-size M] [--mode 0600]
+#include "cli.hpp"
+
+#include <iostream>
+
+namespace regiontool {
+
+Command create_command() {
+    Command c{"create", "create HOME NAME --backing file|posix|sysv --size SIZE [--max-size SIZE] [--mode MODE]",
+              "create a region that outlives the command",
+              "Creates region NAME in HOME (which must exist) and detaches, leaving it with\n"
+              "reference count 0 until it is unlinked, as Berkeley DB regions do. SIZE is the usable\n"
+              "size (bytes, or with a suffix K, M, G, T), rounded up to pages; --max-size is the\n"
+              "growth ceiling (default: SIZE; System V regions cannot grow). --mode sets the\n"
+              "permission bits of the file and segment (octal, default 0600). Fails (exit 1) if\n"
+              "the region exists.\n",
+              Spec{{"backing", "size", "max-size", "mode"}, {}, 2, 2}, nullptr};
+    c.run = [](const Args& a) {
+        shmregion::Options o;
+        o.home = a.positional[0];
+        o.name = a.positional[1];
+        o.mode = shmregion::OpenMode::create_only;
+        auto backing = a.value("backing");
+        if (!backing) throw UsageError{"create needs --backing file|posix|sysv"};
+        if (!shmregion::parse_backing(*backing, o.backing) || (o.backing != shmregion::Backing::file &&
+                                                               o.backing != shmregion::Backing::posix &&
+                                                               o.backing != shmregion::Backing::sysv))
+            throw UsageError{"bad backing '" + *backing + "' (use file, posix or sysv)"};
+        auto size = a.value("size");
+        if (!size) throw UsageError{"create needs --size SIZE"};
+        o.size = parse_size(*size);
+        if (auto m = a.value("max-size")) o.max_size = parse_size(*m);
+        if (auto m = a.value("mode")) {
+            std::size_t used = 0;
+            unsigned long mode = 0;
+            try {
+                mode = std::stoul(*m, &used, 8);
+            } catch (...) {
+                used = 0;
+            }
+            if (used != m->size() || mode > 07777) throw UsageError{"bad mode '" + *m + "' (octal, e.g. 0600)"};
+            o.permissions = static_cast<mode_t>(mode);
+        }
+        auto r = shmregion::Region::attach(o);
+        std::cout << "created " << o.name << " (" << shmregion::to_string(r.backing()) << ", "
+                  << human_size(r.size()) << " usable, ceiling " << human_size(r.max_size()) << ") at "
+                  << r.file().string() << "\n";
+        r.detach();
+        return kOk;
+    };
+    return c;
+}
+
+}  // namespace regiontool

@@ -1,0 +1,125 @@
+// regiontool stat HOME NAME [--json]: every header field, the attachers and the lock.
+#include "cli.hpp"
+
+#include <cstdio>
+#include <iostream>
+
+namespace regiontool {
+namespace {
+
+const char* lock_text(shmregion::LockState s) {
+    switch (s) {
+        case shmregion::LockState::free: return "free";
+        case shmregion::LockState::held: return "held";
+        case shmregion::LockState::owner_dead: return "owner dead";
+    }
+    return "?";
+}
+
+std::string hex(std::int64_t v) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "0x%08x", static_cast<unsigned>(v));
+    return buf;
+}
+
+}  // namespace
+
+Command stat_command() {
+    Command c{"stat", "stat HOME NAME [--json]", "show a region's header, attachers and lock",
+              "Prints every header field of region NAME in HOME, each attacher (slot, pid,\n"
+              "process start time, pid namespace, attach time, alive or dead) and the state of\n"
+              "the region lock (free, held by pid N, owner dead). Reads only; changes nothing.\n",
+              Spec{{}, {"json"}, 2, 2}, nullptr};
+    c.run = [](const Args& a) {
+        const std::filesystem::path home = a.positional[0];
+        const std::string name = a.positional[1];
+        const Health h = assess(home, name);
+        if (!h.info) {
+            // Re-run to get the full error (assess keeps only the detail).
+            shmregion::inspect(home, name);
+        }
+        const auto& i = *h.info;
+        if (a.flag("json")) {
+            Json j;
+            j.begin_object()
+                .key("name").value(i.name)
+                .key("file").value(i.file.string())
+                .key("state").value(h.state)
+                .key("backing").value(std::string(shmregion::to_string(i.backing)))
+                .key("version").value(i.version)
+                .key("valid").value(i.valid)
+                .key("header_size").value(i.header_size)
+                .key("page_size").value(i.page_size)
+                .key("size").value(i.size)
+                .key("max_size").value(i.max_size)
+                .key("region_size").value(i.region_size)
+                .key("max_region_size").value(i.max_region_size)
+                .key("backing_size").value(i.backing_size)
+                .key("generation").value(i.generation)
+                .key("flags").value(i.flags)
+                .key("remove_on_last_detach").value(i.remove_on_last_detach)
+                .key("ref_count").value(i.ref_count)
+                .key("max_attachers").value(i.max_attachers)
+                .key("segment").value(i.segment)
+                .key("sysv_key").value(static_cast<std::int64_t>(i.sysv_key))
+                .key("sysv_id").value(static_cast<std::int64_t>(i.sysv_id))
+                .key("creator_pid").value(static_cast<std::int64_t>(i.creator_pid))
+                .key("creator_uid").value(static_cast<std::uint64_t>(i.creator_uid))
+                .key("created_at").value(iso_time(i.created_at_ns))
+                .key("lock").begin_object()
+                .key("state").value(lock_text(i.lock_state))
+                .key("holder_pid").value(static_cast<std::int64_t>(i.lock_holder))
+                .key("owner_died_unreported").value(i.owner_died_unreported)
+                .end_object()
+                .key("attachers").begin_array();
+            for (const auto& at : i.attachers) {
+                j.begin_object()
+                    .key("slot").value(at.slot)
+                    .key("pid").value(static_cast<std::int64_t>(at.pid))
+                    .key("start_time").value(at.start_time)
+                    .key("pid_namespace").value(at.pid_namespace)
+                    .key("attached_at").value(iso_time(at.attached_at_ns))
+                    .key("alive").value(at.alive)
+                    .end_object();
+            }
+            j.end_array().end_object();
+            std::cout << j.str() << "\n";
+        } else {
+            Table t({"FIELD", "VALUE"});
+            t.row({"name", i.name});
+            t.row({"file", i.file.string()});
+            t.row({"state", h.state + (h.reason.empty() ? "" : " (" + h.reason + ")")});
+            t.row({"backing", std::string(shmregion::to_string(i.backing))});
+            if (!i.segment.empty()) t.row({"segment", "/dev/shm" + i.segment});
+            if (i.backing == shmregion::Backing::sysv)
+                t.row({"sysv key / id", hex(i.sysv_key) + " / " + std::to_string(i.sysv_id)});
+            t.row({"version", std::to_string(i.version)});
+            t.row({"size", human_size(i.size) + " usable (" + std::to_string(i.size) + " bytes)"});
+            t.row({"ceiling", human_size(i.max_size) + " usable"});
+            t.row({"header", std::to_string(i.header_size) + " bytes, " + std::to_string(i.max_attachers) + " attacher slots"});
+            t.row({"backing size", std::to_string(i.backing_size) + " bytes"});
+            t.row({"generation", std::to_string(i.generation)});
+            t.row({"remove on last detach", i.remove_on_last_detach ? "yes" : "no"});
+            t.row({"reference count", std::to_string(i.ref_count)});
+            t.row({"live attachers", std::to_string(i.live_attachers())});
+            std::string lock = lock_text(i.lock_state);
+            if (i.lock_holder) lock += " (pid " + std::to_string(i.lock_holder) + ")";
+            if (i.owner_died_unreported) lock += "; a holder died, the next lock() reports it";
+            t.row({"lock", lock});
+            t.row({"created", iso_time(i.created_at_ns) + " by pid " + std::to_string(i.creator_pid) + ", uid " +
+                                  std::to_string(i.creator_uid)});
+            std::cout << t.str();
+            if (!i.attachers.empty()) {
+                Table at({"SLOT", "PID", "START", "PIDNS", "ATTACHED", "STATUS"});
+                for (const auto& x : i.attachers)
+                    at.row({std::to_string(x.slot), std::to_string(x.pid), std::to_string(x.start_time),
+                            std::to_string(x.pid_namespace), iso_time(x.attached_at_ns), x.alive ? "alive" : "dead"});
+                std::cout << "\n" << at.str();
+            }
+        }
+        return h.state == "ok" ? kOk : kUnhealthy;
+    };
+    return c;
+}
+
+}  // namespace regiontool
