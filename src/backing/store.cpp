@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 
 namespace shmregion::detail {
@@ -18,44 +19,64 @@ namespace shmregion::detail {
 // owns and unmaps its own range, which would punch holes in the reservation that keeps the
 // base address stable when the region grows.
 
-Mapping::Mapping(std::uint64_t reserve_bytes) {
-    void* p = ::mmap(nullptr, reserve_bytes, PROT_NONE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED)
-        throw_errno(errno, "mmap(PROT_NONE) reserving " + std::to_string(reserve_bytes) +
-                               " bytes of address space for the growth ceiling");
-    base_ = static_cast<char*>(p);
-    reserved_ = reserve_bytes;
-}
+Mapping::Mapping(std::uint64_t reserve_bytes) : reserved_(reserve_bytes) {}
 
 Mapping::~Mapping() {
     if (sysv_) ::shmdt(base_);
     if (base_) ::munmap(base_, reserved_);
 }
 
-void Mapping::map_shared_fd(int fd, std::uint64_t bytes, const std::filesystem::path& what) {
-    void* p = ::mmap(base_, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
-    if (p == MAP_FAILED) throw_errno(errno, "mmap", what);
+void* Mapping::place(std::uint64_t bytes, int& fixed) {
+    fixed = 0;
+    if (base_) {
+        fixed = MAP_FIXED;
+        return base_;
+    }
+    // A region that cannot grow needs no reservation: map it wherever the kernel likes and
+    // save the mmap that reserving and then replacing would cost.
+    if (bytes >= reserved_) return nullptr;
+    void* p = ::mmap(nullptr, reserved_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        throw_errno(errno, "mmap(PROT_NONE) reserving " + std::to_string(reserved_) +
+                               " bytes of address space for the growth ceiling");
+    base_ = static_cast<char*>(p);
+    fixed = MAP_FIXED;
+    return base_;
+}
+
+void Mapping::map(int fd, int flags, std::uint64_t bytes, const std::string& what,
+                  const std::filesystem::path& file) {
+    int fixed = 0;
+    void* at = place(bytes, fixed);
+    void* p = ::mmap(at, bytes, PROT_READ | PROT_WRITE, flags | fixed, fd, 0);
+    if (p == MAP_FAILED) {
+        if (file.empty()) throw_errno(errno, what);
+        throw_errno(errno, what, file);
+    }
+    base_ = static_cast<char*>(p);
     mapped_ = bytes;
+}
+
+void Mapping::map_shared_fd(int fd, std::uint64_t bytes, const std::filesystem::path& what) {
+    map(fd, MAP_SHARED, bytes, "mmap", what);
 }
 
 void Mapping::map_shared_anonymous(std::uint64_t bytes) {
-    void* p = ::mmap(base_, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-    if (p == MAP_FAILED) throw_errno(errno, "mmap(MAP_SHARED|MAP_ANONYMOUS)");
-    mapped_ = bytes;
+    map(-1, MAP_SHARED | MAP_ANONYMOUS, bytes, "mmap(MAP_SHARED|MAP_ANONYMOUS)", {});
 }
 
 void Mapping::map_private(std::uint64_t bytes) {
-    void* p = ::mmap(base_, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-    if (p == MAP_FAILED) throw_errno(errno, "mmap(MAP_PRIVATE|MAP_ANONYMOUS)");
-    mapped_ = bytes;
+    map(-1, MAP_PRIVATE | MAP_ANONYMOUS, bytes, "mmap(MAP_PRIVATE|MAP_ANONYMOUS)", {});
 }
 
 void Mapping::attach_sysv(int shmid, std::uint64_t bytes) {
+    int fixed = 0;
+    void* at = place(bytes, fixed);
     // SHM_REMAP lets the segment replace part of our PROT_NONE reservation.
-    void* p = ::shmat(shmid, base_, SHM_REMAP);
+    void* p = ::shmat(shmid, at, fixed ? SHM_REMAP : 0);
     if (p == reinterpret_cast<void*>(-1))
         throw_errno(errno, "shmat of System V segment id " + std::to_string(shmid));
+    base_ = static_cast<char*>(p);
     sysv_ = true;
     mapped_ = bytes;
 }
@@ -85,27 +106,28 @@ HomeFile open_home_file(const std::filesystem::path& file, bool writable) {
     if (::fstat(h.fd.get(), &st) != 0) throw_errno(errno, "fstat", file);
     if (!S_ISREG(st.st_mode))
         throw_failure(errc::bad_magic, file, file.string() + " is not a regular file");
-    char magic[8];
-    if (!pread_all(h.fd.get(), magic, sizeof magic, 0)) {
+    // One read serves both: the magic, and the whole locator if it is one.
+    Locator loc{};
+    const auto have = static_cast<std::size_t>(std::min<off_t>(st.st_size, static_cast<off_t>(sizeof loc)));
+    if (have > 0 && !pread_all(h.fd.get(), &loc, have, 0)) {
         if (errno != 0) throw_errno(errno, "read", file);
+        throw_failure(errc::size_mismatch, file, file.string() + ": shrank while being read");
+    }
+    if (have < sizeof loc.magic)
         throw_failure(errc::bad_magic, file,
                       file.string() + ": " + std::to_string(st.st_size) +
                           " bytes, too short to hold a magic number");
-    }
-    if (std::memcmp(magic, kRegionMagic, sizeof magic) == 0) {
+    if (std::memcmp(loc.magic, kRegionMagic, sizeof loc.magic) == 0) {
         h.kind = Backing::file;
         return h;
     }
-    if (std::memcmp(magic, kLocatorMagic, sizeof magic) != 0)
+    if (std::memcmp(loc.magic, kLocatorMagic, sizeof loc.magic) != 0)
         throw_failure(errc::bad_magic, file,
                       file.string() + ": field 'magic' holds neither the region nor the locator magic number");
-    Locator loc;
-    if (!pread_all(h.fd.get(), &loc, sizeof loc, 0)) {
-        if (errno != 0) throw_errno(errno, "read", file);
+    if (have < sizeof loc)
         throw_failure(errc::size_mismatch, file,
                       file.string() + ": locator truncated to " + std::to_string(st.st_size) +
                           " bytes (needs " + std::to_string(sizeof loc) + ")");
-    }
     validate_locator(loc, file);
     h.kind = static_cast<Backing>(loc.backing);
     h.locator = loc;

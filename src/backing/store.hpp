@@ -29,9 +29,11 @@ namespace shmregion::detail {
 
 /// Address space reserved up to the growth ceiling (PROT_NONE, MAP_NORESERVE: no memory),
 /// with the backing mapped in place at its start. The base never moves.
+/// A region that cannot grow (ceiling == size) is mapped without a reservation.
 class Mapping {
 public:
-    explicit Mapping(std::uint64_t reserve_bytes);  // throws Failure
+    /// Remembers the ceiling; the first map call reserves (or not) and maps.
+    explicit Mapping(std::uint64_t reserve_bytes);
     ~Mapping();
     Mapping(const Mapping&) = delete;
     Mapping& operator=(const Mapping&) = delete;
@@ -50,6 +52,11 @@ public:
     void attach_sysv(int shmid, std::uint64_t bytes);
 
 private:
+    /// Where to map `bytes`: the reservation (made now if the ceiling leaves room to
+    /// grow; fixed = MAP_FIXED), or nullptr for "anywhere".
+    void* place(std::uint64_t bytes, int& fixed);
+    void map(int fd, int flags, std::uint64_t bytes, const std::string& what, const std::filesystem::path& file);
+
     char* base_ = nullptr;
     std::uint64_t reserved_ = 0;
     std::uint64_t mapped_ = 0;

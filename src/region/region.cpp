@@ -73,7 +73,10 @@ void check_options(const Options& o) {
                       "anonymous regions cannot be joined by name: share them with fork() and "
                       "Region::join_after_fork()");
     if (o.mode != OpenMode::join_only) (void)creation_sizes(o);
-    if (o.backing != Backing::anonymous && o.backing != Backing::heap) check_home(o.home);
+    if (o.home.empty() && o.backing != Backing::anonymous && o.backing != Backing::heap)
+        throw_failure(errc::invalid_options, {}, "no home directory given");
+    // Whether home exists is checked only when its region file cannot be opened (join)
+    // or created: it costs a path lookup on every attach otherwise.
 }
 
 bool named(Backing b) { return b == Backing::file || b == Backing::posix || b == Backing::sysv; }
@@ -250,9 +253,12 @@ std::unique_ptr<RegionImpl> attach(const Options& o) {
                 backoff(delay);
                 continue;
             } catch (Failure& f) {
-                if (f.code != make_error_code(errc::region_not_found) || o.mode == OpenMode::join_only) throw;
+                if (f.code != make_error_code(errc::region_not_found)) throw;
+                check_home(o.home);  // "home missing" says more than "no such region"
+                if (o.mode == OpenMode::join_only) throw;
             }
         }
+        if (o.mode == OpenMode::create_only && named(o.backing)) check_home(o.home);
         if (auto r = create(o, file)) return r;
         if (o.mode == OpenMode::create_only)
             throw_failure(errc::region_exists, file,

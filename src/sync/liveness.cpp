@@ -45,14 +45,15 @@ bool slot_lock_held(int fd, std::uint32_t slot) noexcept {
 
 bool slot_alive(const AttacherSlot& s, std::uint32_t slot, int lock_fd) noexcept {
     if (lock_fd >= 0) return slot_lock_held(lock_fd, slot);
-    if (s.pid_namespace != 0 && s.pid_namespace != pid_namespace()) return true;
+    if (s.pid_namespace != 0 && s.pid_namespace != self_identity().pid_namespace) return true;
     return process_alive(s.pid, s.start_time);
 }
 
 void slot_fill_self(AttacherSlot& s) noexcept {
-    s.pid = ::getpid();
-    s.start_time = process_start_time(s.pid).value_or(0);
-    s.pid_namespace = pid_namespace();
+    const SelfIdentity& me = self_identity();
+    s.pid = me.pid;
+    s.start_time = me.start_time;
+    s.pid_namespace = me.pid_namespace;
     s.attached_at_ns = now_ns();
     store_release(s.state, kSlotInUse);
 }

@@ -72,6 +72,17 @@ std::uint64_t pid_namespace() noexcept {
     return st.st_ino;
 }
 
+const SelfIdentity& self_identity() noexcept {
+    thread_local SelfIdentity cached;
+    const pid_t pid = ::getpid();
+    if (cached.pid != pid) {
+        cached.start_time = process_start_time(pid).value_or(0);
+        cached.pid_namespace = pid_namespace();
+        cached.pid = pid;
+    }
+    return cached;
+}
+
 bool process_alive(pid_t pid, std::uint64_t start_time) noexcept {
     if (pid <= 0) return false;
     if (::kill(pid, 0) != 0 && errno == ESRCH) return false;

@@ -54,6 +54,15 @@ std::optional<std::uint64_t> process_start_time(pid_t pid) noexcept;
 /// Inode of /proc/self/ns/pid (0 if unknown).
 std::uint64_t pid_namespace() noexcept;
 
+/// The calling process: pid, start time and pid namespace, read from /proc once per
+/// process (recomputed after fork(), when the pid changes).
+struct SelfIdentity {
+    pid_t pid = 0;
+    std::uint64_t start_time = 0;
+    std::uint64_t pid_namespace = 0;
+};
+const SelfIdentity& self_identity() noexcept;
+
 /// True if a process with this pid and start time exists in our pid namespace.
 bool process_alive(pid_t pid, std::uint64_t start_time) noexcept;
 
