@@ -190,7 +190,11 @@ PendingFile::PendingFile(const std::filesystem::path& home, const std::filesyste
     }
     fd_ = fd.get();
     // The mode is applied exactly, whatever the umask.
-    if (::fchmod(fd_, permissions) != 0) throw_errno(errno, "fchmod", final_path);
+    if (::fchmod(fd_, permissions) != 0) {
+        int err = errno;
+        if (!temp_.empty()) ::unlink(temp_.c_str());  // the destructor will not run
+        throw_errno(err, "fchmod", final_path);
+    }
 }
 
 PendingFile::~PendingFile() {

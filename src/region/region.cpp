@@ -254,7 +254,7 @@ std::unique_ptr<RegionImpl> attach(const Options& o) {
                 continue;
             } catch (Failure& f) {
                 if (f.code != make_error_code(errc::region_not_found)) throw;
-                check_home(o.home);  // "home missing" says more than "no such region"
+                if (!file.empty()) check_home(o.home);  // "home missing" says more than "no such region"
                 if (o.mode == OpenMode::join_only) throw;
             }
         }
