@@ -22,8 +22,10 @@ namespace shmregion::detail {
 Mapping::Mapping(std::uint64_t reserve_bytes) : reserved_(reserve_bytes) {}
 
 Mapping::~Mapping() {
-    if (sysv_) ::shmdt(base_);
-    if (base_) ::munmap(base_, reserved_);
+    // One munmap for everything, System V segments included (munmap detaches them exactly
+    // as shmdt does): a shmdt first would leave a hole that another thread's mmap could
+    // take before our munmap of the reservation removed it again.
+    if (base_) ::munmap(base_, std::max(reserved_, mapped_));
 }
 
 void* Mapping::place(std::uint64_t bytes, int& fixed) {
@@ -77,7 +79,6 @@ void Mapping::attach_sysv(int shmid, std::uint64_t bytes) {
     if (p == reinterpret_cast<void*>(-1))
         throw_errno(errno, "shmat of System V segment id " + std::to_string(shmid));
     base_ = static_cast<char*>(p);
-    sysv_ = true;
     mapped_ = bytes;
 }
 

@@ -60,7 +60,6 @@ private:
     char* base_ = nullptr;
     std::uint64_t reserved_ = 0;
     std::uint64_t mapped_ = 0;
-    bool sysv_ = false;
 };
 
 class Store {
