@@ -59,7 +59,22 @@ std::string compose(const std::error_code& code, const std::string& operation, c
     if (!home.empty()) s += " (home " + home.string() + ")";
     s += ": ";
     s += detail.empty() ? code.message() : detail;
-    return s;
+    // A region name or path may hold any byte but '/': a NUL would cut what() short at
+    // c_str(), a newline or an escape sequence would forge log lines or drive a terminal.
+    // Such bytes appear as \xNN (region() and detail() keep the exact bytes).
+    std::string out;
+    out.reserve(s.size());
+    for (unsigned char c : s) {
+        if (c >= 0x20 && c != 0x7f) {
+            out += static_cast<char>(c);
+            continue;
+        }
+        static const char hex[] = "0123456789abcdef";
+        out += "\\x";
+        out += hex[c >> 4];
+        out += hex[c & 0xf];
+    }
+    return out;
 }
 
 }  // namespace

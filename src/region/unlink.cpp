@@ -58,6 +58,7 @@ RegionInfo do_inspect(const std::filesystem::path& home, std::string_view name) 
     check_home(home);
     const auto file = region_file(home, name);
     HomeFile hf = open_home_file(file, false);
+    const std::optional<Locator> loc = hf.locator;
     auto store = open_store(std::move(hf), file, false);
     const std::uint64_t bsize = store->backing_size();
     RegionHeader h;
@@ -66,6 +67,22 @@ RegionInfo do_inspect(const std::filesystem::path& home, std::string_view name) 
                       file.string() + ": backing holds " + std::to_string(bsize) + " bytes, less than a header");
     store->read(&h, sizeof h, 0);
     validate_header(h, bsize, file);
+    // The same cross-checks as attach (region.cpp, join): a header that disagrees with the
+    // file in home is as corrupt for inspect as it is for attach.
+    if (h.backing != static_cast<std::uint32_t>(store->kind()))
+        throw_failure(errc::header_corrupt, file,
+                      "header of " + file.string() + ": field 'backing' is " + std::to_string(h.backing) +
+                          " but the file says " + std::string(to_string(store->kind())));
+    if (loc && loc->backing == static_cast<std::uint32_t>(Backing::posix) &&
+        std::strncmp(h.segment, loc->segment, sizeof h.segment) != 0)
+        throw_failure(errc::header_corrupt, file,
+                      "header of segment " + fixed_string(loc->segment, sizeof loc->segment) +
+                          ": field 'segment' names " + fixed_string(h.segment, sizeof h.segment));
+    if (loc && loc->backing == static_cast<std::uint32_t>(Backing::sysv) &&
+        (h.sysv_key != loc->sysv_key || h.sysv_id != loc->sysv_id))
+        throw_failure(errc::header_corrupt, file,
+                      "header of the System V segment: fields 'sysv_key'/'sysv_id' disagree with " +
+                          file.string());
     std::vector<AttacherSlot> slots(h.max_attachers);
     store->read(slots.data(), slots.size() * sizeof(AttacherSlot), kSlotTableOffset);
 
