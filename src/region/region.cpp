@@ -217,11 +217,20 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
         if (load_acquire(r->hdr->valid) != kValidReady)
             throw RetryLater{Failure{make_error_code(errc::marked_for_removal), file,
                                      r->file.string() + " is being removed"}};
-        if (r->hdr->flags & kFlagRemoveOnLastDetach)
+        r->reap_dead();
+        if (r->hdr->flags & kFlagRemoveOnLastDetach) {
+            if (r->hdr->ref_count == 0) {
+                // Marked, and its last attacher died without detaching: nobody is left to
+                // remove it. Do what that last detach would have done, then start over.
+                store_release(r->hdr->valid, kValidRemoved);
+                r->store->remove_names();
+                throw RetryLater{Failure{make_error_code(errc::marked_for_removal), file,
+                                         r->file.string() + " is being removed"}};
+            }
             throw_failure(errc::marked_for_removal, file,
                           (file.empty() ? std::string("the region") : file.string()) +
                               " is marked for removal and will go when its last attacher detaches");
-        r->reap_dead();
+        }
         r->take_slot();
         if (o.remove_on_last_detach) r->hdr->flags |= kFlagRemoveOnLastDetach;
     } catch (...) {

@@ -1,0 +1,431 @@
+// kill -9 of real processes attached to a region:
+//  - a lock holder (named backings and anonymous, with and without a third live attacher):
+//    inspect sees owner_dead and the dead attacher; the next lock() reports owner_died()
+//    once, the header is repaired (ref_count == live attachers) and the lock is free;
+//  - an attacher that never detached (no lock held): the next attach repairs the count, and
+//    Region::reap_dead_attachers() drops exactly the dead one.
+#define BOOST_TEST_MODULE crash_kill
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include "mp_support.hpp"
+
+#include <signal.h>
+
+using namespace shmregion;
+using namespace shmregion::mptest;
+namespace bdata = boost::unit_test::data;
+
+namespace {
+
+const auto kNamed = bdata::make({"file", "posix", "sysv"});
+const auto kThirds = bdata::make({false, true});
+
+/// Child body: attach (named: attach(o); anonymous: join_after_fork on the inherited r),
+/// take the lock if asked, say so, and wait to be killed.
+int attach_and_hang(Region& inherited, const Options& o, bool take_lock, test::Signal& ready) {
+    Region own;
+    Region* r = &inherited;
+    if (o.backing == Backing::anonymous) {
+        inherited.join_after_fork();
+    } else {
+        own = Region::attach(o);
+        CHILD_CHECK(!own.created(), 20);
+        r = &own;
+    }
+    LockGuard g;
+    if (take_lock) {
+        g = r->lock();
+        CHILD_CHECK(!g.owner_died(), 21);
+        static_cast<char*>(r->data())[0] = 'h';  // "half-updated" application data
+    }
+    ready.notify();
+    for (;;) ::pause();
+}
+
+/// Child body of a third, well-behaved attacher: attach, say so, wait for `leave`, detach.
+int attach_and_stay(Region& inherited, const Options& o, test::Signal& ready, test::Signal& leave) {
+    Region own;
+    Region* r = &inherited;
+    if (o.backing == Backing::anonymous) {
+        inherited.join_after_fork();
+    } else {
+        own = Region::attach(o);
+        r = &own;
+    }
+    ready.notify();
+    CHILD_CHECK(leave.wait(), 30);
+    {
+        auto g = r->lock();  // the death was reported to the parent's lock already
+        CHILD_CHECK(!g.owner_died(), 31);
+    }
+    std::error_code ec;
+    r->detach(ec);
+    CHILD_CHECK(!ec, 32);
+    return 0;
+}
+
+Options anonymous_options() {
+    Options o;
+    o.name = test::unique_name("anon");
+    o.backing = Backing::anonymous;
+    o.size = 64 * 1024;
+    return o;
+}
+
+}  // namespace
+
+// 3. kill -9 of a lock holder, named backings.
+BOOST_DATA_TEST_CASE(kill_lock_holder_named, kNamed * kThirds, backing_name, with_third) {
+    Home home;
+    Children children;
+    const Options o = test::options(home, backing_named(backing_name));
+    Region r = Region::attach(o);
+    BOOST_REQUIRE(r.created());
+
+    test::Signal third_ready, third_leave, holder_ready;
+    pid_t third = 0;
+    if (with_third) {
+        third = children.spawn([&] { return attach_and_stay(r, o, third_ready, third_leave); });
+        BOOST_REQUIRE(third_ready.wait());
+    }
+    const pid_t holder = children.spawn([&] { return attach_and_hang(r, o, true, holder_ready); });
+    BOOST_REQUIRE(holder_ready.wait());
+    const std::uint32_t attached = with_third ? 3u : 2u;
+
+    RegionInfo info = inspect(home, o.name);
+    BOOST_TEST(info.lock_state == LockState::held, lock_state_name(info.lock_state));
+    BOOST_TEST(info.lock_holder == holder);
+    BOOST_TEST(info.ref_count == attached);
+    BOOST_TEST(info.live_attachers() == attached);
+
+    children.kill(holder);
+
+    info = inspect(home, o.name);
+    BOOST_TEST(info.valid);
+    BOOST_TEST(info.lock_state == LockState::owner_dead, lock_state_name(info.lock_state));
+    BOOST_TEST(info.ref_count == attached);  // not repaired yet: inspect writes nothing
+    BOOST_TEST(has_attacher(info, holder, false), "the killed holder should be listed as dead");
+    BOOST_TEST(dead_attachers(info) == 1u);
+    BOOST_TEST(info.live_attachers() == attached - 1);
+
+    {
+        auto g = r.lock();
+        BOOST_TEST(g.owner_died());
+        BOOST_TEST(static_cast<char*>(r.data())[0] == 'h');
+    }
+    info = inspect(home, o.name);
+    BOOST_TEST(info.ref_count == attached - 1);
+    BOOST_TEST(info.ref_count == info.live_attachers());
+    BOOST_TEST(info.attachers.size() == attached - 1);
+    BOOST_TEST(dead_attachers(info) == 0u);
+    BOOST_TEST(info.lock_state == LockState::free, lock_state_name(info.lock_state));
+    BOOST_TEST(!info.owner_died_unreported);
+    {
+        auto g = r.lock();
+        BOOST_TEST(!g.owner_died());
+    }
+    BOOST_TEST(r.reap_dead_attachers() == 0u);
+
+    if (with_third) {
+        third_leave.notify();
+        BOOST_TEST(children.wait(third) == 0);
+        BOOST_TEST(inspect(home, o.name).ref_count == 1u);
+    }
+    r.detach();
+    BOOST_TEST(inspect(home, o.name).ref_count == 0u);
+    unlink(home, o.name);
+    BOOST_TEST(!fs::exists(region_file(home, o.name)));
+}
+
+// 3. kill -9 of a lock holder, anonymous region shared by fork().
+BOOST_DATA_TEST_CASE(kill_lock_holder_anonymous, kThirds, with_third) {
+    Children children;
+    const Options o = anonymous_options();
+    Region r = Region::attach(o);
+    BOOST_REQUIRE(r.created());
+    const std::uint32_t ma = o.max_attachers;
+
+    test::Signal third_ready, third_leave, holder_ready;
+    pid_t third = 0;
+    if (with_third) {
+        third = children.spawn([&] { return attach_and_stay(r, o, third_ready, third_leave); });
+        BOOST_REQUIRE(third_ready.wait());
+    }
+    const pid_t holder = children.spawn([&] { return attach_and_hang(r, o, true, holder_ready); });
+    BOOST_REQUIRE(holder_ready.wait());
+    const std::uint32_t attached = with_third ? 3u : 2u;
+    BOOST_TEST(ref_count_of(r, ma) == attached);
+    BOOST_TEST(lock_word_of(r, ma).owner_tid == holder);
+
+    children.kill(holder);
+    BOOST_TEST(lock_word_of(r, ma).owner_died);
+    BOOST_TEST(lock_word_of(r, ma).owner_tid == 0);
+    BOOST_TEST(ref_count_of(r, ma) == attached);
+
+    {
+        auto g = r.lock();
+        BOOST_TEST(g.owner_died());
+        BOOST_TEST(static_cast<char*>(r.data())[0] == 'h');
+        BOOST_TEST(ref_count_of(r, ma) == attached - 1);
+    }
+    BOOST_TEST(ref_count_of(r, ma) == attached - 1);
+    BOOST_TEST(slots_in_use(r, ma) == attached - 1);
+    BOOST_TEST(lock_word_of(r, ma).owner_tid == 0);
+    BOOST_TEST(!lock_word_of(r, ma).owner_died);
+    {
+        auto g = r.lock();
+        BOOST_TEST(!g.owner_died());
+    }
+    if (with_third) {
+        third_leave.notify();
+        BOOST_TEST(children.wait(third) == 0);
+        BOOST_TEST(ref_count_of(r, ma) == 1u);
+    }
+    r.detach();
+}
+
+// 4. kill -9 of an attacher that holds no lock: the next attach (by a new process) repairs
+//    the count.
+BOOST_DATA_TEST_CASE(kill_attacher_repaired_by_next_attach, kNamed, backing_name) {
+    Home home;
+    Children children;
+    const Options o = test::options(home, backing_named(backing_name));
+    Region r = Region::attach(o);
+    BOOST_REQUIRE(r.created());
+
+    test::Signal ready;
+    const pid_t victim = children.spawn([&] { return attach_and_hang(r, o, false, ready); });
+    BOOST_REQUIRE(ready.wait());
+    BOOST_TEST(inspect(home, o.name).ref_count == 2u);
+    children.kill(victim);
+
+    RegionInfo info = inspect(home, o.name);
+    BOOST_TEST(info.ref_count == 2u);  // stale until someone repairs it
+    BOOST_TEST(has_attacher(info, victim, false));
+    BOOST_TEST(info.live_attachers() == 1u);
+    BOOST_TEST(info.lock_state == LockState::free, lock_state_name(info.lock_state));
+
+    test::Signal newcomer_ready, newcomer_leave;
+    const pid_t newcomer = children.spawn([&] { return attach_and_stay(r, o, newcomer_ready, newcomer_leave); });
+    BOOST_REQUIRE(newcomer_ready.wait());
+    info = inspect(home, o.name);
+    BOOST_TEST(info.ref_count == 2u);
+    BOOST_TEST(info.ref_count == info.live_attachers());
+    BOOST_TEST(info.attachers.size() == 2u);
+    BOOST_TEST(!has_attacher(info, victim, false));
+    BOOST_TEST(has_attacher(info, newcomer, true));
+    {
+        auto g = r.lock();
+        BOOST_TEST(!g.owner_died());  // nobody died holding the lock
+    }
+    newcomer_leave.notify();
+    BOOST_TEST(children.wait(newcomer) == 0);
+    BOOST_TEST(inspect(home, o.name).ref_count == 1u);
+    r.detach();
+    BOOST_TEST(inspect(home, o.name).ref_count == 0u);
+    unlink(home, o.name);
+    BOOST_TEST(!fs::exists(region_file(home, o.name)));
+}
+
+// 4. ... and Region::reap_dead_attachers() drops exactly the dead one.
+BOOST_DATA_TEST_CASE(kill_attacher_reap_explicitly, kNamed, backing_name) {
+    Home home;
+    Children children;
+    const Options o = test::options(home, backing_named(backing_name));
+    Region r = Region::attach(o);
+    BOOST_REQUIRE(r.created());
+
+    test::Signal ready, live_ready, live_leave;
+    const pid_t live = children.spawn([&] { return attach_and_stay(r, o, live_ready, live_leave); });
+    BOOST_REQUIRE(live_ready.wait());
+    const pid_t victim = children.spawn([&] { return attach_and_hang(r, o, false, ready); });
+    BOOST_REQUIRE(ready.wait());
+    BOOST_TEST(inspect(home, o.name).ref_count == 3u);
+    children.kill(victim);
+    BOOST_TEST(inspect(home, o.name).ref_count == 3u);
+
+    BOOST_TEST(r.reap_dead_attachers() == 1u);
+    RegionInfo info = inspect(home, o.name);
+    BOOST_TEST(info.ref_count == 2u);
+    BOOST_TEST(info.live_attachers() == 2u);
+    BOOST_TEST(info.attachers.size() == 2u);
+    BOOST_TEST(has_attacher(info, live, true));
+    BOOST_TEST(r.reap_dead_attachers() == 0u);
+    {
+        auto g = r.lock();
+        BOOST_TEST(!g.owner_died());
+    }
+    live_leave.notify();
+    BOOST_TEST(children.wait(live) == 0);
+    BOOST_TEST(inspect(home, o.name).ref_count == 1u);
+    r.detach();
+    unlink(home, o.name);
+    BOOST_TEST(!fs::exists(region_file(home, o.name)));
+}
+
+// 4. The same for an anonymous region (liveness by pid and start time).
+BOOST_AUTO_TEST_CASE(kill_attacher_anonymous) {
+    Children children;
+    const Options o = anonymous_options();
+    const std::uint32_t ma = o.max_attachers;
+    Region r = Region::attach(o);
+
+    // Repaired by the next join.
+    {
+        test::Signal ready;
+        const pid_t victim = children.spawn([&] { return attach_and_hang(r, o, false, ready); });
+        BOOST_REQUIRE(ready.wait());
+        BOOST_TEST(ref_count_of(r, ma) == 2u);
+        children.kill(victim);
+        BOOST_TEST(ref_count_of(r, ma) == 2u);
+        test::Signal nready, nleave;
+        const pid_t newcomer = children.spawn([&] { return attach_and_stay(r, o, nready, nleave); });
+        BOOST_REQUIRE(nready.wait());
+        BOOST_TEST(ref_count_of(r, ma) == 2u);
+        BOOST_TEST(slots_in_use(r, ma) == 2u);
+        nleave.notify();
+        BOOST_TEST(children.wait(newcomer) == 0);
+        BOOST_TEST(ref_count_of(r, ma) == 1u);
+    }
+    // Reaped explicitly.
+    {
+        test::Signal ready;
+        const pid_t victim = children.spawn([&] { return attach_and_hang(r, o, false, ready); });
+        BOOST_REQUIRE(ready.wait());
+        children.kill(victim);
+        BOOST_TEST(ref_count_of(r, ma) == 2u);
+        BOOST_TEST(r.reap_dead_attachers() == 1u);
+        BOOST_TEST(ref_count_of(r, ma) == 1u);
+        BOOST_TEST(slots_in_use(r, ma) == 1u);
+        BOOST_TEST(r.reap_dead_attachers() == 0u);
+    }
+    auto g = r.lock();
+    BOOST_TEST(!g.owner_died());
+}
+
+// The last attacher of a region marked for removal is killed: nobody is left to do the last
+// detach. The region must not stay forever (before the fix in region.cpp's join(), every
+// attach and every unlink(Force::no) failed with marked_for_removal until a force unlink).
+// What comes next is either an attach (create_or_join: the dead region is removed on the
+// way and a new one is created) or an unlink(Force::no) (removes it).
+BOOST_DATA_TEST_CASE(kill_last_attacher_of_marked_region, kNamed * bdata::make({"attach", "unlink"}), backing_name,
+                     next_step) {
+    Home home;
+    Children children;
+    const Backing backing = backing_named(backing_name);
+    Options o = test::options(home, backing);
+    Region(Region::attach(o)).detach();
+
+    test::Signal ready;
+    const pid_t victim = children.spawn([&] {
+        Region unused;
+        return attach_and_hang(unused, o, false, ready);
+    });
+    BOOST_REQUIRE(ready.wait());
+    unlink(home, o.name, Force::no);  // marked; stays while the victim is attached
+    const RegionInfo marked = inspect(home, o.name);
+    BOOST_TEST(marked.remove_on_last_detach);
+    BOOST_TEST(marked.ref_count == 1u);
+    children.kill(victim);
+    BOOST_TEST(fs::exists(region_file(home, o.name)));
+
+    std::error_code ec;
+    if (std::string(next_step) == "attach") {
+        Region r = Region::attach(o, ec);
+        BOOST_TEST(!ec, "attach after the last attacher of a marked region died: " << ec.message());
+        if (r) {
+            BOOST_TEST(r.created());
+            const RegionInfo fresh = inspect(home, o.name);
+            BOOST_TEST(!fresh.remove_on_last_detach);
+            BOOST_TEST(fresh.ref_count == 1u);
+            BOOST_TEST(fresh.created_at_ns != marked.created_at_ns);
+            r.detach();
+        }
+        unlink(home, o.name, Force::no);
+    } else {
+        unlink(home, o.name, Force::no, ec);
+        // The attach inside unlink removes the dead region, then finds no region to mark.
+        BOOST_TEST((!ec || ec == errc::region_not_found), ec.message());
+        BOOST_TEST_MESSAGE(backing_name << ": unlink(Force::no) of a marked region whose last attacher died: "
+                                        << (ec ? ec.message() : std::string("success")));
+    }
+    BOOST_TEST(!fs::exists(region_file(home, o.name)));
+    if (backing != Backing::file) BOOST_TEST(!segment_exists(marked));
+    if (backing == Backing::sysv) BOOST_TEST(sysv_segment_removed(marked.sysv_id));
+    BOOST_TEST(segments_of_home(home).size() == 0u);
+}
+
+// The holder's death is reported exactly once, to the first application lock() after it,
+// even when a newcomer's attach recovered the mutex first (and repaired the count).
+BOOST_DATA_TEST_CASE(owner_death_reported_once_after_attach_recovered, kNamed, backing_name) {
+    Home home;
+    Children children;
+    const Options o = test::options(home, backing_named(backing_name));
+    Region r = Region::attach(o);
+
+    test::Signal holder_ready;
+    const pid_t holder = children.spawn([&] { return attach_and_hang(r, o, true, holder_ready); });
+    BOOST_REQUIRE(holder_ready.wait());
+    children.kill(holder);
+
+    test::Signal nready, nleave;
+    const pid_t newcomer = children.spawn([&] { return attach_and_stay(r, o, nready, nleave); });
+    BOOST_REQUIRE(nready.wait());
+    RegionInfo info = inspect(home, o.name);
+    BOOST_TEST(info.lock_state == LockState::free, lock_state_name(info.lock_state));  // the attach recovered it
+    BOOST_TEST(info.owner_died_unreported);
+    BOOST_TEST(info.ref_count == 2u);
+    BOOST_TEST(info.ref_count == info.live_attachers());
+    {
+        auto g = r.lock();
+        BOOST_TEST(g.owner_died());
+    }
+    BOOST_TEST(!inspect(home, o.name).owner_died_unreported);
+    {
+        auto g = r.lock();
+        BOOST_TEST(!g.owner_died());
+    }
+    nleave.notify();  // the newcomer's lock() must not hear of it again (exit 31 otherwise)
+    BOOST_TEST(children.wait(newcomer) == 0);
+    r.detach();
+    unlink(home, o.name);
+}
+
+// A full attacher table whose slots are held by dead processes takes new attachers: attach
+// reaps before it looks for a slot. With every slot live, attach says attacher_table_full.
+BOOST_DATA_TEST_CASE(dead_attachers_free_a_full_table, kNamed, backing_name) {
+    Home home;
+    Children children;
+    Options o = test::options(home, backing_named(backing_name));
+    o.max_attachers = 2;
+    Region r = Region::attach(o);
+
+    test::Signal ready;
+    const pid_t victim = children.spawn([&] { return attach_and_hang(r, o, false, ready); });
+    BOOST_REQUIRE(ready.wait());
+    {
+        std::error_code ec;
+        Region third = Region::attach(o, ec);
+        BOOST_TEST(ec == errc::attacher_table_full, ec.message());
+    }
+    children.kill(victim);
+    BOOST_TEST(inspect(home, o.name).ref_count == 2u);
+
+    const pid_t newcomer = children.spawn([&] {
+        std::error_code ec;
+        Region mine = Region::attach(o, ec);
+        CHILD_CHECK(!ec, 10);
+        CHILD_CHECK(!mine.created(), 11);
+        mine.detach(ec);
+        CHILD_CHECK(!ec, 12);
+        return 0;
+    });
+    BOOST_TEST(children.wait(newcomer) == 0);
+    RegionInfo info = inspect(home, o.name);
+    BOOST_TEST(info.ref_count == 1u);
+    BOOST_TEST(info.attachers.size() == 1u);
+    r.detach();
+    unlink(home, o.name);
+}
