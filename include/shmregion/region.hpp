@@ -41,7 +41,9 @@ namespace detail {
 class RegionImpl;
 }
 
-/// Holds the region lock. Move-only; unlocks on destruction.
+/// Holds the region lock. Move-only; unlocks on destruction. Detaching (or destroying) the
+/// Region releases the lock first and leaves the guard empty, so the order in which a
+/// guard and its Region go out of scope does not matter.
 class LockGuard {
 public:
     LockGuard() noexcept = default;
@@ -63,8 +65,8 @@ public:
 
 private:
     friend class Region;
-    LockGuard(detail::RegionImpl* impl, bool owner_died) noexcept
-        : impl_(impl), owner_died_(owner_died) {}
+    friend class detail::RegionImpl;
+    LockGuard(detail::RegionImpl* impl, bool owner_died) noexcept;
     detail::RegionImpl* impl_ = nullptr;
     bool owner_died_ = false;
 };
@@ -108,6 +110,9 @@ public:
 
     /// Takes the region's robust process-shared mutex. Blocks. Errors: lock_not_recoverable,
     /// resource_deadlock_would_occur if this thread already holds it, wrong_process.
+    /// attach(), detach(), mark_for_removal() and reap_dead_attachers() take it too: a thread
+    /// holding it gets resource_deadlock_would_occur from them for the same region (detach()
+    /// of this Region excepted: it releases its own guard first).
     LockGuard lock();
     LockGuard lock(std::error_code& ec) noexcept;
 

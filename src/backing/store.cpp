@@ -101,6 +101,8 @@ HomeFile open_home_file(const std::filesystem::path& file, bool writable) {
     if (!h.fd) {
         if (errno == ENOENT)
             throw_failure(errc::region_not_found, file, "open " + file.string() + ": no such region");
+        if (errno == EISDIR)  // the same answer a read-only open gets from the S_ISREG check
+            throw_failure(errc::bad_magic, file, file.string() + " is not a regular file");
         throw_errno(errno, "open", file);
     }
     struct stat st {};

@@ -29,7 +29,7 @@ std::string fixed_string(const char* field, std::size_t size) {
 }
 
 void validate_header(const RegionHeader& h, std::uint64_t backing_size,
-                     const std::filesystem::path& file) {
+                     const std::filesystem::path& file, Backing expected) {
     if (std::memcmp(h.magic, kRegionMagic, sizeof h.magic) != 0)
         throw_failure(errc::bad_magic, file,
                       file.string() + ": field 'magic' does not hold the shmregion magic number");
@@ -55,6 +55,9 @@ void validate_header(const RegionHeader& h, std::uint64_t backing_size,
     if (h.backing < static_cast<std::uint32_t>(Backing::file) ||
         h.backing > static_cast<std::uint32_t>(Backing::heap))
         corrupt(file, "backing", "is " + num(h.backing) + ", not a known backing");
+    if (expected != Backing::any && h.backing != static_cast<std::uint32_t>(expected))
+        corrupt(file, "backing", "is " + num(h.backing) + " (" + std::string(to_string(static_cast<Backing>(h.backing))) +
+                                     ") but the region's file says " + std::string(to_string(expected)));
     if (h.valid != kValidInitialising && h.valid != kValidReady && h.valid != kValidRemoved)
         corrupt(file, "valid", "holds " + num(h.valid) + ", not a known state");
     if ((h.flags & ~kKnownFlags) != 0)
@@ -87,6 +90,22 @@ void validate_header(const RegionHeader& h, std::uint64_t backing_size,
         corrupt(file, "segment", "does not name a POSIX segment");
     if (backing == Backing::sysv && h.max_region_size != h.region_size)
         corrupt(file, "max_region_size", "differs from region_size in a System V region");
+}
+
+void check_header_matches_locator(const RegionHeader& h, const Locator& loc,
+                                  const std::filesystem::path& file) {
+    const std::string seg = fixed_string(loc.segment, sizeof loc.segment);
+    if (loc.backing == static_cast<std::uint32_t>(Backing::posix) &&
+        std::strncmp(h.segment, loc.segment, sizeof h.segment) != 0)
+        corrupt(file, "segment", "of segment " + seg + " names " + fixed_string(h.segment, sizeof h.segment) +
+                                     ", not the segment the locator names");
+    if (loc.backing != static_cast<std::uint32_t>(Backing::sysv)) return;
+    if (h.sysv_key != loc.sysv_key)
+        corrupt(file, "sysv_key", "of the System V segment is " + num(static_cast<std::uint32_t>(h.sysv_key)) +
+                                      ", the locator says " + num(static_cast<std::uint32_t>(loc.sysv_key)));
+    if (h.sysv_id != loc.sysv_id)
+        corrupt(file, "sysv_id", "of the System V segment is " + std::to_string(h.sysv_id) +
+                                     ", the locator says " + std::to_string(loc.sysv_id));
 }
 
 void validate_locator(const Locator& l, const std::filesystem::path& file) {

@@ -145,8 +145,14 @@ static_assert(std::atomic_ref<std::uint32_t>::is_always_lock_free);
 /// real size of the file or segment; `file` names it in errors. Throws Failure with
 /// bad_magic, version_mismatch, layout_mismatch, header_corrupt (naming the field) or
 /// size_mismatch. Does not look at `valid` beyond checking it holds a known value.
+/// `expected` is the backing the region's file says (file, posix, sysv; heap for heap
+/// regions); a header claiming another is header_corrupt naming the field 'backing'.
 void validate_header(const RegionHeader& h, std::uint64_t backing_size,
-                     const std::filesystem::path& file);
+                     const std::filesystem::path& file, Backing expected);
+/// Checks that a segment's header and the locator naming it agree (segment name, or
+/// System V key and id). Throws Failure(header_corrupt).
+void check_header_matches_locator(const RegionHeader& h, const Locator& loc,
+                                  const std::filesystem::path& file);
 /// Checks a locator copy: magic, version, backing, NUL-terminated segment name.
 void validate_locator(const Locator& l, const std::filesystem::path& file);
 

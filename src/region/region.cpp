@@ -161,7 +161,7 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
         if (!r->store) throw_failure(errc::region_not_found, {}, "no heap region of this name in this process");
         r->mapping = r->store->shared_mapping();
         std::memcpy(&h, r->mapping->base(), sizeof h);
-        validate_header(h, r->mapping->mapped(), "heap region");
+        validate_header(h, r->mapping->mapped(), "heap region", Backing::heap);
     } else {
         HomeFile hf = open_home_file(file, true);
         if (o.backing != Backing::any && hf.kind != o.backing)
@@ -176,27 +176,7 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
             throw;
         }
         r->file = file;
-        const std::uint64_t bsize = r->store->backing_size();
-        if (bsize < sizeof h)
-            throw_failure(errc::size_mismatch, file,
-                          file.string() + ": backing holds " + num(bsize) + " bytes, less than a header (" +
-                              num(sizeof h) + ")");
-        r->store->read(&h, sizeof h, 0);
-        validate_header(h, bsize, file);
-        if (h.backing != static_cast<std::uint32_t>(r->store->kind()))
-            throw_failure(errc::header_corrupt, file,
-                          "header of " + file.string() + ": field 'backing' is " + num(h.backing) +
-                              " but the file says " + std::string(to_string(r->store->kind())));
-        if (loc && loc->backing == static_cast<std::uint32_t>(Backing::posix) &&
-            std::strncmp(h.segment, loc->segment, sizeof h.segment) != 0)
-            throw_failure(errc::header_corrupt, file,
-                          "header of segment " + fixed_string(loc->segment, sizeof loc->segment) +
-                              ": field 'segment' names " + fixed_string(h.segment, sizeof h.segment));
-        if (loc && loc->backing == static_cast<std::uint32_t>(Backing::sysv) &&
-            (h.sysv_key != loc->sysv_key || h.sysv_id != loc->sysv_id))
-            throw_failure(errc::header_corrupt, file,
-                          "header of the System V segment: fields 'sysv_key'/'sysv_id' disagree with " +
-                              file.string());
+        h = read_validated_header(*r->store, file, loc, nullptr);
     }
     if (h.valid == kValidInitialising)
         throw RetryLater{Failure{make_error_code(errc::header_incomplete), file,
@@ -281,6 +261,21 @@ std::unique_ptr<RegionImpl> attach(const Options& o) {
 
 // ---- RegionImpl --------------------------------------------------------------------------
 
+RegionHeader read_validated_header(const Store& store, const std::filesystem::path& file,
+                                   const std::optional<Locator>& locator, std::uint64_t* backing_size) {
+    const std::uint64_t bsize = store.backing_size();
+    RegionHeader h;
+    if (bsize < sizeof h)
+        throw_failure(errc::size_mismatch, file,
+                      file.string() + ": backing holds " + num(bsize) + " bytes, less than a header (" +
+                          num(sizeof h) + ")");
+    store.read(&h, sizeof h, 0);
+    validate_header(h, bsize, file, store.kind());
+    if (locator) check_header_matches_locator(h, *locator, file);
+    if (backing_size) *backing_size = bsize;
+    return h;
+}
+
 void validate_name(std::string_view name) {
     auto bad = [&](const std::string& why) {
         throw_failure(errc::invalid_name, {}, "region name '" + std::string(name.substr(0, 80)) + "' " + why);
@@ -303,7 +298,14 @@ void check_home(const std::filesystem::path& home) {
     if (!S_ISDIR(st.st_mode)) throw_errno(ENOTDIR, "home directory", home);
 }
 
-RegionImpl::~RegionImpl() = default;
+RegionImpl::~RegionImpl() { release_guard(); }
+
+void RegionImpl::release_guard() noexcept {
+    if (!guard) return;
+    guard->impl_ = nullptr;
+    guard = nullptr;
+    unlock();
+}
 
 void RegionImpl::check_owner() const {
     if (owner_pid != ::getpid())
@@ -371,6 +373,7 @@ void RegionImpl::take_slot() {
 }
 
 void RegionImpl::detach() {
+    release_guard();
     if (owner_pid != ::getpid() || !has_slot) {
         // Another process's attach inherited through fork(), or one that never finished:
         // leave the shared header alone, just drop our view.
@@ -433,14 +436,21 @@ std::filesystem::path region_file(const std::filesystem::path& home, std::string
 
 // ---- LockGuard ---------------------------------------------------------------------------
 
+LockGuard::LockGuard(RegionImpl* impl, bool owner_died) noexcept : impl_(impl), owner_died_(owner_died) {
+    if (impl_) impl_->guard = this;
+}
+
 LockGuard::LockGuard(LockGuard&& other) noexcept
-    : impl_(std::exchange(other.impl_, nullptr)), owner_died_(other.owner_died_) {}
+    : impl_(std::exchange(other.impl_, nullptr)), owner_died_(other.owner_died_) {
+    if (impl_) impl_->guard = this;
+}
 
 LockGuard& LockGuard::operator=(LockGuard&& other) noexcept {
     if (this != &other) {
         unlock();
         impl_ = std::exchange(other.impl_, nullptr);
         owner_died_ = other.owner_died_;
+        if (impl_) impl_->guard = this;
     }
     return *this;
 }
@@ -448,7 +458,10 @@ LockGuard& LockGuard::operator=(LockGuard&& other) noexcept {
 LockGuard::~LockGuard() { unlock(); }
 
 void LockGuard::unlock() noexcept {
-    if (impl_) std::exchange(impl_, nullptr)->unlock();
+    if (!impl_) return;
+    RegionImpl* impl = std::exchange(impl_, nullptr);
+    impl->guard = nullptr;
+    impl->unlock();
 }
 
 // ---- Region ------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 #include "region/header.hpp"
 
 #include <shmregion/options.hpp>
+#include <shmregion/region.hpp>
 
 #include <sys/types.h>
 
@@ -52,7 +53,17 @@ public:
     std::uint64_t usable_size() const noexcept { return hdr->region_size - hdr->header_size; }
     std::uint64_t usable_max() const noexcept { return hdr->max_region_size - hdr->header_size; }
     bool has_slot = false;
+    /// The LockGuard that holds the mutex for this attach, if any (kept current by the
+    /// guard's moves). Detach releases it first, so a guard never outlives its lock.
+    LockGuard* guard = nullptr;
+    /// Releases an outstanding guard's lock and empties the guard.
+    void release_guard() noexcept;
 };
+
+/// Copies the header of a named region's backing (never through a mapping) and validates
+/// it against the backing's real size, the kind its file says, and its locator.
+RegionHeader read_validated_header(const Store& store, const std::filesystem::path& file,
+                                   const std::optional<Locator>& locator, std::uint64_t* backing_size);
 
 /// Validates a region name; throws Failure(invalid_name) saying why.
 void validate_name(std::string_view name);

@@ -38,7 +38,19 @@ void gentle_unlink(const std::filesystem::path& home, std::string_view name) {
     o.name = std::string(name);
     o.backing = Backing::any;
     o.mode = OpenMode::join_only;
-    Region r = Region::attach(o);
+    validate_name(name);
+    check_home(home);
+    std::error_code ec;
+    const bool existed = std::filesystem::exists(region_file(home, name), ec);
+    Region r;
+    try {
+        r = Region::attach(o);
+    } catch (const Error& e) {
+        // Gone while we were joining (the joiner itself removes a marked region whose
+        // attachers all died): what unlink was asked for has happened.
+        if (existed && e.code() == errc::region_not_found) return;
+        throw;
+    }
     r.mark_for_removal();
     r.detach();
 }
@@ -60,29 +72,8 @@ RegionInfo do_inspect(const std::filesystem::path& home, std::string_view name) 
     HomeFile hf = open_home_file(file, false);
     const std::optional<Locator> loc = hf.locator;
     auto store = open_store(std::move(hf), file, false);
-    const std::uint64_t bsize = store->backing_size();
-    RegionHeader h;
-    if (bsize < sizeof h)
-        throw_failure(errc::size_mismatch, file,
-                      file.string() + ": backing holds " + std::to_string(bsize) + " bytes, less than a header");
-    store->read(&h, sizeof h, 0);
-    validate_header(h, bsize, file);
-    // The same cross-checks as attach (region.cpp, join): a header that disagrees with the
-    // file in home is as corrupt for inspect as it is for attach.
-    if (h.backing != static_cast<std::uint32_t>(store->kind()))
-        throw_failure(errc::header_corrupt, file,
-                      "header of " + file.string() + ": field 'backing' is " + std::to_string(h.backing) +
-                          " but the file says " + std::string(to_string(store->kind())));
-    if (loc && loc->backing == static_cast<std::uint32_t>(Backing::posix) &&
-        std::strncmp(h.segment, loc->segment, sizeof h.segment) != 0)
-        throw_failure(errc::header_corrupt, file,
-                      "header of segment " + fixed_string(loc->segment, sizeof loc->segment) +
-                          ": field 'segment' names " + fixed_string(h.segment, sizeof h.segment));
-    if (loc && loc->backing == static_cast<std::uint32_t>(Backing::sysv) &&
-        (h.sysv_key != loc->sysv_key || h.sysv_id != loc->sysv_id))
-        throw_failure(errc::header_corrupt, file,
-                      "header of the System V segment: fields 'sysv_key'/'sysv_id' disagree with " +
-                          file.string());
+    std::uint64_t bsize = 0;
+    const RegionHeader h = read_validated_header(*store, file, loc, &bsize);
     std::vector<AttacherSlot> slots(h.max_attachers);
     store->read(slots.data(), slots.size() * sizeof(AttacherSlot), kSlotTableOffset);
 

@@ -266,11 +266,11 @@ BOOST_AUTO_TEST_CASE(a_segment_header_that_disagrees_with_its_locator) {
             std::string where = m.file.string();
             if (b == Backing::posix) {
                 std::strcpy(h.segment, "/shmregion.someone-else.0123456789abcdef");
-                mention = "'segment'";
-                where = m.info.segment;  // the message names the segment, not the locator
+                mention = "field 'segment'";
+                where = m.info.segment;  // the message names the segment and the locator file
             } else {
                 h.sysv_id += 1;
-                mention = "'sysv_key'/'sysv_id'";
+                mention = "field 'sysv_id'";
             }
             write_segment_header(m, h);
             const std::string corrupt = m.segment_bytes();

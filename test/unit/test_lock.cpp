@@ -221,3 +221,34 @@ BOOST_AUTO_TEST_CASE(detach_is_idempotent_and_join_after_fork_is_a_no_op_in_the_
     r.detach();
     BOOST_TEST(inspect(home, o.name).ref_count == 0u);
 }
+
+BOOST_AUTO_TEST_CASE(detach_while_a_guard_holds_the_lock_releases_it_first) {
+    test::TempHome home;
+    for (Backing b : {Backing::file, Backing::posix, Backing::sysv}) {
+        BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
+            auto o = test::options(home, b);
+            Region keeper = Region::attach(o);  // keeps the region (and inspect) alive
+            {
+                Region r = Region::attach(o);
+                LockGuard g = r.lock();
+                BOOST_TEST(held_by_me(home, o.name));
+                r.detach();  // must not fail with EDEADLK, and must not leave g dangling
+                BOOST_TEST(!g.owns_lock());
+                BOOST_TEST(is_free(home, o.name));
+                BOOST_TEST(inspect(home, o.name).ref_count == 1u);
+            }  // g destroyed after the detach: nothing to unlock, no use of freed memory
+            {
+                // The guard declared first, so the Region is destroyed before it.
+                LockGuard g;
+                Region r = Region::attach(o);
+                g = r.lock();
+                LockGuard moved(std::move(g));  // the Region must follow the guard's moves
+                BOOST_TEST(moved.owns_lock());
+            }
+            BOOST_TEST(is_free(home, o.name));
+            BOOST_TEST(inspect(home, o.name).ref_count == 1u);
+            LockGuard again = keeper.lock();
+            BOOST_TEST(!again.owner_died());
+        }
+    }
+}
