@@ -205,6 +205,16 @@ RegionInfo inspect(const std::filesystem::path& home, std::string_view name,
 std::vector<std::string> list(const std::filesystem::path& home);
 std::vector<std::string> list(const std::filesystem::path& home, std::error_code& ec) noexcept;
 
+/// Undoes creations in home whose creator died before publishing the region: a POSIX or
+/// System V creator records what it makes in a hidden pending file
+/// (".<name>.region.pending.<pid>.<random>") until the region is published, and while it
+/// lives it holds a lock on that file. For every pending file whose creator is gone this
+/// removes the segment it names (unless the region was published after all) and the
+/// pending file. Never touches a live creator's work or a published region. Returns one
+/// line per pending file removed, saying what went.
+std::vector<std::string> remove_abandoned(const std::filesystem::path& home);
+std::vector<std::string> remove_abandoned(const std::filesystem::path& home, std::error_code& ec) noexcept;
+
 /// The path of a named region's file in home: home / (name + ".region").
 std::filesystem::path region_file(const std::filesystem::path& home, std::string_view name);
 

@@ -19,7 +19,8 @@ public:
     }
     explicit FileStore(const CreateRequest& req) {
         file_ = req.file;
-        pending_ = std::make_unique<PendingFile>(req.home, req.file, req.permissions, lock_fd_);
+        pending_ = std::make_unique<PendingFile>(req.home, req.file, req.permissions, lock_fd_,
+                                                 PendingFile::Visibility::unnamed);
         // Allocate every block now: a full disk is an error here, not a SIGBUS later.
         int rc = ::posix_fallocate(lock_fd_.get(), 0, static_cast<off_t>(req.region_bytes));
         if (rc != 0) throw_errno(rc, "posix_fallocate " + std::to_string(req.region_bytes) + " bytes for", req.file);

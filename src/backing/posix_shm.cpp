@@ -50,11 +50,18 @@ public:
     }
 
     // Create: a new segment, sized and allocated, and an unpublished locator.
+    // Create: the pending locator first (it names the segment, so a creator that dies from
+    // here on leaves something remove_abandoned() can find), then the segment.
     explicit PosixStore(const CreateRequest& req) {
         file_ = req.file;
         char suffix[24];
         std::snprintf(suffix, sizeof suffix, ".%016llx", static_cast<unsigned long long>(random64()));
         segment_ = "/shmregion." + req.name + suffix;
+        pending_ = std::make_unique<PendingFile>(req.home, req.file, req.permissions, lock_fd_,
+                                                 PendingFile::Visibility::hidden_name);
+        Locator loc = make_locator(Backing::posix, req.region_bytes);
+        std::memcpy(loc.segment, segment_.c_str(), segment_.size() + 1);
+        write_locator(lock_fd_.get(), loc, req.file);
         try {
             shm_ = bip::shared_memory_object(bip::create_only, segment_.c_str() + 1, bip::read_write,
                                              bip::permissions(static_cast<unsigned>(req.permissions)));
@@ -68,23 +75,6 @@ public:
             discard();
             throw_errno(rc, "posix_fallocate " + std::to_string(req.region_bytes) + " bytes for",
                         "/dev/shm" + segment_);
-        }
-        try {
-            pending_ = std::make_unique<PendingFile>(req.home, req.file, req.permissions, lock_fd_);
-            Locator loc{};
-            std::memcpy(loc.magic, kLocatorMagic, sizeof loc.magic);
-            loc.version = kLayoutVersion;
-            loc.backing = static_cast<std::uint32_t>(Backing::posix);
-            loc.size_at_creation = req.region_bytes;
-            loc.sysv_id = -1;
-            loc.creator_pid = ::getpid();
-            loc.creator_uid = ::geteuid();
-            loc.created_at_ns = now_ns();
-            std::memcpy(loc.segment, segment_.c_str(), segment_.size() + 1);
-            if (!pwrite_all(lock_fd_.get(), &loc, sizeof loc, 0)) throw_errno(errno, "write locator", req.file);
-        } catch (...) {
-            discard();
-            throw;
         }
     }
 

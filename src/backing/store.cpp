@@ -1,5 +1,6 @@
 #include "backing/store.hpp"
 
+#include "sync/liveness.hpp"
 #include "sys/failure.hpp"
 
 #include <fcntl.h>
@@ -159,6 +160,23 @@ std::unique_ptr<Store> create_store(Backing kind, const CreateRequest& req) {
     throw_failure(errc::invalid_options, {}, "backing 'any' cannot create a region");
 }
 
+Locator make_locator(Backing kind, std::uint64_t region_bytes) {
+    Locator loc{};
+    std::memcpy(loc.magic, kLocatorMagic, sizeof loc.magic);
+    loc.version = kLayoutVersion;
+    loc.backing = static_cast<std::uint32_t>(kind);
+    loc.size_at_creation = region_bytes;
+    loc.sysv_id = -1;
+    loc.creator_pid = ::getpid();
+    loc.creator_uid = ::geteuid();
+    loc.created_at_ns = now_ns();
+    return loc;
+}
+
+void write_locator(int fd, const Locator& loc, const std::filesystem::path& file) {
+    if (!pwrite_all(fd, &loc, sizeof loc, 0)) throw_errno(errno, "write locator", file);
+}
+
 void unlink_if_same(const std::filesystem::path& file, int fd) {
     struct stat mine {}, now {};
     if (::fstat(fd, &mine) != 0) throw_errno(errno, "fstat", file);
@@ -173,30 +191,43 @@ void unlink_if_same(const std::filesystem::path& file, int fd) {
 // ---- PendingFile -----------------------------------------------------------------------
 
 PendingFile::PendingFile(const std::filesystem::path& home, const std::filesystem::path& final_path,
-                         ::mode_t permissions, Fd& fd)
+                         ::mode_t permissions, Fd& fd, Visibility visibility)
     : final_(final_path) {
-    fd.reset(::open(home.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, permissions));
-    if (!fd) {
-        if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+    if (visibility == Visibility::unnamed) {
+        fd.reset(::open(home.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, permissions));
+        if (!fd && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
             throw_errno(errno, "open(O_TMPFILE) in", home);
-        // No O_TMPFILE on this file system: a hidden name, removed on every path out.
-        char suffix[40];
-        std::snprintf(suffix, sizeof suffix, ".tmp.%d.%016llx", static_cast<int>(::getpid()),
-                      static_cast<unsigned long long>(random64()));
-        temp_ = home / ("." + final_path.filename().string() + suffix);
-        fd.reset(::open(temp_.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, permissions));
-        if (!fd) {
-            int err = errno;
-            temp_.clear();
-            throw_errno(err, "create", home / ("." + final_path.filename().string() + suffix));
-        }
     }
+    // A hidden name: asked for (it records what a creator is making, for
+    // remove_abandoned), or because the file system has no O_TMPFILE. Between creating it
+    // and locking it, a cleaner could take it for a dead creator's and remove it: then the
+    // name is gone (no links left) and we make another.
+    for (int attempt = 0; !fd && attempt < 8; ++attempt) {
+        char suffix[48];
+        std::snprintf(suffix, sizeof suffix, "%s%d.%016llx", kPendingInfix, static_cast<int>(::getpid()),
+                      static_cast<unsigned long long>(random64()));
+        const auto temp = home / ("." + final_path.filename().string() + suffix);
+        fd.reset(::open(temp.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, permissions));
+        if (!fd) throw_errno(errno, "create", temp);
+        struct stat st {};
+        if (slot_lock_acquire(fd.get(), 0) && ::fstat(fd.get(), &st) == 0 && st.st_nlink > 0) {
+            temp_ = temp;
+            break;
+        }
+        fd.reset();
+    }
+    if (!fd) throw_errno(EAGAIN, "create a pending file in", home);
     fd_ = fd.get();
-    // The mode is applied exactly, whatever the umask.
-    if (::fchmod(fd_, permissions) != 0) {
-        int err = errno;
+    try {
+        // The mode is applied exactly, whatever the umask.
+        if (::fchmod(fd_, permissions) != 0) throw_errno(errno, "fchmod", final_path);
+        // Slot 0's liveness lock, held from the start: while it is held, the creator is
+        // alive and remove_abandoned() leaves its pending file and segment alone.
+        if (!slot_lock_acquire(fd_, 0))
+            throw_failure(errc::header_corrupt, final_path, "a new file is locked by another process");
+    } catch (...) {
         if (!temp_.empty()) ::unlink(temp_.c_str());  // the destructor will not run
-        throw_errno(err, "fchmod", final_path);
+        throw;
     }
 }
 

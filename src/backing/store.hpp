@@ -124,10 +124,18 @@ struct CreateRequest {
 };
 std::unique_ptr<Store> create_store(Backing kind, const CreateRequest& req);
 
+/// A locator for a new region of `kind`, created by this process now (segment, key and
+/// id still to fill in), and writing one at offset 0 of fd.
+Locator make_locator(Backing kind, std::uint64_t region_bytes);
+void write_locator(int fd, const Locator& loc, const std::filesystem::path& file);
+
 /// Force-unlink helpers: remove a segment knowing only what the locator says. Missing
 /// segments are not an error. Throw Failure on other errors.
 void remove_posix_segment(const std::string& segment, const std::filesystem::path& locator_file);
 void remove_sysv_segment(std::int32_t key, std::int32_t id, const std::filesystem::path& locator_file);
+/// remove_abandoned(): the System V segment a dead creator's pending locator names, if it
+/// is still there and really that creator's (key and creator pid agree). True if removed.
+bool remove_abandoned_sysv_segment(const Locator& loc, const std::filesystem::path& pending_file);
 /// Unlinks `file` only if it is still the inode `fd` refers to. Never throws on ENOENT.
 void unlink_if_same(const std::filesystem::path& file, int fd);
 
@@ -143,19 +151,27 @@ std::unique_ptr<Store> open_sysv_store(HomeFile home, const std::filesystem::pat
 /// Heap regions are named inside the process: the store of an existing one, or nullptr.
 std::unique_ptr<Store> open_heap_store(const std::string& name);
 
-/// Shared by the creators that publish a file in home: an unnamed file in `home`
-/// (O_TMPFILE, or a hidden temporary name where the file system lacks it) that
-/// link_into_place() gives its final name atomically and exclusively.
+/// Hidden name of a file being created: "." + "<name>.region" + kPendingInfix + "<pid>.<hex>".
+inline constexpr const char* kPendingInfix = ".pending.";
+
+/// Shared by the creators that publish a file in home: a file that link_into_place() gives
+/// its final name atomically and exclusively. Unnamed (O_TMPFILE) where nothing can outlive
+/// a crashed creator (the file backing); otherwise, or where the file system lacks
+/// O_TMPFILE, a hidden name that records what the creator is making, so that
+/// remove_abandoned() can undo it if the creator dies. Either way the creator holds
+/// slot 0's liveness lock on it from the start.
 class PendingFile {
 public:
+    enum class Visibility { unnamed, hidden_name };
     /// Creates the file; `fd` receives its descriptor (the caller owns it and must keep it
     /// open until link_into_place()).
     PendingFile(const std::filesystem::path& home, const std::filesystem::path& final_path,
-                ::mode_t permissions, Fd& fd);
+                ::mode_t permissions, Fd& fd, Visibility visibility);
     ~PendingFile();
     PendingFile(const PendingFile&) = delete;
     PendingFile& operator=(const PendingFile&) = delete;
-    /// link(2) to the final path: false on EEXIST. Throws Failure on other errors.
+    /// link(2) to the final path: false on EEXIST. Throws Failure on other errors. The
+    /// hidden name, if any, goes when this object is destroyed.
     bool link_into_place();
 
 private:

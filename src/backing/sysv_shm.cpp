@@ -51,14 +51,20 @@ public:
         size_ = ds->shm_segsz;
     }
 
+    // Create: the pending locator first; each key is written to it before shmget tries it
+    // (and the id after), so a creator that dies leaves what remove_abandoned() needs.
     explicit SysvStore(const CreateRequest& req) : size_(req.region_bytes) {
         file_ = req.file;
-        pending_ = std::make_unique<PendingFile>(req.home, req.file, req.permissions, lock_fd_);
+        pending_ = std::make_unique<PendingFile>(req.home, req.file, req.permissions, lock_fd_,
+                                                 PendingFile::Visibility::hidden_name);
         struct stat st {};
         if (::fstat(lock_fd_.get(), &st) != 0) throw_errno(errno, "fstat", req.file);
+        Locator loc = make_locator(Backing::sysv, req.region_bytes);
         for (unsigned proj = 1; proj <= 255 && id_ < 0; ++proj) {
             // ftok(3)'s recipe, computed from the unpublished file's inode.
             auto key = static_cast<key_t>((proj << 24) | ((st.st_dev & 0xffu) << 16) | (st.st_ino & 0xffffu));
+            loc.sysv_key = key;
+            write_locator(lock_fd_.get(), loc, req.file);
             try {
                 bip::xsi_shared_memory seg(bip::create_only, bip::xsi_key(key), req.region_bytes,
                                            bip::permissions(static_cast<unsigned>(req.permissions)));
@@ -73,18 +79,9 @@ public:
             }
         }
         if (id_ < 0) throw_errno(EEXIST, "shmget: every key derived from", req.file);
+        loc.sysv_id = id_;
         try {
-            Locator loc{};
-            std::memcpy(loc.magic, kLocatorMagic, sizeof loc.magic);
-            loc.version = kLayoutVersion;
-            loc.backing = static_cast<std::uint32_t>(Backing::sysv);
-            loc.size_at_creation = req.region_bytes;
-            loc.sysv_key = key_;
-            loc.sysv_id = id_;
-            loc.creator_pid = ::getpid();
-            loc.creator_uid = ::geteuid();
-            loc.created_at_ns = now_ns();
-            if (!pwrite_all(lock_fd_.get(), &loc, sizeof loc, 0)) throw_errno(errno, "write locator", req.file);
+            write_locator(lock_fd_.get(), loc, req.file);
         } catch (...) {
             discard();
             throw;
@@ -152,6 +149,22 @@ void remove_sysv_segment(std::int32_t key, std::int32_t id, const std::filesyste
     if (!ds || ds->shm_perm.__key != key) return;  // gone, or the id now belongs to another segment
     if (!bip::xsi_shared_memory::remove(id) && errno != EINVAL && errno != EIDRM)
         throw_errno(errno, "shmctl(IPC_RMID) of " + describe_segment(key, id) + " named by", locator_file);
+}
+
+bool remove_abandoned_sysv_segment(const Locator& loc, const std::filesystem::path& pending_file) {
+    int id = loc.sysv_id;
+    if (id < 0) {
+        // The creator died between shmget and recording the id: find it by key.
+        id = ::shmget(loc.sysv_key, 0, 0);
+        if (id < 0) return false;
+    }
+    auto ds = stat_segment(id, pending_file);
+    // Ours only if it carries the key and was made by the dead creator: a key tried and
+    // found taken (EEXIST) belongs to someone else.
+    if (!ds || ds->shm_perm.__key != loc.sysv_key || ds->shm_cpid != loc.creator_pid) return false;
+    if (!bip::xsi_shared_memory::remove(id) && errno != EINVAL && errno != EIDRM)
+        throw_errno(errno, "shmctl(IPC_RMID) of " + describe_segment(loc.sysv_key, id) + " named by", pending_file);
+    return true;
 }
 
 std::unique_ptr<Store> create_sysv_store(const CreateRequest& req) { return std::make_unique<SysvStore>(req); }

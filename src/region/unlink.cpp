@@ -8,7 +8,9 @@
 
 #include <shmregion/region.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -134,8 +136,65 @@ std::vector<std::string> do_list(const std::filesystem::path& home) {
     return names;
 }
 
+std::vector<std::string> do_remove_abandoned(const std::filesystem::path& home) {
+    check_home(home);
+    const std::string marker = std::string(".region") + kPendingInfix;
+    std::vector<std::filesystem::path> pending;
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(home, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string f = it->path().filename().string();
+        if (f.size() > 1 && f.front() == '.' && f.find(marker) != std::string::npos) pending.push_back(it->path());
+    }
+    if (ec) throw_errno(ec.value(), "read directory", home);
+
+    std::vector<std::string> removed;
+    for (const auto& p : pending) {
+        Fd fd(::open(p.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+        if (!fd) {
+            if (errno == ENOENT) continue;  // its creator finished meanwhile
+            throw_errno(errno, "open", p);
+        }
+        // Taking slot 0's lock proves the creator is dead, and keeps a concurrent cleaner out.
+        if (!slot_lock_acquire(fd.get(), 0)) continue;
+        const std::string f = p.filename().string();
+        const auto final_path = home / f.substr(1, f.find(marker) + std::strlen(".region") - 1);
+        struct stat mine {}, published {};
+        const bool was_published = ::fstat(fd.get(), &mine) == 0 && ::stat(final_path.c_str(), &published) == 0 &&
+                                   mine.st_dev == published.st_dev && mine.st_ino == published.st_ino;
+        std::string what;
+        Locator loc{};
+        const bool has_locator = !was_published && pread_all(fd.get(), &loc, sizeof loc, 0) &&
+                                 std::memcmp(loc.magic, kLocatorMagic, sizeof loc.magic) == 0;
+        if (has_locator) {
+            validate_locator(loc, p);
+            if (loc.backing == static_cast<std::uint32_t>(Backing::posix)) {
+                const std::string seg = fixed_string(loc.segment, sizeof loc.segment);
+                remove_posix_segment(seg, p);
+                what = "POSIX segment " + seg + " (if it was made) and ";
+            } else if (remove_abandoned_sysv_segment(loc, p)) {
+                char key[16];
+                std::snprintf(key, sizeof key, "0x%08x", static_cast<unsigned>(loc.sysv_key));
+                what = std::string("System V segment key ") + key + " and ";
+            }
+        }
+        if (::unlink(p.c_str()) != 0 && errno != ENOENT) throw_errno(errno, "unlink", p);
+        removed.push_back(what + p.string() + (was_published ? " (the region was published; left alone)"
+                                                             : " (its creator died before publishing " +
+                                                                   final_path.filename().string() + ")"));
+    }
+    return removed;
+}
+
 }  // namespace
 }  // namespace detail
+
+std::vector<std::string> remove_abandoned(const std::filesystem::path& home) {
+    return detail::with_context("remove_abandoned", "", home, [&] { return detail::do_remove_abandoned(home); });
+}
+
+std::vector<std::string> remove_abandoned(const std::filesystem::path& home, std::error_code& ec) noexcept {
+    return detail::capture(ec, std::vector<std::string>(), [&] { return detail::do_remove_abandoned(home); });
+}
 
 std::size_t RegionInfo::live_attachers() const noexcept {
     return static_cast<std::size_t>(

@@ -14,6 +14,7 @@
 
 #include "mp_support.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 
@@ -160,20 +161,29 @@ BOOST_DATA_TEST_CASE(die_while_creating, kNamed * kCreatePoints, backing_name, p
         (void)inspect(home, o.name, ec);
         BOOST_TEST(ec == errc::region_not_found);
     }
-    std::vector<std::string> stray_files;
-    for (const auto& e : fs::directory_iterator(home.path())) stray_files.push_back(e.path().filename().string());
-    BOOST_TEST(stray_files.empty(), stray_files.size() << " files left in home, e.g. "
-                                                       << (stray_files.empty() ? "" : stray_files.front()));
-
-    // Finding, not a failure: what the dead creator left in /dev/shm or System V.
-    const Segments orphans = segments_for(file);
-    BOOST_WARN_MESSAGE(orphans.size() == 0u,
-                       "FINDING: a " << backing_name << " creator killed at " << point << " left "
-                                     << orphans.posix.size() << " POSIX and " << orphans.sysv.size()
-                                     << " System V unpublished segment(s) that no locator names"
-                                     << (orphans.posix.empty() ? "" : ": /dev/shm/" + orphans.posix.front()));
-    BOOST_TEST_MESSAGE(backing_name << " @ " << point << ": orphan segments " << orphans.size());
-    if (backing == Backing::posix) BOOST_TEST(posix_segments_named(o.name).size() == orphans.posix.size());
+    auto files_in_home = [&] {
+        std::vector<std::string> names;
+        for (const auto& e : fs::directory_iterator(home.path())) names.push_back(e.path().filename().string());
+        return names;
+    };
+    // A file creator leaves nothing (its pending file was O_TMPFILE). A POSIX or System V
+    // creator leaves its hidden pending file, naming what it made, for remove_abandoned().
+    const auto left = files_in_home();
+    if (backing == Backing::file) {
+        BOOST_TEST(left.empty(), left.size() << " files left in home, e.g. " << (left.empty() ? "" : left.front()));
+    } else {
+        BOOST_TEST(left.size() == 1u);
+        if (!left.empty()) BOOST_TEST(left.front().rfind("." + o.name + ".region.pending.", 0) == 0u, left.front());
+    }
+    const auto removed = remove_abandoned(home);
+    BOOST_TEST(removed.size() == (backing == Backing::file ? 0u : 1u));
+    for (const auto& line : removed) BOOST_TEST_MESSAGE(backing_name << " @ " << point << ": " << line);
+    const auto after = files_in_home();
+    BOOST_TEST(after.empty(), after.size() << " files left after remove_abandoned, e.g. "
+                                           << (after.empty() ? "" : after.front()));
+    BOOST_TEST(segments_for(file).size() == 0u, "remove_abandoned left the dead creator's segment");
+    if (backing == Backing::posix) BOOST_TEST(posix_segments_named(o.name).empty());
+    BOOST_TEST(remove_abandoned(home).empty());  // nothing twice
 
     // The name is free: create_or_join creates.
     Region r = Region::attach(o);
@@ -187,10 +197,7 @@ BOOST_DATA_TEST_CASE(die_while_creating, kNamed * kCreatePoints, backing_name, p
     unlink(home, o.name);
     BOOST_TEST(!fs::exists(file));
 
-    // Clean up what the dead creator left, and check it is really gone.
-    remove_segments(orphans);
     BOOST_TEST(segments_for(file).size() == 0u);
-    if (backing == Backing::posix) BOOST_TEST(posix_segments_named(o.name).empty());
 }
 
 // The only attacher of a region marked remove-on-last-detach dies inside its last detach
@@ -232,4 +239,33 @@ BOOST_DATA_TEST_CASE(die_in_last_detach_of_marked_region, kNamed, backing_name) 
     BOOST_TEST(!fs::exists(region_file(home, o.name)));
     if (backing != Backing::file) BOOST_TEST(!segment_exists(dead));
     BOOST_TEST(segments_of_home(home).size() == 0u);
+}
+
+// remove_abandoned() leaves a pending file alone while its creator lives (it holds slot 0's
+// liveness lock), and removes it once the creator is gone.
+BOOST_AUTO_TEST_CASE(remove_abandoned_spares_a_live_creator) {
+    Home home;
+    Children children;
+    const std::string name = test::unique_name();
+    const fs::path pending = home.path() / ("." + name + ".region.pending.1.0123456789abcdef");
+    test::Signal ready;
+    const pid_t creator = children.spawn([&] {
+        int fd = ::open(pending.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+        CHILD_CHECK(fd >= 0, 10);
+        struct flock fl {};
+        fl.l_type = F_WRLCK;
+        fl.l_whence = SEEK_SET;
+        fl.l_start = 1024;  // slot 0's byte (docs/format.md)
+        fl.l_len = 1;
+        CHILD_CHECK(::fcntl(fd, F_OFD_SETLK, &fl) == 0, 11);
+        ready.notify();
+        for (;;) ::pause();
+    });
+    BOOST_REQUIRE(ready.wait());
+    BOOST_TEST(remove_abandoned(home).empty());
+    BOOST_TEST(fs::exists(pending));
+    children.kill(creator);
+    const auto removed = remove_abandoned(home);
+    BOOST_TEST(removed.size() == 1u);
+    BOOST_TEST(!fs::exists(pending));
 }

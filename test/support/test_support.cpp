@@ -60,6 +60,7 @@ TempHome::~TempHome() {
 
 void TempHome::clear() noexcept {
     std::error_code ec;
+    shmregion::remove_abandoned(path_, ec);
     for (const auto& name : shmregion::list(path_, ec)) shmregion::unlink(path_, name, Force::yes, ec);
     for (std::filesystem::directory_iterator it(path_, ec), end; !ec && it != end; it.increment(ec))
         std::filesystem::remove_all(it->path(), ec);
