@@ -182,7 +182,7 @@ BOOST_DATA_TEST_CASE(die_while_creating, kNamed * kCreatePoints, backing_name, p
     BOOST_TEST(after.empty(), after.size() << " files left after remove_abandoned, e.g. "
                                            << (after.empty() ? "" : after.front()));
     BOOST_TEST(segments_for(file).size() == 0u, "remove_abandoned left the dead creator's segment");
-    if (backing == Backing::posix) BOOST_TEST(posix_segments_named(o.name).empty());
+    if (backing == Backing::posix) BOOST_TEST(test::posix_segments_of(o.name).empty());
     BOOST_TEST(remove_abandoned(home).empty());  // nothing twice
 
     // The name is free: create_or_join creates.

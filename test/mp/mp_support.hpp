@@ -161,17 +161,6 @@ inline std::vector<int> sysv_segments_with_origin(const std::string& prefix) {
     return found;
 }
 
-/// /dev/shm entries named like the segments of region `name` ("shmregion.<name>.<hex>").
-inline std::vector<std::string> posix_segments_named(const std::string& name) {
-    std::vector<std::string> found;
-    const std::string prefix = "shmregion." + name + ".";
-    std::error_code ec;
-    for (fs::directory_iterator it("/dev/shm", ec), end; !ec && it != end; it.increment(ec)) {
-        const std::string f = it->path().filename().string();
-        if (f.rfind(prefix, 0) == 0 && f.size() == prefix.size() + 16) found.push_back(f);
-    }
-    return found;
-}
 
 /// Segments (of either kind) made for the region file `file`, published or not.
 struct Segments {

@@ -155,13 +155,13 @@ BOOST_DATA_TEST_CASE(create_or_join_race, bdata::make({"file", "posix", "sysv"})
             BOOST_TEST(segs.size() == 1u, "round " << i << ": " << segs.posix.size() << " POSIX and "
                                                    << segs.sysv.size() << " System V segments for one region");
         }
-        if (backing == Backing::posix) BOOST_TEST(posix_segments_named(name).size() == 1u, "round " << i);
+        if (backing == Backing::posix) BOOST_TEST(test::posix_segments_of(name).size() == 1u, "round " << i);
 
         unlink(home, name, Force::no);
         BOOST_TEST(!fs::exists(region_file(home, name)), "round " << i);
         BOOST_TEST(!segment_exists(info), "round " << i);
         BOOST_TEST(segments_for(region_file(home, name)).size() == 0u, "round " << i);
-        if (backing == Backing::posix) BOOST_TEST(posix_segments_named(name).empty(), "round " << i);
+        if (backing == Backing::posix) BOOST_TEST(test::posix_segments_of(name).empty(), "round " << i);
         if (!ok_counts) ++bad_rounds;
     }
     round->stop = 1;

@@ -170,6 +170,17 @@ void write_file(const std::filesystem::path& p, const std::string& bytes) {
     if (!out) throw std::runtime_error("cannot write " + p.string());
 }
 
+std::vector<std::string> posix_segments_of(const std::string& name) {
+    std::vector<std::string> found;
+    const std::string prefix = "shmregion." + name + ".";
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it("/dev/shm", ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string f = it->path().filename().string();
+        if (f.rfind(prefix, 0) == 0 && f.size() == prefix.size() + 16) found.push_back(f);
+    }
+    return found;
+}
+
 std::vector<std::string> leaked_posix_segments() {
     std::vector<std::string> leaked;
     std::error_code ec;

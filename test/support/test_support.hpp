@@ -101,6 +101,9 @@ private:
 std::string read_file(const std::filesystem::path& p);
 void write_file(const std::filesystem::path& p, const std::string& bytes);
 
+/// /dev/shm entries of region `name`'s segments ("shmregion.<name>.<16 hex>").
+std::vector<std::string> posix_segments_of(const std::string& name);
+
 /// /dev/shm entries and System V segments that belong to test homes (their header's
 /// origin path lies under temp_root()/kHomePrefix*). Used by the leak check.
 std::vector<std::string> leaked_posix_segments();

@@ -26,6 +26,7 @@ namespace shmregion::unit {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using test::posix_segments_of;
 
 inline std::error_code code(errc e) { return make_error_code(e); }
 inline std::error_code code(std::errc e) { return std::make_error_code(e); }
@@ -102,17 +103,6 @@ inline std::string difference(const std::string& before, const std::string& afte
         BOOST_TEST(diff_.empty(), "bytes changed: " << diff_);                 \
     } while (0)
 
-/// Entries of /dev/shm (POSIX segments) that belong to the region `name`.
-inline std::vector<std::string> posix_segments_of(const std::string& name) {
-    std::vector<std::string> found;
-    const std::string prefix = "shmregion." + name + ".";
-    std::error_code ec;
-    for (fs::directory_iterator it("/dev/shm", ec), end; !ec && it != end; it.increment(ec)) {
-        const std::string f = it->path().filename().string();
-        if (f.rfind(prefix, 0) == 0 && f.size() == prefix.size() + 16) found.push_back(f);
-    }
-    return found;
-}
 
 /// True if the System V segment `id` exists and still has `key`.
 inline bool sysv_segment_exists(int id, int key) {

@@ -4,6 +4,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <ctime>
+#include <iostream>
 #include <sstream>
 
 namespace regiontool {
@@ -225,6 +226,15 @@ std::string Table::str() const {
         out += line + "\n";
     }
     return out;
+}
+
+void print_regions(const Args& a, const Json& j, const Table& t, bool no_regions, const std::filesystem::path& home) {
+    if (a.flag("json"))
+        std::cout << j.str() << "\n";
+    else if (no_regions)
+        std::cout << "no regions in " << home.string() << "\n";
+    else
+        std::cout << t.str();
 }
 
 // ---- Health ------------------------------------------------------------------------------

@@ -88,6 +88,10 @@ private:
     std::vector<std::vector<std::string>> rows_;
 };
 
+/// Prints a per-region report: the JSON with --json, else the table, or a line saying
+/// the home has no regions.
+void print_regions(const Args& a, const Json& j, const Table& t, bool no_regions, const std::filesystem::path& home);
+
 /// The health of one region, as list and verify report it.
 struct Health {
     std::string state;   // ok, stale, incomplete, corrupt, orphan

@@ -46,12 +46,7 @@ Command list_command() {
             t.row(std::move(row));
         }
         j.end_array().end_object();
-        if (a.flag("json"))
-            std::cout << j.str() << "\n";
-        else if (names.empty())
-            std::cout << "no regions in " << home.string() << "\n";
-        else
-            std::cout << t.str();
+        print_regions(a, j, t, names.empty(), home);
         return all_ok ? kOk : kUnhealthy;
     };
     return c;

@@ -34,12 +34,7 @@ Command verify_command() {
             t.row({name, ok ? "healthy" : "UNHEALTHY", h.state + (h.reason.empty() ? "" : ": " + h.reason)});
         }
         j.end_array().key("healthy").value(healthy).end_object();
-        if (a.flag("json"))
-            std::cout << j.str() << "\n";
-        else if (names.empty())
-            std::cout << "no regions in " << home.string() << "\n";
-        else
-            std::cout << t.str();
+        print_regions(a, j, t, names.empty(), home);
         return healthy ? kOk : kUnhealthy;
     };
     return c;
