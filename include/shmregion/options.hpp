@@ -54,8 +54,10 @@ struct Options {
     ::mode_t permissions = 0600;
     /// How long a joiner waits for a creator to finish, for a region being removed to go, and
     /// for the region lock during attach, before it fails (header_incomplete, lock_timeout).
+    /// Any value up to std::chrono::milliseconds::max() ("practically forever") is fine.
     std::chrono::milliseconds join_timeout{5000};
     /// Remove the region when its last attacher detaches (Berkeley DB's REGION_LASTDETACH).
+    /// Others may still join it until then. Set by any attacher, it stays set.
     bool remove_on_last_detach = false;
 };
 

@@ -43,7 +43,9 @@ class RegionImpl;
 
 /// Holds the region lock. Move-only; unlocks on destruction. Detaching (or destroying) the
 /// Region releases the lock first and leaves the guard empty, so the order in which a
-/// guard and its Region go out of scope does not matter.
+/// guard and its Region go out of scope does not matter. Release it on the thread that
+/// locked (the mutex is error-checking: another thread's unlock is refused). A copy
+/// inherited through fork() holds nothing in the child and never unlocks.
 class LockGuard {
 public:
     LockGuard() noexcept = default;
@@ -69,6 +71,7 @@ private:
     LockGuard(detail::RegionImpl* impl, bool owner_died) noexcept;
     detail::RegionImpl* impl_ = nullptr;
     bool owner_died_ = false;
+    pid_t owner_pid_ = 0;  // a copy inherited through fork() must not unlock
 };
 
 class Region {
@@ -116,7 +119,9 @@ public:
     LockGuard lock();
     LockGuard lock(std::error_code& ec) noexcept;
 
-    /// Marks the region to be removed when its last attacher detaches.
+    /// Asks for the region's removal (what unlink() does): it is removed when its last
+    /// attacher detaches, and from now on nobody can join it (marked_for_removal).
+    /// Options::remove_on_last_detach, by contrast, still lets others join until then.
     void mark_for_removal();
     void mark_for_removal(std::error_code& ec) noexcept;
 
@@ -176,7 +181,8 @@ struct RegionInfo {
     std::uint64_t backing_size = 0;  ///< real size of the file or segment
     std::uint64_t generation = 0;
     std::uint32_t flags = 0;
-    bool remove_on_last_detach = false;
+    bool remove_on_last_detach = false;  ///< goes when its last attacher detaches
+    bool unlink_requested = false;   ///< unlink()/mark_for_removal(): no new joins
     bool valid = false;              ///< creator finished initialising
     std::uint32_t ref_count = 0;
     std::uint32_t max_attachers = 0;
@@ -211,7 +217,8 @@ std::vector<std::string> list(const std::filesystem::path& home, std::error_code
 /// lives it holds a lock on that file. For every pending file whose creator is gone this
 /// removes the segment it names (unless the region was published after all) and the
 /// pending file. Never touches a live creator's work or a published region. Returns one
-/// line per pending file removed, saying what went.
+/// line per dead creator's pending file: "removed ..." saying what went, or
+/// "skipped <file>: <cause>" for one it could not handle (the sweep goes on).
 std::vector<std::string> remove_abandoned(const std::filesystem::path& home);
 std::vector<std::string> remove_abandoned(const std::filesystem::path& home, std::error_code& ec) noexcept;
 

@@ -108,7 +108,7 @@ void check_header_matches_locator(const RegionHeader& h, const Locator& loc,
                                      ", the locator says " + std::to_string(loc.sysv_id));
 }
 
-void validate_locator(const Locator& l, const std::filesystem::path& file) {
+void validate_locator(const Locator& l, const std::filesystem::path& file, bool pending) {
     if (std::memcmp(l.magic, kLocatorMagic, sizeof l.magic) != 0)
         throw_failure(errc::bad_magic, file,
                       file.string() + ": field 'magic' does not hold the shmregion locator magic");
@@ -121,9 +121,17 @@ void validate_locator(const Locator& l, const std::filesystem::path& file) {
         corrupt(file, "locator.backing", "is " + num(l.backing) + ", not posix (2) or sysv (3)");
     if (strnlen(l.segment, sizeof l.segment) == sizeof l.segment)
         corrupt(file, "locator.segment", "is not NUL-terminated");
-    if (backing == Backing::posix && l.segment[0] != '/')
-        corrupt(file, "locator.segment", "does not name a POSIX segment");
-    if (backing == Backing::sysv && l.sysv_id < 0)
+    // Only names of the form we create: a forged locator must not make unlink --force
+    // remove somebody else's /dev/shm object.
+    const std::string seg = fixed_string(l.segment, sizeof l.segment);
+    const std::string prefix = "/shmregion.";
+    if (backing == Backing::posix &&
+        (seg.compare(0, prefix.size(), prefix) != 0 || seg.size() < prefix.size() + 18 ||
+         seg[seg.size() - 17] != '.' ||
+         seg.find_first_not_of("0123456789abcdef", seg.size() - 16) != std::string::npos ||
+         seg.find('/', 1) != std::string::npos))
+        corrupt(file, "locator.segment", "is '" + seg + "', not a segment name of ours (/shmregion.<name>.<16 hex>)");
+    if (backing == Backing::sysv && l.sysv_id < (pending ? -1 : 0))
         corrupt(file, "locator.sysv_id", "is negative");
 }
 

@@ -30,11 +30,16 @@ inline constexpr std::uint32_t kValidReady = 0x52454459;    // "REDY"
 inline constexpr std::uint32_t kValidRemoved = 0x44454144;  // "DEAD"
 
 /// RegionHeader::flags
+/// Policy chosen at attach (Options::remove_on_last_detach): removed when the last attacher
+/// detaches; others may still join until then.
 inline constexpr std::uint32_t kFlagRemoveOnLastDetach = 1u << 0;
 /// A lock holder died and the library's own bookkeeping (attach, detach, reap) recovered
 /// the mutex: the next Region::lock() reports owner_died() to the application and clears it.
 inline constexpr std::uint32_t kFlagOwnerDiedUnreported = 1u << 1;
-inline constexpr std::uint32_t kKnownFlags = kFlagRemoveOnLastDetach | kFlagOwnerDiedUnreported;
+/// unlink() / mark_for_removal() asked for removal: no new joins; removed at last detach.
+inline constexpr std::uint32_t kFlagUnlinkRequested = 1u << 2;
+inline constexpr std::uint32_t kRemoveAtLastDetach = kFlagRemoveOnLastDetach | kFlagUnlinkRequested;
+inline constexpr std::uint32_t kKnownFlags = kFlagRemoveOnLastDetach | kFlagOwnerDiedUnreported | kFlagUnlinkRequested;
 
 /// AttacherSlot::state
 inline constexpr std::uint32_t kSlotFree = 0;
@@ -153,8 +158,10 @@ void validate_header(const RegionHeader& h, std::uint64_t backing_size,
 /// System V key and id). Throws Failure(header_corrupt).
 void check_header_matches_locator(const RegionHeader& h, const Locator& loc,
                                   const std::filesystem::path& file);
-/// Checks a locator copy: magic, version, backing, NUL-terminated segment name.
-void validate_locator(const Locator& l, const std::filesystem::path& file);
+/// Checks a locator copy: magic, version, backing, a segment name of ours
+/// ("/shmregion.<name>.<16 hex>"), a System V id. A pending locator (written by a creator
+/// before it knows its System V id) may have sysv_id -1.
+void validate_locator(const Locator& l, const std::filesystem::path& file, bool pending = false);
 
 /// A NUL-terminated fixed field as a string (up to the first NUL).
 std::string fixed_string(const char* field, std::size_t size);

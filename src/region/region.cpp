@@ -198,19 +198,18 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
             throw RetryLater{Failure{make_error_code(errc::marked_for_removal), file,
                                      r->file.string() + " is being removed"}};
         r->reap_dead();
-        if (r->hdr->flags & kFlagRemoveOnLastDetach) {
-            if (r->hdr->ref_count == 0) {
-                // Marked, and its last attacher died without detaching: nobody is left to
-                // remove it. Do what that last detach would have done, then start over.
-                store_release(r->hdr->valid, kValidRemoved);
-                r->store->remove_names();
-                throw RetryLater{Failure{make_error_code(errc::marked_for_removal), file,
-                                         r->file.string() + " is being removed"}};
-            }
+        if ((r->hdr->flags & kRemoveAtLastDetach) && r->hdr->ref_count == 0) {
+            // To be removed at its last detach, and its last attacher died without
+            // detaching: nobody is left to remove it. Do what that last detach would have
+            // done, then start over.
+            r->remove_region();
+            throw RetryLater{Failure{make_error_code(errc::marked_for_removal), file,
+                                     r->file.string() + " is being removed"}};
+        }
+        if (r->hdr->flags & kFlagUnlinkRequested)
             throw_failure(errc::marked_for_removal, file,
                           (file.empty() ? std::string("the region") : file.string()) +
                               " is marked for removal and will go when its last attacher detaches");
-        }
         r->take_slot();
         if (o.remove_on_last_detach) r->hdr->flags |= kFlagRemoveOnLastDetach;
     } catch (...) {
@@ -228,7 +227,11 @@ void backoff(std::chrono::microseconds& delay) {
 
 std::unique_ptr<RegionImpl> attach(const Options& o) {
     check_options(o);
-    const auto deadline = std::chrono::steady_clock::now() + o.join_timeout;
+    // Clamped: now() + milliseconds::max() would overflow.
+    const auto now = std::chrono::steady_clock::now();
+    const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::time_point::max() - now - std::chrono::hours(24));
+    const auto deadline = now + std::clamp(o.join_timeout, std::chrono::milliseconds(0), room);
     const std::filesystem::path file = named(o.backing) || o.backing == Backing::any
                                            ? region_file(o.home, o.name)
                                            : std::filesystem::path();
@@ -304,7 +307,9 @@ void RegionImpl::release_guard() noexcept {
     if (!guard) return;
     guard->impl_ = nullptr;
     guard = nullptr;
-    unlock();
+    // A guard inherited through fork() holds nothing in this process: the lock belongs to
+    // the parent's thread. Only the owner's guard unlocks.
+    if (owner_pid == ::getpid()) unlock();
 }
 
 void RegionImpl::check_owner() const {
@@ -334,6 +339,18 @@ bool RegionImpl::lock(Deadline deadline, bool for_application) {
 void RegionImpl::unlock() noexcept {
     hdr->lock_holder = 0;
     robust_mutex_unlock(&hdr->mutex);
+}
+
+void RegionImpl::remove_region() {
+    store_release(hdr->valid, kValidRemoved);  // late joiners start over
+    try {
+        store->remove_names();
+    } catch (...) {
+        // Still named (e.g. EPERM on the file): it must stay joinable, not "being removed"
+        // forever. The flag stays set, so its next last detach tries again.
+        store_release(hdr->valid, kValidReady);
+        throw;
+    }
 }
 
 std::size_t RegionImpl::reap_dead() noexcept {
@@ -383,15 +400,18 @@ void RegionImpl::detach() {
     }
     std::optional<Failure> failure;
     lock(std::nullopt);
-    reap_dead();
-    std::memset(slot_at(hdr, slot), 0, sizeof(AttacherSlot));
+    reap_dead();  // counts us among the live
+    AttacherSlot& mine = *slot_at(hdr, slot);
+    const SelfIdentity& me = self_identity();
+    if (mine.state == kSlotInUse && mine.pid == me.pid && mine.start_time == me.start_time) {
+        std::memset(&mine, 0, sizeof mine);
+        if (hdr->ref_count > 0) --hdr->ref_count;
+    }  // else someone took us for dead and reused the slot: it is not ours to clear
     has_slot = false;
-    if (hdr->ref_count > 0) --hdr->ref_count;
     SHMREGION_CRASH_POINT("detach.after_slot_clear");
-    if (hdr->ref_count == 0 && (hdr->flags & kFlagRemoveOnLastDetach)) {
-        store_release(hdr->valid, kValidRemoved);  // late joiners start over
+    if (hdr->ref_count == 0 && (hdr->flags & kRemoveAtLastDetach)) {
         try {
-            store->remove_names();
+            remove_region();
         } catch (Failure& f) {
             failure = std::move(f);
         }
@@ -436,12 +456,13 @@ std::filesystem::path region_file(const std::filesystem::path& home, std::string
 
 // ---- LockGuard ---------------------------------------------------------------------------
 
-LockGuard::LockGuard(RegionImpl* impl, bool owner_died) noexcept : impl_(impl), owner_died_(owner_died) {
+LockGuard::LockGuard(RegionImpl* impl, bool owner_died) noexcept
+    : impl_(impl), owner_died_(owner_died), owner_pid_(::getpid()) {
     if (impl_) impl_->guard = this;
 }
 
 LockGuard::LockGuard(LockGuard&& other) noexcept
-    : impl_(std::exchange(other.impl_, nullptr)), owner_died_(other.owner_died_) {
+    : impl_(std::exchange(other.impl_, nullptr)), owner_died_(other.owner_died_), owner_pid_(other.owner_pid_) {
     if (impl_) impl_->guard = this;
 }
 
@@ -450,6 +471,7 @@ LockGuard& LockGuard::operator=(LockGuard&& other) noexcept {
         unlock();
         impl_ = std::exchange(other.impl_, nullptr);
         owner_died_ = other.owner_died_;
+        owner_pid_ = other.owner_pid_;
         if (impl_) impl_->guard = this;
     }
     return *this;
@@ -461,7 +483,7 @@ void LockGuard::unlock() noexcept {
     if (!impl_) return;
     RegionImpl* impl = std::exchange(impl_, nullptr);
     impl->guard = nullptr;
-    impl->unlock();
+    if (impl->owner_pid == ::getpid() && owner_pid_ == ::getpid()) impl->unlock();  // not a fork()ed copy
 }
 
 // ---- Region ------------------------------------------------------------------------------
@@ -545,7 +567,7 @@ LockGuard Region::lock(std::error_code& ec) noexcept {
 namespace {
 void do_mark(RegionImpl& r) {
     r.lock(std::nullopt);
-    r.hdr->flags |= detail::kFlagRemoveOnLastDetach;
+    r.hdr->flags |= detail::kFlagUnlinkRequested;
     r.unlock();
 }
 std::size_t do_reap(RegionImpl& r) {
@@ -560,6 +582,7 @@ void do_join_after_fork(RegionImpl& r) {
     if (static_cast<Backing>(r.hdr->backing) == Backing::heap)
         detail::throw_failure(errc::invalid_options, {},
                               "a heap region is private memory: a fork()ed child has only a copy");
+    r.release_guard();  // the parent's guard, copied by fork(): emptied, nothing unlocked
     r.store->reopen_lock_fd();
     r.owner_pid = ::getpid();
     r.has_slot = false;

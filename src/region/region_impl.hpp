@@ -43,6 +43,9 @@ public:
     void unlock() noexcept;
     /// Under the lock: drops dead attachers (never our own slot) and rebuilds ref_count.
     std::size_t reap_dead() noexcept;
+    /// Under the lock, with no attacher left: marks the header removed and removes the
+    /// segment and the file. If that fails the region is made joinable again and it throws.
+    void remove_region();
     /// Under the lock: takes a free slot for the calling process. Throws attacher_table_full.
     void take_slot();
     /// Detaches (see Region::detach). Throws Failure after unmapping if removal failed.

@@ -93,7 +93,8 @@ RegionInfo do_inspect(const std::filesystem::path& home, std::string_view name) 
     info.backing_size = bsize;
     info.generation = h.generation;
     info.flags = h.flags;
-    info.remove_on_last_detach = (h.flags & kFlagRemoveOnLastDetach) != 0;
+    info.remove_on_last_detach = (h.flags & kRemoveAtLastDetach) != 0;
+    info.unlink_requested = (h.flags & kFlagUnlinkRequested) != 0;
     info.owner_died_unreported = (h.flags & kFlagOwnerDiedUnreported) != 0;
     info.valid = h.valid == kValidReady;
     info.ref_count = h.ref_count;
@@ -136,6 +137,45 @@ std::vector<std::string> do_list(const std::filesystem::path& home) {
     return names;
 }
 
+/// One pending file: nullopt if its creator is alive (or it went meanwhile), else what
+/// was removed.
+std::optional<std::string> remove_one_abandoned(const std::filesystem::path& home, const std::filesystem::path& p,
+                                                const std::string& marker) {
+    Fd fd(::open(p.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) {
+        if (errno == ENOENT) return std::nullopt;  // its creator finished meanwhile
+        throw_errno(errno, "open", p);
+    }
+    // Taking slot 0's lock proves the creator is dead, and keeps a concurrent cleaner out.
+    if (!slot_lock_acquire(fd.get(), 0)) return std::nullopt;
+    const std::string f = p.filename().string();
+    // rfind: the region's own name may contain the marker.
+    const auto final_path = home / f.substr(1, f.rfind(marker) + std::strlen(".region") - 1);
+    struct stat mine {}, published {};
+    const bool was_published = ::fstat(fd.get(), &mine) == 0 && ::stat(final_path.c_str(), &published) == 0 &&
+                               mine.st_dev == published.st_dev && mine.st_ino == published.st_ino;
+    std::string what;
+    Locator loc{};
+    const bool has_locator = !was_published && pread_all(fd.get(), &loc, sizeof loc, 0) &&
+                             std::memcmp(loc.magic, kLocatorMagic, sizeof loc.magic) == 0;
+    if (has_locator) {
+        validate_locator(loc, p, true);
+        if (loc.backing == static_cast<std::uint32_t>(Backing::posix)) {
+            const std::string seg = fixed_string(loc.segment, sizeof loc.segment);
+            remove_posix_segment(seg, p);
+            what = "POSIX segment " + seg + " (if it was made) and ";
+        } else if (remove_abandoned_sysv_segment(loc, p)) {
+            char key[16];
+            std::snprintf(key, sizeof key, "0x%08x", static_cast<unsigned>(loc.sysv_key));
+            what = std::string("System V segment key ") + key + " and ";
+        }
+    }
+    if (::unlink(p.c_str()) != 0 && errno != ENOENT) throw_errno(errno, "unlink", p);
+    return "removed " + what + p.string() +
+           (was_published ? " (the region was published; left alone)"
+                          : " (its creator died before publishing " + final_path.filename().string() + ")");
+}
+
 std::vector<std::string> do_remove_abandoned(const std::filesystem::path& home) {
     check_home(home);
     const std::string marker = std::string(".region") + kPendingInfix;
@@ -147,42 +187,16 @@ std::vector<std::string> do_remove_abandoned(const std::filesystem::path& home) 
     }
     if (ec) throw_errno(ec.value(), "read directory", home);
 
-    std::vector<std::string> removed;
+    std::vector<std::string> report;
     for (const auto& p : pending) {
-        Fd fd(::open(p.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
-        if (!fd) {
-            if (errno == ENOENT) continue;  // its creator finished meanwhile
-            throw_errno(errno, "open", p);
+        try {
+            if (auto line = remove_one_abandoned(home, p, marker)) report.push_back(*line);
+        } catch (const Failure& f) {
+            // One odd file must not stop the sweep: say why it stays and go on.
+            report.push_back("skipped " + p.string() + ": " + f.message);
         }
-        // Taking slot 0's lock proves the creator is dead, and keeps a concurrent cleaner out.
-        if (!slot_lock_acquire(fd.get(), 0)) continue;
-        const std::string f = p.filename().string();
-        const auto final_path = home / f.substr(1, f.find(marker) + std::strlen(".region") - 1);
-        struct stat mine {}, published {};
-        const bool was_published = ::fstat(fd.get(), &mine) == 0 && ::stat(final_path.c_str(), &published) == 0 &&
-                                   mine.st_dev == published.st_dev && mine.st_ino == published.st_ino;
-        std::string what;
-        Locator loc{};
-        const bool has_locator = !was_published && pread_all(fd.get(), &loc, sizeof loc, 0) &&
-                                 std::memcmp(loc.magic, kLocatorMagic, sizeof loc.magic) == 0;
-        if (has_locator) {
-            validate_locator(loc, p);
-            if (loc.backing == static_cast<std::uint32_t>(Backing::posix)) {
-                const std::string seg = fixed_string(loc.segment, sizeof loc.segment);
-                remove_posix_segment(seg, p);
-                what = "POSIX segment " + seg + " (if it was made) and ";
-            } else if (remove_abandoned_sysv_segment(loc, p)) {
-                char key[16];
-                std::snprintf(key, sizeof key, "0x%08x", static_cast<unsigned>(loc.sysv_key));
-                what = std::string("System V segment key ") + key + " and ";
-            }
-        }
-        if (::unlink(p.c_str()) != 0 && errno != ENOENT) throw_errno(errno, "unlink", p);
-        removed.push_back(what + p.string() + (was_published ? " (the region was published; left alone)"
-                                                             : " (its creator died before publishing " +
-                                                                   final_path.filename().string() + ")"));
     }
-    return removed;
+    return report;
 }
 
 }  // namespace

@@ -39,13 +39,17 @@ std::optional<std::uint64_t> process_start_time(pid_t pid) noexcept {
     char path[64];
     std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
     Fd fd(::open(path, O_RDONLY | O_CLOEXEC));
-    if (!fd) return std::nullopt;
+    if (!fd) return std::nullopt;  // errno says why (ENOENT: no such process)
     char buf[1024];
     ssize_t n;
     do {
         n = ::read(fd.get(), buf, sizeof buf - 1);
     } while (n < 0 && errno == EINTR);
-    if (n <= 0) return std::nullopt;
+    if (n <= 0) {
+        if (n == 0) errno = ESRCH;  // the process went while we read
+        return std::nullopt;
+    }
+    errno = EINVAL;  // from here on, a failure means "unparsable", not "gone"
     std::string_view s(buf, static_cast<std::size_t>(n));
     // The command name (field 2) may contain spaces and parentheses: fields restart after
     // the last ')'. Field 3 (state) follows it; start time is field 22.
@@ -87,8 +91,10 @@ bool process_alive(pid_t pid, std::uint64_t start_time) noexcept {
     if (pid <= 0) return false;
     if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
     auto st = process_start_time(pid);
-    if (!st) return false;
-    return *st == start_time;
+    // Unreadable /proc (hidepid=, no /proc): cannot tell, so alive. Only "no such
+    // process" is death; reaping a live attacher would hand its slot to another.
+    if (!st) return errno != ENOENT && errno != ESRCH;
+    return start_time == 0 || *st == start_time;
 }
 
 std::uint64_t random64() noexcept {

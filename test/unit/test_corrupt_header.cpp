@@ -152,7 +152,7 @@ const std::vector<Corruption>& corruptions() {
             {"valid 0xffffffff", fields([](RegionHeader& h) { h.valid = 0xffffffffu; }), errc::header_corrupt, {"'valid'"}},
             {"valid byte-swapped", fields([](RegionHeader& h) { h.valid = __builtin_bswap32(detail::kValidReady); }),
              errc::header_corrupt, {"'valid'"}},
-            {"flags with an unknown bit", fields([](RegionHeader& h) { h.flags |= 1u << 2; }), errc::header_corrupt, {"'flags'"}},
+            {"flags with an unknown bit", fields([](RegionHeader& h) { h.flags |= 1u << 5; }), errc::header_corrupt, {"'flags'"}},
             {"flags with the top bit", fields([](RegionHeader& h) { h.flags |= 1u << 31; }), errc::header_corrupt, {"'flags'"}},
             // sizes
             {"region_size not a page multiple (+1)", fields([](RegionHeader& h) { h.region_size += 1; }),
