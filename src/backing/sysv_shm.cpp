@@ -7,6 +7,7 @@
 // Boost.Interprocess's xsi_shared_memory creates the segment and removes it; attaching is
 // shmat(SHM_REMAP) directly, into the address reservation (mapped_region cannot do that).
 #include "backing/store.hpp"
+#include "sys/crash_point.hpp"
 #include "sys/failure.hpp"
 
 #include <boost/interprocess/exceptions.hpp>
@@ -79,6 +80,7 @@ public:
             }
         }
         if (id_ < 0) throw_errno(EEXIST, "shmget: every key derived from", req.file);
+        SHMREGION_CRASH_POINT("create.sysv_before_id");
         loc.sysv_id = id_;
         try {
             write_locator(lock_fd_.get(), loc, req.file);

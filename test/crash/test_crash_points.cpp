@@ -269,3 +269,23 @@ BOOST_AUTO_TEST_CASE(remove_abandoned_spares_a_live_creator) {
     BOOST_TEST(removed.size() == 1u);
     BOOST_TEST(!fs::exists(pending));
 }
+
+// A System V creator killed between shmget and recording the segment id in its pending
+// locator: remove_abandoned() finds the segment by key (and creator pid) and removes it.
+BOOST_AUTO_TEST_CASE(sysv_creator_dies_before_recording_the_id) {
+    Home home;
+    Children children;
+    const Options o = test::options(home, Backing::sysv);
+    const fs::path file = region_file(home, o.name);
+    const pid_t victim = children.spawn([&] {
+        arm("create.sysv_before_id");
+        Region r = Region::attach(o);
+        return 1;
+    });
+    BOOST_TEST(children.wait(victim) == -SIGKILL);
+    const auto report = remove_abandoned(home);
+    BOOST_TEST(report.size() == 1u);
+    if (!report.empty()) BOOST_TEST(report.front().rfind("removed System V segment key", 0) == 0u, report.front());
+    BOOST_TEST(segments_for(file).size() == 0u);
+    BOOST_TEST(fs::is_empty(home.path()));
+}

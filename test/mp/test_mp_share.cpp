@@ -332,3 +332,39 @@ BOOST_DATA_TEST_CASE(two_attaches_in_one_process, kNamed, backing_name) {
     unlink(home, o.name);
     BOOST_TEST(!fs::exists(region_file(home, o.name)));
 }
+
+// A LockGuard copied into a child by fork() holds nothing there: destroying it in the child
+// must not release the lock the child took for itself after join_after_fork().
+BOOST_AUTO_TEST_CASE(a_guard_inherited_through_fork_never_unlocks) {
+    Home home;
+    Children children;
+    const Options o = test::options(home, Backing::posix);
+    Region r = Region::attach(o);
+    test::Signal child_locked;
+    test::Signal parent_checked;
+    pid_t child;
+    {
+        LockGuard g = r.lock();
+        child = children.spawn([&] {
+            LockGuard inherited = std::move(g);  // the parent's guard, as fork() copied it
+            CHILD_CHECK(inherited.owns_lock(), 10);
+            r.join_after_fork();  // waits for the parent to unlock; empties the copy
+            CHILD_CHECK(!inherited.owns_lock(), 11);
+            LockGuard mine = r.lock();
+            inherited.unlock();    // must not release `mine`
+            { LockGuard gone = std::move(inherited); }
+            CHILD_CHECK(mine.owns_lock(), 12);
+            child_locked.notify();
+            CHILD_CHECK(parent_checked.wait(), 13);
+            return 0;
+        });
+    }  // the parent unlocks here; the child can join
+    BOOST_REQUIRE(child_locked.wait());
+    const RegionInfo info = inspect(home, o.name);
+    BOOST_TEST((info.lock_state == LockState::held), "the child's lock was released by its inherited guard");
+    BOOST_TEST(info.lock_holder == child);
+    parent_checked.notify();
+    BOOST_TEST(children.wait(child) == 0);
+    auto g = r.lock();
+    BOOST_TEST(!g.owner_died());
+}

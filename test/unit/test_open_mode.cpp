@@ -329,6 +329,32 @@ BOOST_AUTO_TEST_CASE(remove_on_last_detach_option_removes_the_region) {
     BOOST_TEST(static_cast<char*>(again.data())[0] == 0);
 }
 
+// The option is a policy, not an unlink: others still join until the last one detaches.
+BOOST_AUTO_TEST_CASE(remove_on_last_detach_option_still_lets_others_join) {
+    test::TempHome home;
+    for (Backing b : kNamedBackings) {
+        BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
+            auto o = test::options(home, b);
+            o.remove_on_last_detach = true;
+            Region first = Region::attach(o);
+            auto plain = o;
+            plain.remove_on_last_detach = false;
+            Region second = Region::attach(plain);
+            BOOST_TEST(!second.created());
+            const RegionInfo info = inspect(home, o.name);
+            BOOST_TEST(info.remove_on_last_detach);
+            BOOST_TEST(!info.unlink_requested);
+            BOOST_TEST(info.ref_count == 2u);
+            unlink(home, o.name);  // a gentle unlink of such a region works too
+            BOOST_TEST(inspect(home, o.name).unlink_requested);
+            first.detach();
+            BOOST_TEST(fs::exists(region_file(home, o.name)));
+            second.detach();
+            check_region_gone(home, o.name, info);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(a_region_marked_for_removal_cannot_be_joined) {
     test::TempHome home;
     for (Backing b : kNamedBackings) {
