@@ -129,6 +129,8 @@ inline AttacherSlot* slot_at(RegionHeader* h, std::uint32_t i) noexcept {
 inline const AttacherSlot* slot_at(const RegionHeader* h, std::uint32_t i) noexcept {
     return reinterpret_cast<const AttacherSlot*>(reinterpret_cast<const char*>(h) + kSlotTableOffset) + i;
 }
+/// Byte of the region's file on which every attacher holds a shared OFD lock (presence).
+inline constexpr off_t kPresenceLockOffset = 8;
 /// Byte offset, in the region's file, of the byte an attacher in slot i keeps locked.
 inline off_t slot_lock_offset(std::uint32_t i) noexcept {
     return static_cast<off_t>(kSlotTableOffset + i * sizeof(AttacherSlot));

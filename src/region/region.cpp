@@ -150,8 +150,21 @@ std::unique_ptr<RegionImpl> create(const Options& o, const std::filesystem::path
 
 // ---- join --------------------------------------------------------------------------------
 
+/// True if the region's file in home is still the inode this attach opened: a forced
+/// unlink may have removed it (and a new region taken the name) while we joined.
+bool still_named(const RegionImpl& r) {
+    struct stat mine {}, now {};
+    if (::fstat(r.store->lock_fd(), &mine) != 0) throw_errno(errno, "fstat", r.file);
+    if (::stat(r.file.c_str(), &now) != 0) {
+        if (errno == ENOENT) return false;
+        throw_errno(errno, "stat", r.file);
+    }
+    return mine.st_dev == now.st_dev && mine.st_ino == now.st_ino;
+}
+
 std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& file, Deadline deadline) {
     auto r = std::make_unique<RegionImpl>();
+    bool alone = false;
     r->name = o.name;
     r->home = o.home;
     r->owner_pid = ::getpid();
@@ -169,14 +182,27 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
                           file.string() + " holds a " + std::string(to_string(hf.kind)) +
                               " region, not the " + std::string(to_string(o.backing)) + " region asked for");
         const std::optional<Locator> loc = hf.locator;
+        // Presence: every attacher holds a shared lock on one byte of the region's file.
+        // Getting it exclusively means nobody else is attached or joining, which makes
+        // two leftovers of crashes safe to clear (see docs/format.md, "Presence").
+        alone = presence_try_exclusive(hf.fd.get());
+        Fd presence(::dup(hf.fd.get()));  // the same open file description, kept past open_store
+        if (!presence) throw_errno(errno, "dup", file);
         try {
             r->store = open_store(std::move(hf), file, true);
         } catch (Failure& f) {
-            if (f.code == make_error_code(errc::segment_missing)) throw RetryLater{std::move(f)};
-            throw;
+            if (f.code != make_error_code(errc::segment_missing)) throw;
+            // An orphan locator (its segment went: a reboot, systemd's RemoveIPC, a crash
+            // inside a removal). With nobody attached, nothing can be lost by removing it.
+            if (alone) unlink_if_same(file, presence.get());
+            throw RetryLater{std::move(f)};
         }
         r->file = file;
         h = read_validated_header(*r->store, file, loc, nullptr);
+        if (h.valid == kValidRemoved && alone) {
+            // Its remover died between marking it removed and removing its names.
+            r->store->remove_names();
+        }
     }
     if (h.valid == kValidInitialising)
         throw RetryLater{Failure{make_error_code(errc::header_incomplete), file,
@@ -191,9 +217,24 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
         r->store->map(*r->mapping, h.region_size);
     }
     r->hdr = reinterpret_cast<RegionHeader*>(r->mapping->base());
+    if (alone) {
+        // Nobody is attached, so nobody can hold the mutex; a holder recorded in it died
+        // without the kernel noticing (the file outlived a reboot, or was copied while
+        // locked) and would make every lock wait forever. Start it afresh; the next
+        // application lock() hears that a holder died.
+        if (robust_mutex_peek(&r->hdr->mutex).owner_tid != 0) {
+            robust_mutex_init(&r->hdr->mutex);
+            r->hdr->lock_holder = 0;
+            r->hdr->flags |= kFlagOwnerDiedUnreported;
+        }
+    }
+    if (r->store && r->store->lock_fd() >= 0) presence_share(r->store->lock_fd(), file);
 
     r->lock(deadline);
     try {
+        if (!r->file.empty() && !still_named(*r))
+            throw RetryLater{Failure{make_error_code(errc::marked_for_removal), file,
+                                     file.string() + " was removed while we joined"}};
         if (load_acquire(r->hdr->valid) != kValidReady)
             throw RetryLater{Failure{make_error_code(errc::marked_for_removal), file,
                                      r->file.string() + " is being removed"}};
@@ -584,6 +625,7 @@ void do_join_after_fork(RegionImpl& r) {
                               "a heap region is private memory: a fork()ed child has only a copy");
     r.release_guard();  // the parent's guard, copied by fork(): emptied, nothing unlocked
     r.store->reopen_lock_fd();
+    if (r.store->lock_fd() >= 0) detail::presence_share(r.store->lock_fd(), r.file);
     r.owner_pid = ::getpid();
     r.has_slot = false;
     r.created = false;

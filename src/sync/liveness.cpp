@@ -22,6 +22,32 @@ struct flock byte_lock(short type, std::uint32_t slot) noexcept {
 
 }  // namespace
 
+bool presence_try_exclusive(int fd) {
+    struct flock fl {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = kPresenceLockOffset;
+    fl.l_len = 1;
+    while (::fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EACCES) return false;
+        throw_errno(errno, "fcntl(F_OFD_SETLK) on the presence byte");
+    }
+    return true;
+}
+
+void presence_share(int fd, const std::filesystem::path& file) {
+    struct flock fl {};
+    fl.l_type = F_RDLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = kPresenceLockOffset;
+    fl.l_len = 1;
+    while (::fcntl(fd, F_OFD_SETLKW, &fl) != 0) {
+        if (errno == EINTR) continue;
+        throw_errno(errno, "fcntl(F_OFD_SETLKW, shared) on the presence byte of", file);
+    }
+}
+
 bool slot_lock_acquire(int fd, std::uint32_t slot) {
     auto fl = byte_lock(F_WRLCK, slot);
     while (::fcntl(fd, F_OFD_SETLK, &fl) != 0) {

@@ -13,6 +13,7 @@
 #include "region/header.hpp"
 
 #include <cstdint>
+#include <filesystem>
 
 namespace shmregion::detail {
 
@@ -23,6 +24,14 @@ bool slot_lock_acquire(int fd, std::uint32_t slot);
 void slot_lock_release(int fd, std::uint32_t slot) noexcept;
 /// True if some other open file description holds the slot's lock. Writes nothing.
 bool slot_lock_held(int fd, std::uint32_t slot) noexcept;
+
+/// Presence: every attacher of a region with a file holds a shared OFD lock on the byte
+/// at kPresenceLockOffset of that file for as long as it is attached. Taking it
+/// exclusively (never blocking) tells a joiner it is alone. presence_share() takes it
+/// shared, waiting while a lone joiner finishes its checks; it converts an exclusive lock
+/// of the same open file description atomically.
+bool presence_try_exclusive(int fd);
+void presence_share(int fd, const std::filesystem::path& file);
 
 /// Liveness of an in-use slot. lock_fd < 0 means "no file": use pid and start time.
 bool slot_alive(const AttacherSlot& s, std::uint32_t slot, int lock_fd) noexcept;

@@ -4,6 +4,8 @@
 #define BOOST_TEST_MODULE unit_locator
 #include "unit_helpers.hpp"
 
+#include <fcntl.h>
+
 #include <sys/mman.h>
 
 #include <functional>
@@ -163,6 +165,22 @@ BOOST_AUTO_TEST_CASE(corrupt_locators_are_refused_and_left_unchanged) {
     }
 }
 
+// Holds a shared lock on the presence byte of a region's file, as a live attacher does
+// (docs/format.md), so that a joiner knows it is not alone.
+struct PresenceWitness {
+    explicit PresenceWitness(const fs::path& file) : fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC)) {
+        struct flock fl {};
+        fl.l_type = F_RDLCK;
+        fl.l_whence = SEEK_SET;
+        fl.l_start = 8;
+        fl.l_len = 1;
+        BOOST_REQUIRE(fd >= 0);
+        BOOST_REQUIRE(::fcntl(fd, F_OFD_SETLK, &fl) == 0);
+    }
+    ~PresenceWitness() { ::close(fd); }
+    int fd;
+};
+
 BOOST_AUTO_TEST_CASE(a_locator_whose_segment_is_gone) {
     for (Backing b : {Backing::posix, Backing::sysv}) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
@@ -173,35 +191,60 @@ BOOST_AUTO_TEST_CASE(a_locator_whose_segment_is_gone) {
                 BOOST_REQUIRE(::shmctl(m.info.sysv_id, IPC_RMID, nullptr) == 0);
             }
             BOOST_REQUIRE(!m.segment_exists());
-            for (OpenMode mode : {OpenMode::join_only, OpenMode::create_or_join}) {
-                BOOST_TEST_CONTEXT("mode " << static_cast<int>(mode)) {
-                    auto o = m.o;
-                    o.mode = mode;
-                    o.join_timeout = 200ms;
-                    const auto t0 = std::chrono::steady_clock::now();
-                    auto e = expect_error([&] { Region::attach(o); }, code(errc::segment_missing),
-                                          {m.file.string(), b == Backing::posix ? m.info.segment : "System V segment"});
-                    const auto waited = elapsed_ms(t0);
-                    BOOST_TEST(waited >= 200, "gave up after " << waited << " ms, before the join timeout");
-                    BOOST_TEST(waited < 3000);
-                    if (e) BOOST_TEST(e->file() == m.file);
-                    expect_ec([&](std::error_code& ec) { Region::attach(o, ec); }, code(errc::segment_missing));
+            {
+                // Someone is attached: the segment may be on its way (a removal in
+                // progress), so joiners wait, then report it; nothing is touched.
+                PresenceWitness attached(m.file);
+                for (OpenMode mode : {OpenMode::join_only, OpenMode::create_or_join}) {
+                    BOOST_TEST_CONTEXT("mode " << static_cast<int>(mode)) {
+                        auto o = m.o;
+                        o.mode = mode;
+                        o.join_timeout = 200ms;
+                        const auto t0 = std::chrono::steady_clock::now();
+                        auto e = expect_error([&] { Region::attach(o); }, code(errc::segment_missing),
+                                              {m.file.string(), b == Backing::posix ? m.info.segment : "System V segment"});
+                        const auto waited = elapsed_ms(t0);
+                        BOOST_TEST(waited >= 200, "gave up after " << waited << " ms, before the join timeout");
+                        BOOST_TEST(waited < 3000);
+                        if (e) BOOST_TEST(e->file() == m.file);
+                        expect_ec([&](std::error_code& ec) { Region::attach(o, ec); }, code(errc::segment_missing));
+                    }
                 }
+                expect_inspect_fails(m.home, m.o.name, code(errc::segment_missing), {m.file.string()});
+                UNIT_CHECK_SAME_BYTES(m.locator, test::read_file(m.file));
+                BOOST_TEST(!m.segment_exists());  // nothing was recreated
+                BOOST_TEST(posix_segments_of(m.o.name).empty());
             }
-            expect_inspect_fails(m.home, m.o.name, code(errc::segment_missing), {m.file.string()});
-            UNIT_CHECK_SAME_BYTES(m.locator, test::read_file(m.file));
-            BOOST_TEST(!m.segment_exists());  // nothing was recreated
-            BOOST_TEST(posix_segments_of(m.o.name).empty());
+            // Nobody attached: an orphan locator (a reboot, RemoveIPC, a crashed remover)
+            // holds nothing that could be lost, so a joiner clears it.
+            {
+                auto o = m.o;
+                o.mode = OpenMode::join_only;
+                expect_attach_fails(o, code(errc::region_not_found), {m.file.string()});
+            }
+            BOOST_TEST(!fs::exists(m.file));
+            BOOST_TEST(list(m.home).empty());
+            Region r = Region::attach(m.o);  // ...and the name can be created afresh
+            BOOST_TEST(r.created());
+        }
+    }
+}
 
-            // A forced unlink removes the locator (a missing segment is not an error).
+// A forced unlink removes an orphan locator too (a missing segment is not an error).
+BOOST_AUTO_TEST_CASE(force_unlink_of_an_orphan_locator) {
+    for (Backing b : {Backing::posix, Backing::sysv}) {
+        BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
+            Made m(b);
+            if (b == Backing::posix) {
+                BOOST_REQUIRE(::shm_unlink(m.info.segment.c_str()) == 0);
+            } else {
+                BOOST_REQUIRE(::shmctl(m.info.sysv_id, IPC_RMID, nullptr) == 0);
+            }
             std::error_code ec = make_error_code(std::errc::interrupted);
             unlink(m.home, m.o.name, Force::yes, ec);
             BOOST_TEST(!ec, ec.message());
             BOOST_TEST(!fs::exists(m.file));
             BOOST_TEST(list(m.home).empty());
-            // ...and the name can be created afresh.
-            Region r = Region::attach(m.o);
-            BOOST_TEST(r.created());
         }
     }
 }

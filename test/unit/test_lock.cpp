@@ -252,3 +252,28 @@ BOOST_AUTO_TEST_CASE(detach_while_a_guard_holds_the_lock_releases_it_first) {
         }
     }
 }
+
+// A file region saved while its lock was held (a power cut, a copy) keeps a holder thread id
+// in the mutex that no kernel will ever report dead. With nobody attached, the next joiner
+// starts the mutex afresh, and the first lock() hears that a holder died.
+BOOST_AUTO_TEST_CASE(a_lock_word_left_by_a_vanished_holder_is_reset_when_nobody_is_attached) {
+    test::TempHome home;
+    auto o = test::options(home, Backing::file);
+    Region::attach(o).detach();
+    const fs::path file = region_file(home, o.name);
+    {
+        std::string bytes = test::read_file(file);
+        const int ghost = 0x3ffffff0;  // a thread id that does not exist
+        std::memcpy(bytes.data() + offsetof(detail::RegionHeader, mutex), &ghost, sizeof ghost);
+        test::write_file(file, bytes);
+    }
+    BOOST_TEST((inspect(home, o.name).lock_state == LockState::owner_dead));
+    o.join_timeout = std::chrono::milliseconds(2000);
+    Region r = Region::attach(o);
+    BOOST_TEST(!r.created());
+    LockGuard g = r.lock();
+    BOOST_TEST(g.owner_died());
+    g.unlock();
+    LockGuard again = r.lock();
+    BOOST_TEST(!again.owner_died());
+}
