@@ -96,6 +96,23 @@ void Store::reopen_lock_fd() {
     lock_fd_ = std::move(fresh);
 }
 
+void Store::disown_locks_after_fork() noexcept {
+    const int fd = lock_fd_.get();
+    if (fd < 0) return;
+    // "/proc/self/fd/<fd>" by hand: snprintf is not async-signal-safe.
+    char path[32] = "/proc/self/fd/";
+    char digits[12];
+    int n = 0;
+    for (unsigned v = static_cast<unsigned>(fd); n == 0 || v != 0; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
+    std::size_t len = std::strlen(path);
+    while (n > 0) path[len++] = digits[--n];
+    path[len] = '\0';
+    const int fresh = ::open(path, O_RDWR | O_CLOEXEC);
+    if (fresh < 0) return;
+    ::dup3(fresh, fd, O_CLOEXEC);  // drops the child's reference to the shared description
+    ::close(fresh);
+}
+
 HomeFile open_home_file(const std::filesystem::path& file, bool writable) {
     HomeFile h;
     h.fd.reset(::open(file.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW));

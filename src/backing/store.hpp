@@ -73,6 +73,10 @@ public:
     int lock_fd() const noexcept { return lock_fd_.get(); }
     /// Gives this process its own open file description for the liveness locks (after fork).
     void reopen_lock_fd();
+    /// In a fork()ed child: puts a fresh open file description (holding no locks) behind
+    /// the lock descriptor's number, so the child's copy cannot keep the parent's liveness
+    /// and presence locks alive after the parent dies. Async-signal-safe.
+    void disown_locks_after_fork() noexcept;
 
     /// Real size of the backing now (fstat, IPC_STAT).
     virtual std::uint64_t backing_size() const = 0;

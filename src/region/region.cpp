@@ -8,9 +8,12 @@
 
 #include <shmregion/region.hpp>
 
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <mutex>
+#include <set>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -342,7 +345,45 @@ void check_home(const std::filesystem::path& home) {
     if (!S_ISDIR(st.st_mode)) throw_errno(ENOTDIR, "home directory", home);
 }
 
-RegionImpl::~RegionImpl() { release_guard(); }
+namespace {
+
+// Every live attach in this process, for the fork() child handler: a child must not keep
+// its parent's liveness locks alive (they belong to open file descriptions that fork()
+// shares), or a parent killed with SIGKILL would look alive for as long as the child lives.
+struct ForkRegistry {
+    std::mutex mu;
+    std::set<RegionImpl*> live;
+};
+
+ForkRegistry& fork_registry() {
+    static ForkRegistry* r = [] {
+        auto* reg = new ForkRegistry;  // never destroyed: atfork handlers outlive statics
+        ::pthread_atfork([] { fork_registry().mu.lock(); }, [] { fork_registry().mu.unlock(); },
+                         [] {
+                             ForkRegistry& f = fork_registry();
+                             for (RegionImpl* impl : f.live)
+                                 if (impl->store) impl->store->disown_locks_after_fork();
+                             f.mu.unlock();
+                         });
+        return reg;
+    }();
+    return *r;
+}
+
+}  // namespace
+
+RegionImpl::RegionImpl() {
+    ForkRegistry& f = fork_registry();
+    std::lock_guard lk(f.mu);
+    f.live.insert(this);
+}
+
+RegionImpl::~RegionImpl() {
+    release_guard();
+    ForkRegistry& f = fork_registry();
+    std::lock_guard lk(f.mu);
+    f.live.erase(this);
+}
 
 void RegionImpl::release_guard() noexcept {
     if (!guard) return;

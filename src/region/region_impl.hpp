@@ -33,7 +33,10 @@ public:
     bool created = false;
     pid_t owner_pid = 0;              // the process this attach belongs to
 
+    RegionImpl();
     ~RegionImpl();
+    RegionImpl(const RegionImpl&) = delete;
+    RegionImpl& operator=(const RegionImpl&) = delete;
 
     /// Takes the robust mutex; on owner death repairs the header and marks it consistent.
     /// Returns true if a holder died since the application last heard of it: at once for

@@ -427,3 +427,36 @@ BOOST_DATA_TEST_CASE(dead_attachers_free_a_full_table, kNamed, backing_name) {
     r.detach();
     unlink(home, o.name);
 }
+
+// A child that keeps an inherited Region (without join_after_fork) must not keep its
+// parent alive in the attacher table: kill -9 the parent and its slot reads dead at once.
+BOOST_DATA_TEST_CASE(a_forked_child_does_not_keep_a_killed_parent_alive, kNamed, backing_name) {
+    Home home;
+    Children children;
+    const Options o = test::options(home, backing_named(backing_name));
+    Region keeper = Region::attach(o);
+    test::Signal ready;
+    test::SharedMemory shared(sizeof(pid_t));
+    auto* grandchild = shared.as<pid_t>();
+    const pid_t parent = children.spawn([&]() -> int {
+        Region mine = Region::attach(o);
+        const pid_t g = ::fork();
+        if (g == 0) {  // the grandchild: keeps its copy of `mine`, never joins
+            ::alarm(60);
+            for (;;) ::pause();
+        }
+        *grandchild = g;
+        ready.notify();
+        for (;;) ::pause();
+    });
+    BOOST_REQUIRE(ready.wait());
+    BOOST_TEST(inspect(home, o.name).live_attachers() == 2u);
+    children.kill(parent);
+    const RegionInfo after = inspect(home, o.name);
+    BOOST_TEST(after.live_attachers() == 1u, "the killed parent still looks alive while its child lives");
+    BOOST_TEST(keeper.reap_dead_attachers() == 1u);
+    BOOST_TEST(inspect(home, o.name).ref_count == 1u);
+    ::kill(*grandchild, SIGKILL);
+    // The grandchild is not our child: init reaps it. Make sure it is gone before we leave.
+    for (int i = 0; i < 1000 && ::kill(*grandchild, 0) == 0; ++i) ::usleep(1000);
+}
