@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 
 #include <cerrno>
-#include <cstdio>
 
 namespace shmregion::detail {
 namespace {
@@ -43,16 +42,9 @@ public:
         }
     }
 
-    void map(Mapping& m, std::uint64_t bytes) override {
-        // Through an open file description of its own: a mapping keeps its description
-        // alive, and the liveness locks must die with the process that holds them, not
-        // live on in a fork()ed child that inherited the mapping.
-        char path[64];
-        std::snprintf(path, sizeof path, "/proc/self/fd/%d", lock_fd_.get());
-        Fd data(::open(path, O_RDWR | O_CLOEXEC));
-        if (!data) throw_errno(errno, "reopen for mapping", file_);
-        m.map_shared_fd(data.get(), bytes, file_);
-    }
+    // The mapping keeps the descriptor's open file description alive; a fork()ed child
+    // that inherits it gets it replaced by one without locks (see region.cpp, fork_registry).
+    void map(Mapping& m, std::uint64_t bytes) override { m.map_shared_fd(lock_fd_.get(), bytes, file_); }
 
     bool publish(const std::shared_ptr<Mapping>&) override {
         bool ok = pending_->link_into_place();

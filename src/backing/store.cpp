@@ -4,6 +4,7 @@
 #include "sys/failure.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
@@ -70,6 +71,10 @@ void Mapping::map_shared_anonymous(std::uint64_t bytes) {
 
 void Mapping::map_private(std::uint64_t bytes) {
     map(-1, MAP_PRIVATE | MAP_ANONYMOUS, bytes, "mmap(MAP_PRIVATE|MAP_ANONYMOUS)", {});
+}
+
+void Mapping::remap_shared_fd_after_fork(int fd) noexcept {
+    if (base_ && mapped_) ::mmap(base_, mapped_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
 }
 
 void Mapping::attach_sysv(int shmid, std::uint64_t bytes) {
@@ -194,7 +199,32 @@ void write_locator(int fd, const Locator& loc, const std::filesystem::path& file
     if (!pwrite_all(fd, &loc, sizeof loc, 0)) throw_errno(errno, "write locator", file);
 }
 
+namespace {
+
+/// flock(2) on the home directory, held around the few operations that give a region's
+/// file its name or take it away (link, and the check-then-unlink below), so that a remover
+/// can never unlink a newer region that took the name between its check and its unlink.
+class HomeLock {
+public:
+    explicit HomeLock(const std::filesystem::path& home) : fd_(::open(home.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
+        if (!fd_) throw_errno(errno, "open home directory", home);
+        while (::flock(fd_.get(), LOCK_EX) != 0) {
+            if (errno != EINTR) throw_errno(errno, "flock", home);
+        }
+    }
+
+private:
+    Fd fd_;  // closing it releases the lock
+};
+
+std::filesystem::path home_of(const std::filesystem::path& file) {
+    return file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
+}
+
+}  // namespace
+
 void unlink_if_same(const std::filesystem::path& file, int fd) {
+    HomeLock serialised(home_of(file));
     struct stat mine {}, now {};
     if (::fstat(fd, &mine) != 0) throw_errno(errno, "fstat", file);
     if (::stat(file.c_str(), &now) != 0) {
@@ -254,6 +284,7 @@ PendingFile::~PendingFile() {
 }
 
 bool PendingFile::link_into_place() {
+    HomeLock serialised(home_of(final_));
     int rc;
     if (temp_.empty()) {
         char path[64];

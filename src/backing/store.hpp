@@ -50,6 +50,9 @@ public:
     void map_private(std::uint64_t bytes);
     /// shmat(SHM_REMAP) of a System V segment at base.
     void attach_sysv(int shmid, std::uint64_t bytes);
+    /// In a fork()ed child: maps what is mapped again, from fd, in place (MAP_FIXED), so the
+    /// mapping stops holding the description it was made from. Async-signal-safe.
+    void remap_shared_fd_after_fork(int fd) noexcept;
 
 private:
     /// Where to map `bytes`: the reservation (made now if the ceiling leaves room to

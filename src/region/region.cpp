@@ -361,8 +361,14 @@ ForkRegistry& fork_registry() {
         ::pthread_atfork([] { fork_registry().mu.lock(); }, [] { fork_registry().mu.unlock(); },
                          [] {
                              ForkRegistry& f = fork_registry();
-                             for (RegionImpl* impl : f.live)
-                                 if (impl->store) impl->store->disown_locks_after_fork();
+                             for (RegionImpl* impl : f.live) {
+                                 if (!impl->store) continue;
+                                 impl->store->disown_locks_after_fork();
+                                 // A file region is mapped from the lock descriptor's
+                                 // description: map it again from the fresh one.
+                                 if (impl->store->kind() == Backing::file && impl->mapping)
+                                     impl->mapping->remap_shared_fd_after_fork(impl->store->lock_fd());
+                             }
                              f.mu.unlock();
                          });
         return reg;
