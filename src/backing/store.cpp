@@ -132,6 +132,8 @@ HomeFile open_home_file(const std::filesystem::path& file, bool writable) {
     if (::fstat(h.fd.get(), &st) != 0) throw_errno(errno, "fstat", file);
     if (!S_ISREG(st.st_mode))
         throw_failure(errc::bad_magic, file, file.string() + " is not a regular file");
+    h.dev = st.st_dev;
+    h.ino = st.st_ino;
     // One read serves both: the magic, and the whole locator if it is one.
     Locator loc{};
     const auto have = static_cast<std::size_t>(std::min<off_t>(st.st_size, static_cast<off_t>(sizeof loc)));

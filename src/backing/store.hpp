@@ -109,6 +109,8 @@ protected:
 /// What the file in home says, read without mapping anything.
 struct HomeFile {
     Fd fd;
+    dev_t dev = 0;  // identity of the file opened
+    ino_t ino = 0;
     Backing kind = Backing::any;         // file, posix or sysv
     std::optional<Locator> locator;      // posix and sysv
 };

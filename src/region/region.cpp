@@ -155,19 +155,20 @@ std::unique_ptr<RegionImpl> create(const Options& o, const std::filesystem::path
 
 /// True if the region's file in home is still the inode this attach opened: a forced
 /// unlink may have removed it (and a new region taken the name) while we joined.
-bool still_named(const RegionImpl& r) {
-    struct stat mine {}, now {};
-    if (::fstat(r.store->lock_fd(), &mine) != 0) throw_errno(errno, "fstat", r.file);
+bool still_named(const RegionImpl& r, dev_t dev, ino_t ino) {
+    struct stat now {};
     if (::stat(r.file.c_str(), &now) != 0) {
         if (errno == ENOENT) return false;
         throw_errno(errno, "stat", r.file);
     }
-    return mine.st_dev == now.st_dev && mine.st_ino == now.st_ino;
+    return now.st_dev == dev && now.st_ino == ino;
 }
 
 std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& file, Deadline deadline) {
     auto r = std::make_unique<RegionImpl>();
     bool alone = false;
+    dev_t file_dev = 0;  // identity of the region's file as opened
+    ino_t file_ino = 0;
     r->name = o.name;
     r->home = o.home;
     r->owner_pid = ::getpid();
@@ -185,6 +186,8 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
                           file.string() + " holds a " + std::string(to_string(hf.kind)) +
                               " region, not the " + std::string(to_string(o.backing)) + " region asked for");
         const std::optional<Locator> loc = hf.locator;
+        file_dev = hf.dev;
+        file_ino = hf.ino;
         // Presence: every attacher holds a shared lock on one byte of the region's file.
         // Getting it exclusively means nobody else is attached or joining, which makes
         // two leftovers of crashes safe to clear (see docs/format.md, "Presence").
@@ -235,7 +238,7 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
 
     r->lock(deadline);
     try {
-        if (!r->file.empty() && !still_named(*r))
+        if (!r->file.empty() && !still_named(*r, file_dev, file_ino))
             throw RetryLater{Failure{make_error_code(errc::marked_for_removal), file,
                                      file.string() + " was removed while we joined"}};
         if (load_acquire(r->hdr->valid) != kValidReady)
@@ -505,7 +508,8 @@ void RegionImpl::detach() {
         }
     }
     unlock();
-    if (store && store->lock_fd() >= 0) slot_lock_release(store->lock_fd(), slot);
+    // The slot's byte lock and the presence lock go when the descriptor closes (below):
+    // no fork()ed child shares its description (see fork_registry).
     hdr = nullptr;
     mapping.reset();
     store.reset();

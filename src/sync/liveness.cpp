@@ -58,11 +58,6 @@ bool slot_lock_acquire(int fd, std::uint32_t slot) {
     return true;
 }
 
-void slot_lock_release(int fd, std::uint32_t slot) noexcept {
-    auto fl = byte_lock(F_UNLCK, slot);
-    ::fcntl(fd, F_OFD_SETLK, &fl);
-}
-
 bool slot_lock_held(int fd, std::uint32_t slot) noexcept {
     auto fl = byte_lock(F_WRLCK, slot);
     if (::fcntl(fd, F_OFD_GETLK, &fl) != 0) return true;  // cannot tell: assume alive

@@ -20,8 +20,6 @@ namespace shmregion::detail {
 /// Takes the slot's liveness lock on fd. Returns false if another open file description
 /// holds it (the slot's owner is alive); throws Failure on other errors.
 bool slot_lock_acquire(int fd, std::uint32_t slot);
-/// Releases it (a detach); closing the last descriptor of the description also does.
-void slot_lock_release(int fd, std::uint32_t slot) noexcept;
 /// True if some other open file description holds the slot's lock. Writes nothing.
 bool slot_lock_held(int fd, std::uint32_t slot) noexcept;
 
