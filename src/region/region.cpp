@@ -136,6 +136,7 @@ std::unique_ptr<RegionImpl> create(const Options& o, const std::filesystem::path
         r->mapping = std::make_shared<Mapping>(s.max_region);
         r->store->map(*r->mapping, s.region);
         r->hdr = reinterpret_cast<RegionHeader*>(r->mapping->base());
+        r->slots = o.max_attachers;
         init_header(*r, o, s);
         SHMREGION_CRASH_POINT("create.before_publish");
         if (!r->store->publish(r->mapping)) {
@@ -223,6 +224,7 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
         r->store->map(*r->mapping, h.region_size);
     }
     r->hdr = reinterpret_cast<RegionHeader*>(r->mapping->base());
+    r->slots = h.max_attachers;  // validated; the live field is never trusted again
     if (alone) {
         // Nobody is attached, so nobody can hold the mutex; a holder recorded in it died
         // without the kernel noticing (the file outlived a reboot, or was copied while
@@ -448,7 +450,7 @@ std::size_t RegionImpl::reap_dead() noexcept {
     std::size_t dropped = 0;
     std::uint32_t live = 0;
     const int fd = store ? store->lock_fd() : -1;
-    for (std::uint32_t i = 0; i < hdr->max_attachers; ++i) {
+    for (std::uint32_t i = 0; i < slots; ++i) {
         AttacherSlot& s = *slot_at(hdr, i);
         if (s.state != kSlotInUse) continue;
         if (!(has_slot && i == slot) && !slot_alive(s, i, fd)) {
@@ -464,7 +466,7 @@ std::size_t RegionImpl::reap_dead() noexcept {
 
 void RegionImpl::take_slot() {
     const int fd = store->lock_fd();
-    for (std::uint32_t i = 0; i < hdr->max_attachers; ++i) {
+    for (std::uint32_t i = 0; i < slots; ++i) {
         AttacherSlot& s = *slot_at(hdr, i);
         if (s.state != kSlotFree) continue;
         // A detacher frees its slot before it drops the lock: a held lock means "not yet".
@@ -477,7 +479,7 @@ void RegionImpl::take_slot() {
         return;
     }
     throw_failure(errc::attacher_table_full, file,
-                  "all " + num(hdr->max_attachers) + " attacher slots are held by live processes");
+                  "all " + num(slots) + " attacher slots are held by live processes");
 }
 
 void RegionImpl::detach() {

@@ -30,6 +30,9 @@ public:
     std::shared_ptr<Mapping> mapping;
     RegionHeader* hdr = nullptr;
     std::uint32_t slot = 0;
+    /// Size of the attacher table, from the validated copy of the header: loops over the
+    /// table never trust the live field, which another process could overwrite.
+    std::uint32_t slots = 0;
     bool created = false;
     pid_t owner_pid = 0;              // the process this attach belongs to
 
