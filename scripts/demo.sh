@@ -20,7 +20,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*" 2>/dev/null || printf '\n== %s\n' "$*"; }
+if [ -t 1 ]; then bold=$'\033[1m'; plain=$'\033[0m'; else bold=""; plain=""; fi
+step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 run() { printf '$ regiontool %s\n' "$*"; "$rt" "$@" || true; }
 
 step "1. create a $backing region 'orders' (1 MiB, may grow to 64 MiB) in $home"
