@@ -10,38 +10,33 @@
 namespace shmregion::detail {
 namespace {
 
-struct flock byte_lock(short type, std::uint32_t slot) noexcept {
+struct flock byte_lock(short type, off_t offset) noexcept {
     struct flock fl {};
     fl.l_type = type;
     fl.l_whence = SEEK_SET;
-    fl.l_start = slot_lock_offset(slot);
+    fl.l_start = offset;
     fl.l_len = 1;
     fl.l_pid = 0;  // required for OFD locks
     return fl;
 }
 
-}  // namespace
-
-bool presence_try_exclusive(int fd) {
-    struct flock fl {};
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = kPresenceLockOffset;
-    fl.l_len = 1;
+/// F_OFD_SETLK on one byte: false if another open file description holds it.
+bool try_lock_byte(int fd, short type, off_t offset, const char* what) {
+    auto fl = byte_lock(type, offset);
     while (::fcntl(fd, F_OFD_SETLK, &fl) != 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EACCES) return false;
-        throw_errno(errno, "fcntl(F_OFD_SETLK) on the presence byte");
+        throw_errno(errno, std::string("fcntl(F_OFD_SETLK) on ") + what);
     }
     return true;
 }
 
+}  // namespace
+
+bool presence_try_exclusive(int fd) { return try_lock_byte(fd, F_WRLCK, kPresenceLockOffset, "the presence byte"); }
+
 void presence_share(int fd, const std::filesystem::path& file) {
-    struct flock fl {};
-    fl.l_type = F_RDLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = kPresenceLockOffset;
-    fl.l_len = 1;
+    auto fl = byte_lock(F_RDLCK, kPresenceLockOffset);
     while (::fcntl(fd, F_OFD_SETLKW, &fl) != 0) {
         if (errno == EINTR) continue;
         throw_errno(errno, "fcntl(F_OFD_SETLKW, shared) on the presence byte of", file);
@@ -49,17 +44,11 @@ void presence_share(int fd, const std::filesystem::path& file) {
 }
 
 bool slot_lock_acquire(int fd, std::uint32_t slot) {
-    auto fl = byte_lock(F_WRLCK, slot);
-    while (::fcntl(fd, F_OFD_SETLK, &fl) != 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EACCES) return false;
-        throw_errno(errno, "fcntl(F_OFD_SETLK) on attacher slot " + std::to_string(slot));
-    }
-    return true;
+    return try_lock_byte(fd, F_WRLCK, slot_lock_offset(slot), "an attacher slot's byte");
 }
 
 bool slot_lock_held(int fd, std::uint32_t slot) noexcept {
-    auto fl = byte_lock(F_WRLCK, slot);
+    auto fl = byte_lock(F_WRLCK, slot_lock_offset(slot));
     if (::fcntl(fd, F_OFD_GETLK, &fl) != 0) return true;  // cannot tell: assume alive
     return fl.l_type != F_UNLCK;
 }
