@@ -443,10 +443,13 @@ BOOST_DATA_TEST_CASE(a_forked_child_does_not_keep_a_killed_parent_alive, kNamed,
         const pid_t g = ::fork();
         if (g == 0) {  // the grandchild: keeps its copy of `mine`, never joins
             ::alarm(60);
+            // fork() has returned here, so the library's fork handlers have run in this
+            // process: only now may the test kill the parent.
+            *grandchild = ::getpid();
+            ready.notify();
             for (;;) ::pause();
         }
-        *grandchild = g;
-        ready.notify();
+        (void)mine;
         for (;;) ::pause();
     });
     BOOST_REQUIRE(ready.wait());
