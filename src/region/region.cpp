@@ -191,7 +191,7 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
         file_ino = hf.ino;
         // Presence: every attacher holds a shared lock on one byte of the region's file.
         // Getting it exclusively means nobody else is attached or joining, which makes
-        // two leftovers of crashes safe to clear (see docs/format.md, "Presence").
+        // three leftovers of crashes safe to clear (see docs/format.md, "Presence").
         alone = presence_try_exclusive(hf.fd.get());
         Fd presence(::dup(hf.fd.get()));  // the same open file description, kept past open_store
         if (!presence) throw_errno(errno, "dup", file);
