@@ -18,7 +18,6 @@ public:
     void map(Mapping& m, std::uint64_t bytes) override { m.map_shared_anonymous(bytes); }
     bool publish(const std::shared_ptr<Mapping>&) override { return true; }
     void discard() noexcept override {}
-    void remove_names() override {}
 
 private:
     std::uint64_t size_;

@@ -54,7 +54,6 @@ public:
 
     void discard() noexcept override { pending_.reset(); }  // an O_TMPFILE vanishes on close
 
-    void remove_names() override { unlink_if_same(file_, lock_fd_.get()); }
 
 private:
     std::unique_ptr<PendingFile> pending_;

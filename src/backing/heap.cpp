@@ -46,7 +46,7 @@ public:
         return true;
     }
     void discard() noexcept override {}
-    void remove_names() override {
+    void remove_file() override {
         auto& r = registry();
         std::lock_guard lk(r.mu);
         auto it = r.regions.find(name_);

@@ -114,10 +114,7 @@ public:
         created_ = false;
     }
 
-    void remove_names() override {
-        remove_posix_segment(segment_, file_);
-        unlink_if_same(file_, lock_fd_.get());
-    }
+    void remove_segment() override { remove_posix_segment(segment_, file_); }
 
 private:
     int seg_fd() const noexcept { return shm_.get_mapping_handle().handle; }

@@ -274,7 +274,7 @@ PendingFile::PendingFile(const std::filesystem::path& home, const std::filesyste
         // alive and remove_abandoned() leaves its pending file and segment alone.
         if (!slot_lock_acquire(fd_, 0))
             throw_failure(errc::header_corrupt, final_path, "a new file is locked by another process");
-        presence_share(fd_, final_path);  // the creator is an attacher like any other
+        presence_share(fd_, final_path, std::nullopt);  // the creator is an attacher like any other
     } catch (...) {
         if (!temp_.empty()) ::unlink(temp_.c_str());  // the destructor will not run
         throw;

@@ -8,7 +8,7 @@
 //     exclusive (returns false when the name exists), so exactly one racer creates;
 //   - map(): the first `bytes` of the backing at the start of a Mapping's reservation;
 //   - read(): copy bytes without mapping (validation before trust; inspect);
-//   - remove_names(): remove the segment first, then the file in home, never touching a
+//   - remove_segment() then remove_file(): the segment first, then the file in home, never touching a
 //     newer region that reused the name.
 #pragma once
 
@@ -26,6 +26,9 @@
 #include <string>
 
 namespace shmregion::detail {
+
+/// Unlinks `file` only if it is still the inode `fd` refers to. Never throws on ENOENT.
+void unlink_if_same(const std::filesystem::path& file, int fd);
 
 /// Address space reserved up to the growth ceiling (PROT_NONE, MAP_NORESERVE: no memory),
 /// with the backing mapped in place at its start. The base never moves.
@@ -97,9 +100,13 @@ public:
     virtual bool publish(const std::shared_ptr<Mapping>& m) = 0;
     /// Creator that lost the race or failed: destroys what it made. Never throws.
     virtual void discard() noexcept = 0;
-    /// Last detach of a region marked for removal: removes the segment, then the file
+    /// Last detach of a region marked for removal: remove_segment(), then remove_file()
     /// (only if the file is still this region's: a newer region may have taken the name).
-    virtual void remove_names() = 0;
+    /// A missing segment or file is not an error.
+    virtual void remove_segment() {}
+    virtual void remove_file() {
+        if (!file_.empty()) unlink_if_same(file_, lock_fd_.get());
+    }
 
 protected:
     std::filesystem::path file_;
@@ -145,9 +152,6 @@ void remove_sysv_segment(std::int32_t key, std::int32_t id, const std::filesyste
 /// remove_abandoned(): the System V segment a dead creator's pending locator names, if it
 /// is still there and really that creator's (key and creator pid agree). True if removed.
 bool remove_abandoned_sysv_segment(const Locator& loc, const std::filesystem::path& pending_file);
-/// Unlinks `file` only if it is still the inode `fd` refers to. Never throws on ENOENT.
-void unlink_if_same(const std::filesystem::path& file, int fd);
-
 // Per-backing constructors (one file each).
 std::unique_ptr<Store> create_file_store(const CreateRequest& req);
 std::unique_ptr<Store> create_posix_store(const CreateRequest& req);

@@ -131,10 +131,7 @@ public:
         created_ = false;
     }
 
-    void remove_names() override {
-        remove_sysv_segment(key_, id_, file_);
-        unlink_if_same(file_, lock_fd_.get());
-    }
+    void remove_segment() override { remove_sysv_segment(key_, id_, file_); }
 
 private:
     std::int32_t key_ = 0;

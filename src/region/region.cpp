@@ -9,6 +9,7 @@
 #include <shmregion/region.hpp>
 
 #include <pthread.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -193,7 +194,9 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
         // Getting it exclusively means nobody else is attached or joining, which makes
         // three leftovers of crashes safe to clear (see docs/format.md, "Presence").
         alone = presence_try_exclusive(hf.fd.get());
-        Fd presence(::dup(hf.fd.get()));  // the same open file description, kept past open_store
+        // The same open file description, kept past open_store; close-on-exec like every
+        // descriptor of ours, so no program spawned meanwhile inherits its locks.
+        Fd presence(::fcntl(hf.fd.get(), F_DUPFD_CLOEXEC, 0));
         if (!presence) throw_errno(errno, "dup", file);
         try {
             r->store = open_store(std::move(hf), file, true);
@@ -208,7 +211,8 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
         h = read_validated_header(*r->store, file, loc, nullptr);
         if (h.valid == kValidRemoved && alone) {
             // Its remover died between marking it removed and removing its names.
-            r->store->remove_names();
+            r->store->remove_segment();
+            r->store->remove_file();
         }
     }
     if (h.valid == kValidInitialising)
@@ -236,7 +240,7 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
             r->hdr->flags |= kFlagOwnerDiedUnreported;
         }
     }
-    if (r->store && r->store->lock_fd() >= 0) presence_share(r->store->lock_fd(), file);
+    if (r->store && r->store->lock_fd() >= 0) presence_share(r->store->lock_fd(), file, deadline);
 
     r->lock(deadline);
     try {
@@ -437,13 +441,16 @@ void RegionImpl::unlock() noexcept {
 void RegionImpl::remove_region() {
     store_release(hdr->valid, kValidRemoved);  // late joiners start over
     try {
-        store->remove_names();
+        store->remove_segment();
     } catch (...) {
-        // Still named (e.g. EPERM on the file): it must stay joinable, not "being removed"
+        // The memory is still there and named: it must stay joinable, not "being removed"
         // forever. The flag stays set, so its next last detach tries again.
         store_release(hdr->valid, kValidReady);
         throw;
     }
+    // If this fails (e.g. EPERM in a sticky home), the file names a removed region; the next
+    // joiner that finds nobody attached finishes the removal (presence, docs/format.md).
+    store->remove_file();
 }
 
 std::size_t RegionImpl::reap_dead() noexcept {
@@ -510,8 +517,9 @@ void RegionImpl::detach() {
         }
     }
     unlock();
-    // The slot's byte lock and the presence lock go when the descriptor closes (below):
-    // no fork()ed child shares its description (see fork_registry).
+    // Released explicitly: whatever else may share the description (a child forked while
+    // this attach was being made), this attacher is gone.
+    if (store && store->lock_fd() >= 0) release_attacher_locks(store->lock_fd(), slot);
     hdr = nullptr;
     mapping.reset();
     store.reset();
@@ -678,7 +686,7 @@ void do_join_after_fork(RegionImpl& r) {
                               "a heap region is private memory: a fork()ed child has only a copy");
     r.release_guard();  // the parent's guard, copied by fork(): emptied, nothing unlocked
     r.store->reopen_lock_fd();
-    if (r.store->lock_fd() >= 0) detail::presence_share(r.store->lock_fd(), r.file);
+    if (r.store->lock_fd() >= 0) detail::presence_share(r.store->lock_fd(), r.file, std::nullopt);
     r.owner_pid = ::getpid();
     r.has_slot = false;
     r.created = false;

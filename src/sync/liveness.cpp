@@ -5,7 +5,9 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <thread>
 
 namespace shmregion::detail {
 namespace {
@@ -35,11 +37,32 @@ bool try_lock_byte(int fd, short type, off_t offset, const char* what) {
 
 bool presence_try_exclusive(int fd) { return try_lock_byte(fd, F_WRLCK, kPresenceLockOffset, "the presence byte"); }
 
-void presence_share(int fd, const std::filesystem::path& file) {
-    auto fl = byte_lock(F_RDLCK, kPresenceLockOffset);
-    while (::fcntl(fd, F_OFD_SETLKW, &fl) != 0) {
-        if (errno == EINTR) continue;
-        throw_errno(errno, "fcntl(F_OFD_SETLKW, shared) on the presence byte of", file);
+void presence_share(int fd, const std::filesystem::path& file,
+                    std::optional<std::chrono::steady_clock::time_point> deadline) {
+    if (!deadline) {
+        auto fl = byte_lock(F_RDLCK, kPresenceLockOffset);
+        while (::fcntl(fd, F_OFD_SETLKW, &fl) != 0) {
+            if (errno == EINTR) continue;
+            throw_errno(errno, "fcntl(F_OFD_SETLKW, shared) on the presence byte of", file);
+        }
+        return;
+    }
+    // Bounded: a lone joiner holds the byte exclusively only for its checks, but it could
+    // be stopped (SIGSTOP, a debugger) in between.
+    std::chrono::microseconds delay(100);
+    while (!try_lock_byte(fd, F_RDLCK, kPresenceLockOffset, "the presence byte")) {
+        if (std::chrono::steady_clock::now() >= *deadline)
+            throw_failure(errc::lock_timeout, file,
+                          file.string() + ": another process kept the presence byte past the join timeout");
+        std::this_thread::sleep_for(delay);
+        delay = std::min(delay * 2, std::chrono::microseconds(20'000));
+    }
+}
+
+void release_attacher_locks(int fd, std::uint32_t slot) noexcept {
+    for (off_t offset : {slot_lock_offset(slot), kPresenceLockOffset}) {
+        auto fl = byte_lock(F_UNLCK, offset);
+        ::fcntl(fd, F_OFD_SETLK, &fl);
     }
 }
 

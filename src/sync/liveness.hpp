@@ -12,7 +12,9 @@
 
 #include "region/header.hpp"
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <filesystem>
 
 namespace shmregion::detail {
@@ -29,7 +31,11 @@ bool slot_lock_held(int fd, std::uint32_t slot) noexcept;
 /// shared, waiting while a lone joiner finishes its checks; it converts an exclusive lock
 /// of the same open file description atomically.
 bool presence_try_exclusive(int fd);
-void presence_share(int fd, const std::filesystem::path& file);
+/// Waits until `deadline` (CLOCK_MONOTONIC) if given, else without a bound; lock_timeout.
+void presence_share(int fd, const std::filesystem::path& file,
+                    std::optional<std::chrono::steady_clock::time_point> deadline);
+/// Drops this attacher's slot lock and presence lock (detach).
+void release_attacher_locks(int fd, std::uint32_t slot) noexcept;
 
 /// Liveness of an in-use slot. lock_fd < 0 means "no file": use pid and start time.
 bool slot_alive(const AttacherSlot& s, std::uint32_t slot, int lock_fd) noexcept;
