@@ -394,19 +394,28 @@ RegionImpl::RegionImpl() {
 }
 
 RegionImpl::~RegionImpl() {
-    release_guard();
+    if (!release_guard() && guard) {
+        // Locked by a guard on another thread, which can no longer unlock it: empty the
+        // guard so it never touches this object again (the lock goes with the process).
+        guard->impl_ = nullptr;
+        guard = nullptr;
+    }
     ForkRegistry& f = fork_registry();
     std::lock_guard lk(f.mu);
     f.live.erase(this);
 }
 
-void RegionImpl::release_guard() noexcept {
-    if (!guard) return;
-    guard->impl_ = nullptr;
-    guard = nullptr;
+bool RegionImpl::release_guard() noexcept {
+    if (!guard) return true;
     // A guard inherited through fork() holds nothing in this process: the lock belongs to
     // the parent's thread. Only the owner's guard unlocks.
-    if (owner_pid == ::getpid()) unlock();
+    if (owner_pid == ::getpid()) {
+        hdr->lock_holder = 0;
+        if (robust_mutex_unlock(&hdr->mutex) != 0) return false;  // held by another thread
+    }
+    guard->impl_ = nullptr;
+    guard = nullptr;
+    return true;
 }
 
 void RegionImpl::check_owner() const {
@@ -490,7 +499,8 @@ void RegionImpl::take_slot() {
 }
 
 void RegionImpl::detach() {
-    release_guard();
+    if (!release_guard())
+        throw_errno(EPERM, "detach: the region lock is held by a LockGuard of another thread; release it there first");
     if (owner_pid != ::getpid() || !has_slot) {
         // Another process's attach inherited through fork(), or one that never finished:
         // leave the shared header alone, just drop our view.

@@ -65,8 +65,9 @@ public:
     /// The LockGuard that holds the mutex for this attach, if any (kept current by the
     /// guard's moves). Detach releases it first, so a guard never outlives its lock.
     LockGuard* guard = nullptr;
-    /// Releases an outstanding guard's lock and empties the guard.
-    void release_guard() noexcept;
+    /// Releases an outstanding guard's lock and empties the guard. False (guard kept) if
+    /// the lock belongs to another thread of this process.
+    bool release_guard() noexcept;
 };
 
 /// Copies the header of a named region's backing (never through a mapping) and validates

@@ -137,6 +137,17 @@ std::vector<std::string> do_list(const std::filesystem::path& home) {
     return names;
 }
 
+/// ".<name>.region.pending.<pid>.<16 hex>", exactly as PendingFile makes them.
+bool is_pending_name(const std::string& f, const std::string& marker) {
+    const auto at = f.rfind(marker);
+    if (f.size() < 2 || f.front() != '.' || at == std::string::npos || at < 2) return false;
+    const std::string tail = f.substr(at + marker.size());
+    const auto dot = tail.find('.');
+    if (dot == 0 || dot == std::string::npos || tail.size() - dot - 1 != 16) return false;
+    return tail.find_first_not_of("0123456789") == dot &&
+           tail.find_first_not_of("0123456789abcdef", dot + 1) == std::string::npos;
+}
+
 /// One pending file: nullopt if its creator is alive (or it went meanwhile), else what
 /// was removed.
 std::optional<std::string> remove_one_abandoned(const std::filesystem::path& home, const std::filesystem::path& p,
@@ -183,7 +194,7 @@ std::vector<std::string> do_remove_abandoned(const std::filesystem::path& home) 
     std::error_code ec;
     for (std::filesystem::directory_iterator it(home, ec), end; !ec && it != end; it.increment(ec)) {
         const std::string f = it->path().filename().string();
-        if (f.size() > 1 && f.front() == '.' && f.find(marker) != std::string::npos) pending.push_back(it->path());
+        if (is_pending_name(f, marker)) pending.push_back(it->path());
     }
     if (ec) throw_errno(ec.value(), "read directory", home);
 

@@ -52,7 +52,7 @@ LockOutcome robust_mutex_lock(pthread_mutex_t* m,
 
 void robust_mutex_consistent(pthread_mutex_t* m) noexcept { pthread_mutex_consistent(m); }
 
-void robust_mutex_unlock(pthread_mutex_t* m) noexcept { pthread_mutex_unlock(m); }
+int robust_mutex_unlock(pthread_mutex_t* m) noexcept { return pthread_mutex_unlock(m); }
 
 MutexPeek robust_mutex_peek(const pthread_mutex_t* m) noexcept {
     // glibc keeps the futex word in __data.__lock: the owner's TID, plus FUTEX_OWNER_DIED

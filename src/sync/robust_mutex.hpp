@@ -25,7 +25,8 @@ void robust_mutex_init(pthread_mutex_t* m);
 LockOutcome robust_mutex_lock(pthread_mutex_t* m,
                               std::optional<std::chrono::steady_clock::time_point> deadline);
 void robust_mutex_consistent(pthread_mutex_t* m) noexcept;
-void robust_mutex_unlock(pthread_mutex_t* m) noexcept;
+/// 0, or EPERM when the calling thread does not hold it (error-checking mutex).
+int robust_mutex_unlock(pthread_mutex_t* m) noexcept;
 
 /// Read-only view of the lock word (glibc's futex word: owner TID and OWNER_DIED bit).
 struct MutexPeek {

@@ -261,6 +261,9 @@ BOOST_AUTO_TEST_CASE(remove_abandoned_spares_a_live_creator) {
         ready.notify();
         for (;;) ::pause();
     });
+    // Hidden files that merely look alike are not ours to touch.
+    const fs::path decoy = home.path() / ("." + name + ".region.pending.txt");
+    test::write_file(decoy, "notes");
     BOOST_REQUIRE(ready.wait());
     BOOST_TEST(remove_abandoned(home).empty());
     BOOST_TEST(fs::exists(pending));
@@ -268,6 +271,7 @@ BOOST_AUTO_TEST_CASE(remove_abandoned_spares_a_live_creator) {
     const auto removed = remove_abandoned(home);
     BOOST_TEST(removed.size() == 1u);
     BOOST_TEST(!fs::exists(pending));
+    BOOST_TEST(test::read_file(decoy) == "notes");
 }
 
 // A System V creator killed between shmget and recording the segment id in its pending
