@@ -184,6 +184,13 @@ std::unique_ptr<Store> create_store(Backing kind, const CreateRequest& req) {
     throw_failure(errc::invalid_options, {}, "backing 'any' cannot create a region");
 }
 
+std::uint64_t segment_namespace(Backing kind) noexcept {
+    struct stat st {};
+    if (kind == Backing::posix) return ::stat("/dev/shm", &st) == 0 ? static_cast<std::uint64_t>(st.st_dev) : 0;
+    if (kind == Backing::sysv) return ::stat("/proc/self/ns/ipc", &st) == 0 ? static_cast<std::uint64_t>(st.st_ino) : 0;
+    return 0;
+}
+
 Locator make_locator(Backing kind, std::uint64_t region_bytes) {
     Locator loc{};
     std::memcpy(loc.magic, kLocatorMagic, sizeof loc.magic);
@@ -194,6 +201,7 @@ Locator make_locator(Backing kind, std::uint64_t region_bytes) {
     loc.creator_pid = ::getpid();
     loc.creator_uid = ::geteuid();
     loc.created_at_ns = now_ns();
+    loc.namespace_id = segment_namespace(kind);
     return loc;
 }
 

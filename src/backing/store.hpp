@@ -140,6 +140,10 @@ struct CreateRequest {
 };
 std::unique_ptr<Store> create_store(Backing kind, const CreateRequest& req);
 
+/// Where segments of `kind` made by this process are visible (Locator::namespace_id):
+/// st_dev of /dev/shm for posix, the IPC namespace inode for sysv; 0 if unknown.
+std::uint64_t segment_namespace(Backing kind) noexcept;
+
 /// A locator for a new region of `kind`, created by this process now (segment, key and
 /// id still to fill in), and writing one at offset 0 of fd.
 Locator make_locator(Backing kind, std::uint64_t region_bytes);

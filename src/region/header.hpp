@@ -115,9 +115,12 @@ struct Locator {
     std::uint32_t creator_uid;        //  36
     std::uint64_t created_at_ns;      //  40
     char segment[kSegmentNameSize];   //  48  POSIX segment name, NUL-terminated
-    std::uint8_t reserved[112];       // 144  zero
+    std::uint64_t namespace_id;       // 144  where the segment is visible: st_dev of /dev/shm
+                                      //      (posix) or the IPC namespace inode (sysv); 0 unknown
+    std::uint8_t reserved[104];       // 152  zero
 };
 static_assert(sizeof(Locator) == 256);
+static_assert(offsetof(Locator, namespace_id) == 144);
 static_assert(offsetof(Locator, segment) == 48);
 
 /// Header bytes (rounded to pages) for a table of n slots.

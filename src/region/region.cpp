@@ -203,8 +203,12 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
         } catch (Failure& f) {
             if (f.code != make_error_code(errc::segment_missing)) throw;
             // An orphan locator (its segment went: a reboot, systemd's RemoveIPC, a crash
-            // inside a removal). With nobody attached, nothing can be lost by removing it.
-            if (alone) unlink_if_same(file, presence.get());
+            // inside a removal). With nobody attached, nothing can be lost by removing it --
+            // provided we look where it was made: from another IPC or mount namespace (a
+            // container) the segment may exist and be merely invisible.
+            if (alone && loc && loc->namespace_id != 0 &&
+                loc->namespace_id == segment_namespace(static_cast<Backing>(loc->backing)))
+                unlink_if_same(file, presence.get());
             throw RetryLater{std::move(f)};
         }
         r->file = file;

@@ -9,6 +9,7 @@
 
 #include "mp_support.hpp"
 
+#include <sched.h>
 #include <sys/wait.h>
 
 using namespace shmregion;
@@ -367,4 +368,34 @@ BOOST_AUTO_TEST_CASE(a_guard_inherited_through_fork_never_unlocks) {
     BOOST_TEST(children.wait(child) == 0);
     auto g = r.lock();
     BOOST_TEST(!g.owner_died());
+}
+
+// From another IPC namespace (a container) a System V segment is invisible, not gone: a
+// joiner there must not take the region's locator for an orphan and remove it.
+BOOST_AUTO_TEST_CASE(a_joiner_in_another_ipc_namespace_leaves_the_locator_alone) {
+    Home home;
+    Children children;
+    Options o = test::options(home, Backing::sysv);
+    Region::attach(o).detach();  // exists, nobody attached
+    const fs::path file = region_file(home, o.name);
+    const pid_t child = children.spawn([&] {
+        if (::unshare(CLONE_NEWIPC) != 0) return 77;  // not permitted here
+        Options j = o;
+        j.mode = OpenMode::join_only;
+        j.join_timeout = std::chrono::milliseconds(200);
+        std::error_code ec;
+        Region r = Region::attach(j, ec);
+        CHILD_CHECK(ec == errc::segment_missing, 10);
+        CHILD_CHECK(fs::exists(file), 11);
+        return 0;
+    });
+    const int rc = children.wait(child);
+    if (rc == 77) {
+        BOOST_TEST_MESSAGE("skipped: unshare(CLONE_NEWIPC) is not permitted here");
+        return;
+    }
+    BOOST_TEST(rc == 0);
+    BOOST_TEST(fs::exists(file));
+    Region again = Region::attach(o);  // and here it is still the same region
+    BOOST_TEST(!again.created());
 }
