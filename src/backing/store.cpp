@@ -2,6 +2,7 @@
 
 #include "sync/liveness.hpp"
 #include "sys/failure.hpp"
+#include "sys/fork_safety.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -12,6 +13,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <cstring>
 
 namespace shmregion::detail {
@@ -214,17 +217,36 @@ namespace {
 /// flock(2) on the home directory, held around the few operations that give a region's
 /// file its name or take it away (link, and the check-then-unlink below), so that a remover
 /// can never unlink a newer region that took the name between its check and its unlink.
+///
+/// Best effort, never a new way to fail: a home we may not read (link and unlink need only
+/// write and search permission) or a lock held elsewhere for more than a few seconds
+/// (somebody's `flock -x home ...`) means going on unserialised, as without the lock. A
+/// child forked while it is held closes its copy at once (fork_safety.hpp).
 class HomeLock {
 public:
-    explicit HomeLock(const std::filesystem::path& home) : fd_(::open(home.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
-        if (!fd_) throw_errno(errno, "open home directory", home);
-        while (::flock(fd_.get(), LOCK_EX) != 0) {
-            if (errno != EINTR) throw_errno(errno, "flock", home);
+    explicit HomeLock(const std::filesystem::path& home)
+        : fd_(::open(home.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)), hook_(&close_in_child, this) {
+        if (!fd_) return;
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        std::chrono::microseconds delay(50);
+        while (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
+            if ((errno != EWOULDBLOCK && errno != EINTR) || std::chrono::steady_clock::now() >= give_up) {
+                fd_.reset();
+                return;
+            }
+            std::this_thread::sleep_for(delay);
+            delay = std::min(delay * 2, std::chrono::microseconds(10'000));
         }
     }
 
 private:
+    static void close_in_child(void* self) noexcept {
+        auto* lock = static_cast<HomeLock*>(self);
+        if (lock->fd_) ::close(lock->fd_.release());
+    }
+
     Fd fd_;  // closing it releases the lock
+    ForkChildHook hook_;
 };
 
 std::filesystem::path home_of(const std::filesystem::path& file) {

@@ -8,13 +8,10 @@
 
 #include <shmregion/region.hpp>
 
-#include <pthread.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <mutex>
-#include <set>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -358,44 +355,20 @@ void check_home(const std::filesystem::path& home) {
     if (!S_ISDIR(st.st_mode)) throw_errno(ENOTDIR, "home directory", home);
 }
 
-namespace {
-
-// Every live attach in this process, for the fork() child handler: a child must not keep
-// its parent's liveness locks alive (they belong to open file descriptions that fork()
-// shares), or a parent killed with SIGKILL would look alive for as long as the child lives.
-struct ForkRegistry {
-    std::mutex mu;
-    std::set<RegionImpl*> live;
-};
-
-ForkRegistry& fork_registry() {
-    static ForkRegistry* r = [] {
-        auto* reg = new ForkRegistry;  // never destroyed: atfork handlers outlive statics
-        ::pthread_atfork([] { fork_registry().mu.lock(); }, [] { fork_registry().mu.unlock(); },
-                         [] {
-                             ForkRegistry& f = fork_registry();
-                             for (RegionImpl* impl : f.live) {
-                                 if (!impl->store) continue;
-                                 impl->store->disown_locks_after_fork();
-                                 // A file region is mapped from the lock descriptor's
-                                 // description: map it again from the fresh one.
-                                 if (impl->store->kind() == Backing::file && impl->mapping)
-                                     impl->mapping->remap_shared_fd_after_fork(impl->store->lock_fd());
-                             }
-                             f.mu.unlock();
-                         });
-        return reg;
-    }();
-    return *r;
+void RegionImpl::after_fork_in_child(void* self) noexcept {
+    auto* impl = static_cast<RegionImpl*>(self);
+    if (!impl->store) return;
+    // The child must not keep its parent's liveness locks alive: they belong to open file
+    // descriptions fork() shares, so a parent killed with SIGKILL would look alive for as
+    // long as the child lives.
+    impl->store->disown_locks_after_fork();
+    // A file region is mapped from the lock descriptor's description: map it again from
+    // the fresh one.
+    if (impl->store->kind() == Backing::file && impl->mapping)
+        impl->mapping->remap_shared_fd_after_fork(impl->store->lock_fd());
 }
 
-}  // namespace
-
-RegionImpl::RegionImpl() {
-    ForkRegistry& f = fork_registry();
-    std::lock_guard lk(f.mu);
-    f.live.insert(this);
-}
+RegionImpl::RegionImpl() : fork_hook_(&RegionImpl::after_fork_in_child, this) {}
 
 RegionImpl::~RegionImpl() {
     if (!release_guard() && guard) {
@@ -404,9 +377,6 @@ RegionImpl::~RegionImpl() {
         guard->impl_ = nullptr;
         guard = nullptr;
     }
-    ForkRegistry& f = fork_registry();
-    std::lock_guard lk(f.mu);
-    f.live.erase(this);
 }
 
 bool RegionImpl::release_guard() noexcept {

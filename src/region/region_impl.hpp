@@ -4,6 +4,7 @@
 
 #include "backing/store.hpp"
 #include "region/header.hpp"
+#include "sys/fork_safety.hpp"
 
 #include <shmregion/options.hpp>
 #include <shmregion/region.hpp>
@@ -40,6 +41,8 @@ public:
     ~RegionImpl();
     RegionImpl(const RegionImpl&) = delete;
     RegionImpl& operator=(const RegionImpl&) = delete;
+    /// Runs in a fork()ed child (see sys/fork_safety.hpp).
+    static void after_fork_in_child(void* self) noexcept;
 
     /// Takes the robust mutex; on owner death repairs the header and marks it consistent.
     /// Returns true if a holder died since the application last heard of it: at once for
@@ -61,13 +64,17 @@ public:
 
     std::uint64_t usable_size() const noexcept { return hdr->region_size - hdr->header_size; }
     std::uint64_t usable_max() const noexcept { return hdr->max_region_size - hdr->header_size; }
+    /// Releases an outstanding guard's lock and empties the guard. False (guard kept) if
+    /// the lock belongs to another thread of this process.
+    bool release_guard() noexcept;
+
     bool has_slot = false;
     /// The LockGuard that holds the mutex for this attach, if any (kept current by the
     /// guard's moves). Detach releases it first, so a guard never outlives its lock.
     LockGuard* guard = nullptr;
-    /// Releases an outstanding guard's lock and empties the guard. False (guard kept) if
-    /// the lock belongs to another thread of this process.
-    bool release_guard() noexcept;
+
+private:
+    ForkChildHook fork_hook_;  // last: unregistered before anything it touches goes
 };
 
 /// Copies the header of a named region's backing (never through a mapping) and validates

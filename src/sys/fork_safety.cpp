@@ -1,0 +1,46 @@
+#include "sys/fork_safety.hpp"
+
+#include <pthread.h>
+
+#include <mutex>
+#include <set>
+#include <utility>
+
+namespace shmregion::detail {
+namespace {
+
+struct Registry {
+    std::mutex mu;
+    std::set<std::pair<ForkChildFn, void*>> hooks;
+};
+
+Registry& registry() {
+    static Registry* r = [] {
+        auto* reg = new Registry;  // never destroyed: atfork handlers outlive statics
+        // The registry is locked across fork(), so the child sees it consistent.
+        ::pthread_atfork([] { registry().mu.lock(); }, [] { registry().mu.unlock(); },
+                         [] {
+                             Registry& g = registry();
+                             for (const auto& [fn, arg] : g.hooks) fn(arg);
+                             g.mu.unlock();
+                         });
+        return reg;
+    }();
+    return *r;
+}
+
+}  // namespace
+
+void fork_child_register(ForkChildFn fn, void* arg) {
+    Registry& r = registry();
+    std::lock_guard lk(r.mu);
+    r.hooks.emplace(fn, arg);
+}
+
+void fork_child_unregister(ForkChildFn fn, void* arg) noexcept {
+    Registry& r = registry();
+    std::lock_guard lk(r.mu);
+    r.hooks.erase({fn, arg});
+}
+
+}  // namespace shmregion::detail
