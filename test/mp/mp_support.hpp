@@ -106,61 +106,14 @@ private:
 
 // ---- segments ---------------------------------------------------------------------------
 
-inline bool header_origin_under(const char* header, const std::string& prefix) {
-    if (std::memcmp(header, detail::kRegionMagic, sizeof detail::kRegionMagic) != 0) return false;
-    const char* origin = header + offsetof(detail::RegionHeader, origin);
-    std::string o(origin, strnlen(origin, detail::kOriginSize));
-    return o.compare(0, prefix.size(), prefix) == 0;
-}
-
-/// /dev/shm entries (file names, no leading '/') whose region header has an origin
-/// starting with `prefix`.
-inline std::vector<std::string> posix_segments_with_origin(const std::string& prefix) {
-    std::vector<std::string> found;
-    std::error_code ec;
-    for (fs::directory_iterator it("/dev/shm", ec), end; !ec && it != end; it.increment(ec)) {
-        const std::string name = it->path().filename().string();
-        if (name.rfind("shmregion.", 0) != 0) continue;
-        int fd = ::open(it->path().c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) continue;
-        char header[sizeof(detail::RegionHeader)] = {};
-        bool ours = ::pread(fd, header, sizeof header, 0) == static_cast<ssize_t>(sizeof header) &&
-                    header_origin_under(header, prefix);
-        ::close(fd);
-        if (ours) found.push_back(name);
-    }
-    return found;
-}
-
-/// System V segment ids whose region header has an origin starting with `prefix`.
-/// Only segments made by this process or its children are looked at, and removed ones
-/// (IPC_RMID done, key IPC_PRIVATE, still attached by someone) are not listed: attaching
-/// to another program's segment to read it would keep it alive while that program checks
-/// that its removal destroyed it.
+/// System V segments with the origin `prefix`, made by this process or its children only.
 inline std::vector<int> sysv_segments_with_origin(const std::string& prefix) {
-    std::vector<int> found;
-    std::ifstream in("/proc/sysvipc/shm");
-    std::string line;
-    std::getline(in, line);  // column titles
-    while (std::getline(in, line)) {
-        std::istringstream f(line);
-        long long key = 0, size = 0;
-        int id = -1;
-        unsigned perms = 0;
-        pid_t cpid = 0;
-        if (!(f >> key >> id >> std::oct >> perms >> std::dec >> size >> cpid) || size < static_cast<long long>(sizeof(detail::RegionHeader)))
-            continue;
-        if (key == 0 || (perms & SHM_DEST)) continue;
+    return test::sysv_segments_with_origin(prefix, [](pid_t cpid) {
         const auto& ours = spawned_pids();
-        if (cpid != ::getpid() && std::find(ours.begin(), ours.end(), cpid) == ours.end()) continue;
-        void* p = ::shmat(id, nullptr, SHM_RDONLY);
-        if (p == reinterpret_cast<void*>(-1)) continue;
-        if (header_origin_under(static_cast<const char*>(p), prefix)) found.push_back(id);
-        ::shmdt(p);
-    }
-    return found;
+        return cpid == ::getpid() || std::find(ours.begin(), ours.end(), cpid) != ours.end();
+    });
 }
-
+using test::posix_segments_with_origin;
 
 /// Segments (of either kind) made for the region file `file`, published or not.
 struct Segments {

@@ -1,5 +1,7 @@
 #include "test_support.hpp"
 
+#include "region/header.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -23,16 +25,11 @@ namespace {
 
 std::atomic<unsigned> counter{0};
 
-// Region header facts the leak check needs (docs/format.md): magic at 0, origin at 512.
-constexpr char kMagic[8] = {'S', 'H', 'M', 'R', 'E', 'G', 'N', '\x01'};
-constexpr std::size_t kOriginOffset = 512;
-constexpr std::size_t kOriginSize = 512;
-
-bool origin_is_test_home(const char* header) {
-    if (std::memcmp(header, kMagic, sizeof kMagic) != 0) return false;
-    std::string origin(header + kOriginOffset, strnlen(header + kOriginOffset, kOriginSize));
-    std::string prefix = (temp_root() / kHomePrefix).string();
-    return origin.compare(0, prefix.size(), prefix) == 0;
+bool origin_under(const char* header, const std::string& prefix) {
+    if (std::memcmp(header, detail::kRegionMagic, sizeof detail::kRegionMagic) != 0) return false;
+    const char* origin = header + offsetof(detail::RegionHeader, origin);
+    std::string o(origin, strnlen(origin, detail::kOriginSize));
+    return o.compare(0, prefix.size(), prefix) == 0;
 }
 
 }  // namespace
@@ -181,25 +178,25 @@ std::vector<std::string> posix_segments_of(const std::string& name) {
     return found;
 }
 
-std::vector<std::string> leaked_posix_segments() {
-    std::vector<std::string> leaked;
+std::vector<std::string> posix_segments_with_origin(const std::string& prefix) {
+    std::vector<std::string> found;
     std::error_code ec;
     for (std::filesystem::directory_iterator it("/dev/shm", ec), end; !ec && it != end; it.increment(ec)) {
         const std::string name = it->path().filename().string();
         if (name.rfind("shmregion.", 0) != 0) continue;
         int fd = ::open(it->path().c_str(), O_RDONLY | O_CLOEXEC);
         if (fd < 0) continue;
-        char header[1024] = {};
+        char header[sizeof(detail::RegionHeader)] = {};
         bool ours = ::pread(fd, header, sizeof header, 0) == static_cast<ssize_t>(sizeof header) &&
-                    origin_is_test_home(header);
+                    origin_under(header, prefix);
         ::close(fd);
-        if (ours) leaked.push_back(name);
+        if (ours) found.push_back(name);
     }
-    return leaked;
+    return found;
 }
 
-std::vector<int> leaked_sysv_segments() {
-    std::vector<int> leaked;
+std::vector<int> sysv_segments_with_origin(const std::string& prefix, const std::function<bool(pid_t)>& made_by) {
+    std::vector<int> found;
     std::ifstream in("/proc/sysvipc/shm");
     std::string line;
     std::getline(in, line);  // column titles
@@ -208,13 +205,24 @@ std::vector<int> leaked_sysv_segments() {
         long long key = 0, size = 0;
         int id = -1;
         unsigned perms = 0;
-        if (!(f >> key >> id >> perms >> size) || size < 1024) continue;
+        pid_t cpid = 0;
+        if (!(f >> key >> id >> std::oct >> perms >> std::dec >> size >> cpid) ||
+            size < static_cast<long long>(sizeof(detail::RegionHeader)))
+            continue;
+        if (key == 0 || (perms & SHM_DEST)) continue;  // removed, still attached somewhere
+        if (made_by && !made_by(cpid)) continue;
         void* p = ::shmat(id, nullptr, SHM_RDONLY);
         if (p == reinterpret_cast<void*>(-1)) continue;
-        if (origin_is_test_home(static_cast<const char*>(p))) leaked.push_back(id);
+        if (origin_under(static_cast<const char*>(p), prefix)) found.push_back(id);
         ::shmdt(p);
     }
-    return leaked;
+    return found;
 }
+
+std::vector<std::string> leaked_posix_segments() {
+    return posix_segments_with_origin((temp_root() / kHomePrefix).string());
+}
+
+std::vector<int> leaked_sysv_segments() { return sysv_segments_with_origin((temp_root() / kHomePrefix).string()); }
 
 }  // namespace shmregion::test

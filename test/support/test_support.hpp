@@ -104,6 +104,14 @@ void write_file(const std::filesystem::path& p, const std::string& bytes);
 /// /dev/shm entries of region `name`'s segments ("shmregion.<name>.<16 hex>").
 std::vector<std::string> posix_segments_of(const std::string& name);
 
+/// /dev/shm entries (names without '/') and System V segment ids whose region header's
+/// origin path starts with `prefix`. System V segments already removed (still attached
+/// somewhere) are skipped, and so are those whose creator pid `made_by` rejects: attaching
+/// to read another program's segment would keep it alive while that program checks it went.
+std::vector<std::string> posix_segments_with_origin(const std::string& prefix);
+std::vector<int> sysv_segments_with_origin(const std::string& prefix,
+                                           const std::function<bool(pid_t)>& made_by = {});
+
 /// /dev/shm entries and System V segments that belong to test homes (their header's
 /// origin path lies under temp_root()/kHomePrefix*). Used by the leak check.
 std::vector<std::string> leaked_posix_segments();
