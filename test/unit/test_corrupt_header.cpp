@@ -434,20 +434,13 @@ BOOST_AUTO_TEST_CASE(a_region_being_removed_is_retried_then_reported) {
     {
         // While someone is attached (it holds the presence byte, docs/format.md), the
         // remover may still be at work: joiners wait, then report it; nothing is touched.
-        const int witness = ::open(p.file.c_str(), O_RDONLY | O_CLOEXEC);
-        struct flock fl {};
-        fl.l_type = F_RDLCK;
-        fl.l_whence = SEEK_SET;
-        fl.l_start = 8;
-        fl.l_len = 1;
-        BOOST_REQUIRE(::fcntl(witness, F_OFD_SETLK, &fl) == 0);
+        PresenceWitness attached(p.file);
         const auto t0 = std::chrono::steady_clock::now();
         expect_attach_fails(o, code(errc::marked_for_removal), {p.file.string()});
         BOOST_TEST(elapsed_ms(t0) >= 400);  // two attempts of 200 ms each
         RegionInfo info = inspect(p.home, p.o.name);
         BOOST_TEST(!info.valid);
         UNIT_CHECK_SAME_BYTES(dead, test::read_file(p.file));
-        ::close(witness);
     }
     // Nobody attached: its remover died half-way; the joiner finishes the removal and,
     // asked to create or join, creates afresh.

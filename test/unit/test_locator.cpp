@@ -49,6 +49,14 @@ struct Made {
         if (o.backing == Backing::posix) return fs::exists(posix_path());
         return sysv_segment_exists(info.sysv_id, info.sysv_key);
     }
+    /// Removes the segment behind the region's back (a reboot, RemoveIPC), leaving the locator.
+    void drop_segment() const {
+        if (o.backing == Backing::posix)
+            BOOST_REQUIRE(::shm_unlink(info.segment.c_str()) == 0);
+        else
+            BOOST_REQUIRE(::shmctl(info.sysv_id, IPC_RMID, nullptr) == 0);
+        BOOST_REQUIRE(!segment_exists());
+    }
     /// Puts the original locator back and removes everything.
     void restore_and_remove() {
         test::write_file(file, locator);
@@ -165,32 +173,11 @@ BOOST_AUTO_TEST_CASE(corrupt_locators_are_refused_and_left_unchanged) {
     }
 }
 
-// Holds a shared lock on the presence byte of a region's file, as a live attacher does
-// (docs/format.md), so that a joiner knows it is not alone.
-struct PresenceWitness {
-    explicit PresenceWitness(const fs::path& file) : fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC)) {
-        struct flock fl {};
-        fl.l_type = F_RDLCK;
-        fl.l_whence = SEEK_SET;
-        fl.l_start = 8;
-        fl.l_len = 1;
-        BOOST_REQUIRE(fd >= 0);
-        BOOST_REQUIRE(::fcntl(fd, F_OFD_SETLK, &fl) == 0);
-    }
-    ~PresenceWitness() { ::close(fd); }
-    int fd;
-};
-
 BOOST_AUTO_TEST_CASE(a_locator_whose_segment_is_gone) {
     for (Backing b : {Backing::posix, Backing::sysv}) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
             Made m(b);
-            if (b == Backing::posix) {
-                BOOST_REQUIRE(::shm_unlink(m.info.segment.c_str()) == 0);
-            } else {
-                BOOST_REQUIRE(::shmctl(m.info.sysv_id, IPC_RMID, nullptr) == 0);
-            }
-            BOOST_REQUIRE(!m.segment_exists());
+            m.drop_segment();
             {
                 // Someone is attached: the segment may be on its way (a removal in
                 // progress), so joiners wait, then report it; nothing is touched.
@@ -235,11 +222,7 @@ BOOST_AUTO_TEST_CASE(force_unlink_of_an_orphan_locator) {
     for (Backing b : {Backing::posix, Backing::sysv}) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
             Made m(b);
-            if (b == Backing::posix) {
-                BOOST_REQUIRE(::shm_unlink(m.info.segment.c_str()) == 0);
-            } else {
-                BOOST_REQUIRE(::shmctl(m.info.sysv_id, IPC_RMID, nullptr) == 0);
-            }
+            m.drop_segment();
             std::error_code ec = make_error_code(std::errc::interrupted);
             unlink(m.home, m.o.name, Force::yes, ec);
             BOOST_TEST(!ec, ec.message());

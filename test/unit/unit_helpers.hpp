@@ -152,4 +152,20 @@ inline long long elapsed_ms(std::chrono::steady_clock::time_point start) {
 
 inline const char* backing_name(Backing b) { return to_string(b).data(); }
 
+// Holds a shared lock on the presence byte of a region's file, as a live attacher does
+// (docs/format.md), so that a joiner knows it is not alone.
+struct PresenceWitness {
+    explicit PresenceWitness(const fs::path& file) : fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC)) {
+        struct flock fl {};
+        fl.l_type = F_RDLCK;
+        fl.l_whence = SEEK_SET;
+        fl.l_start = detail::kPresenceLockOffset;
+        fl.l_len = 1;
+        BOOST_REQUIRE(fd >= 0);
+        BOOST_REQUIRE(::fcntl(fd, F_OFD_SETLK, &fl) == 0);
+    }
+    ~PresenceWitness() { ::close(fd); }
+    int fd;
+};
+
 }  // namespace shmregion::unit
