@@ -37,6 +37,7 @@ enum class errc : int {
     not_attached,           ///< operation on an empty or detached Region
     wrong_process,          ///< Region inherited across fork() used before join_after_fork()
     not_growable,           ///< the backing cannot change size (System V)
+    wrong_owner,            ///< the region's file or segment belongs to another user
 };
 
 /// The category of shmregion::errc.

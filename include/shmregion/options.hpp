@@ -56,6 +56,11 @@ struct Options {
     /// for the region lock during attach, before it fails (header_incomplete, lock_timeout).
     /// Any value up to std::chrono::milliseconds::max() ("practically forever") is fine.
     std::chrono::milliseconds join_timeout{5000};
+    /// Join only regions whose file in home and segment belong to this process's effective
+    /// user (errc::wrong_owner otherwise): in a shared home, a region file planted by
+    /// another user is refused. Set false to share regions between users (with a group
+    /// and permissions that allow it).
+    bool require_same_owner = true;
     /// Remove the region when its last attacher detaches (Berkeley DB's REGION_LASTDETACH).
     /// Others may still join it until then. Set by any attacher, it stays set.
     bool remove_on_last_detach = false;

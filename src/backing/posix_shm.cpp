@@ -80,6 +80,12 @@ public:
 
     Backing kind() const noexcept override { return Backing::posix; }
 
+    uid_t owner() const override {
+        struct stat st {};
+        if (::fstat(seg_fd(), &st) != 0) throw_errno(errno, "fstat", "/dev/shm" + segment_);
+        return st.st_uid;
+    }
+
     std::uint64_t backing_size() const override {
         struct stat st {};
         if (::fstat(seg_fd(), &st) != 0) throw_errno(errno, "fstat", "/dev/shm" + segment_);
@@ -127,7 +133,14 @@ private:
 
 }  // namespace
 
-void remove_posix_segment(const std::string& segment, const std::filesystem::path& locator_file) {
+void remove_posix_segment(const std::string& segment, const std::filesystem::path& locator_file,
+                          std::optional<uid_t> owner) {
+    struct stat st {};
+    if (owner && ::stat(("/dev/shm" + segment).c_str(), &st) == 0 && st.st_uid != *owner)
+        throw_failure(errc::wrong_owner, locator_file,
+                      "segment " + segment + " named by " + locator_file.string() + " belongs to uid " +
+                          std::to_string(st.st_uid) + ", the locator to uid " + std::to_string(*owner) +
+                          ": not removed");
     if (::shm_unlink(segment.c_str()) != 0 && errno != ENOENT)
         throw_errno(errno, "shm_unlink " + segment + " (named by " + locator_file.string() + ")");
 }

@@ -93,6 +93,12 @@ void Mapping::attach_sysv(int shmid, std::uint64_t bytes) {
 
 // ---- Store -----------------------------------------------------------------------------
 
+uid_t Store::owner() const {
+    struct stat st {};
+    if (::fstat(lock_fd_.get(), &st) != 0) throw_errno(errno, "fstat", file_);
+    return st.st_uid;
+}
+
 void Store::reopen_lock_fd() {
     if (!lock_fd_) return;
     // Opening /proc/self/fd/N creates a new open file description for the same inode, so
@@ -137,6 +143,7 @@ HomeFile open_home_file(const std::filesystem::path& file, bool writable) {
         throw_failure(errc::bad_magic, file, file.string() + " is not a regular file");
     h.dev = st.st_dev;
     h.ino = st.st_ino;
+    h.uid = st.st_uid;
     // One read serves both: the magic, and the whole locator if it is one.
     Locator loc{};
     const auto have = static_cast<std::size_t>(std::min<off_t>(st.st_size, static_cast<off_t>(sizeof loc)));

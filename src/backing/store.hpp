@@ -86,6 +86,8 @@ public:
 
     /// Real size of the backing now (fstat, IPC_STAT).
     virtual std::uint64_t backing_size() const = 0;
+    /// The user owning the memory (the file, or the segment). Throws Failure.
+    virtual uid_t owner() const;
     /// Copies bytes of the backing without mapping it. Throws Failure.
     virtual void read(void* buf, std::size_t len, std::uint64_t offset) const = 0;
     /// Maps the first `bytes` of the backing at the start of m.
@@ -118,6 +120,7 @@ struct HomeFile {
     Fd fd;
     dev_t dev = 0;  // identity of the file opened
     ino_t ino = 0;
+    uid_t uid = 0;  // its owner
     Backing kind = Backing::any;         // file, posix or sysv
     std::optional<Locator> locator;      // posix and sysv
 };
@@ -150,12 +153,15 @@ Locator make_locator(Backing kind, std::uint64_t region_bytes);
 void write_locator(int fd, const Locator& loc, const std::filesystem::path& file);
 
 /// Force-unlink helpers: remove a segment knowing only what the locator says. Missing
-/// segments are not an error. Throw Failure on other errors.
-void remove_posix_segment(const std::string& segment, const std::filesystem::path& locator_file);
-void remove_sysv_segment(std::int32_t key, std::int32_t id, const std::filesystem::path& locator_file);
+/// segments are not an error; a segment owned by another user than `owner` (the locator's)
+/// is refused with wrong_owner. Throw Failure on other errors.
+void remove_posix_segment(const std::string& segment, const std::filesystem::path& locator_file,
+                          std::optional<uid_t> owner = std::nullopt);
+void remove_sysv_segment(std::int32_t key, std::int32_t id, const std::filesystem::path& locator_file,
+                         std::optional<uid_t> owner = std::nullopt);
 /// remove_abandoned(): the System V segment a dead creator's pending locator names, if it
 /// is still there and really that creator's (key and creator pid agree). True if removed.
-bool remove_abandoned_sysv_segment(const Locator& loc, const std::filesystem::path& pending_file);
+bool remove_abandoned_sysv_segment(const Locator& loc, const std::filesystem::path& pending_file, uid_t owner);
 // Per-backing constructors (one file each).
 std::unique_ptr<Store> create_file_store(const CreateRequest& req);
 std::unique_ptr<Store> create_posix_store(const CreateRequest& req);

@@ -92,6 +92,12 @@ public:
 
     Backing kind() const noexcept override { return Backing::sysv; }
 
+    uid_t owner() const override {
+        auto ds = stat_segment(id_, file_);
+        if (!ds) throw_failure(errc::segment_missing, file_, describe_segment(key_, id_) + " no longer exists");
+        return ds->shm_perm.uid;
+    }
+
     std::uint64_t backing_size() const override {
         auto ds = stat_segment(id_, file_);
         if (!ds)
@@ -143,14 +149,20 @@ private:
 
 }  // namespace
 
-void remove_sysv_segment(std::int32_t key, std::int32_t id, const std::filesystem::path& locator_file) {
+void remove_sysv_segment(std::int32_t key, std::int32_t id, const std::filesystem::path& locator_file,
+                         std::optional<uid_t> owner) {
     auto ds = stat_segment(id, locator_file);
     if (!ds || ds->shm_perm.__key != key) return;  // gone, or the id now belongs to another segment
+    if (owner && ds->shm_perm.uid != *owner)
+        throw_failure(errc::wrong_owner, locator_file,
+                      describe_segment(key, id) + " named by " + locator_file.string() + " belongs to uid " +
+                          std::to_string(ds->shm_perm.uid) + ", the locator to uid " + std::to_string(*owner) +
+                          ": not removed");
     if (!bip::xsi_shared_memory::remove(id) && errno != EINVAL && errno != EIDRM)
         throw_errno(errno, "shmctl(IPC_RMID) of " + describe_segment(key, id) + " named by", locator_file);
 }
 
-bool remove_abandoned_sysv_segment(const Locator& loc, const std::filesystem::path& pending_file) {
+bool remove_abandoned_sysv_segment(const Locator& loc, const std::filesystem::path& pending_file, uid_t owner) {
     int id = loc.sysv_id;
     if (id < 0) {
         // The creator died between shmget and recording the id: find it by key.
@@ -160,7 +172,9 @@ bool remove_abandoned_sysv_segment(const Locator& loc, const std::filesystem::pa
     auto ds = stat_segment(id, pending_file);
     // Ours only if it carries the key and was made by the dead creator: a key tried and
     // found taken (EEXIST) belongs to someone else.
-    if (!ds || ds->shm_perm.__key != loc.sysv_key || ds->shm_cpid != loc.creator_pid) return false;
+    if (!ds || ds->shm_perm.__key != loc.sysv_key || ds->shm_cpid != loc.creator_pid ||
+        ds->shm_perm.uid != owner)
+        return false;
     if (!bip::xsi_shared_memory::remove(id) && errno != EINVAL && errno != EIDRM)
         throw_errno(errno, "shmctl(IPC_RMID) of " + describe_segment(loc.sysv_key, id) + " named by", pending_file);
     return true;

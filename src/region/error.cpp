@@ -31,6 +31,7 @@ public:
             case errc::not_attached: return "region is not attached";
             case errc::wrong_process: return "region was attached by another process (call join_after_fork)";
             case errc::not_growable: return "region backing cannot grow";
+            case errc::wrong_owner: return "region file or segment belongs to another user";
         }
         return "unknown shmregion error " + std::to_string(ev);
     }
@@ -47,6 +48,7 @@ public:
             case errc::lock_timeout: return std::errc::timed_out;
             case errc::attacher_table_full: return std::errc::too_many_files_open;
             case errc::not_growable: return std::errc::operation_not_supported;
+            case errc::wrong_owner: return std::errc::operation_not_permitted;
             default: return {ev, *this};
         }
     }

@@ -184,6 +184,11 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
             throw_failure(errc::backing_mismatch, file,
                           file.string() + " holds a " + std::string(to_string(hf.kind)) +
                               " region, not the " + std::string(to_string(o.backing)) + " region asked for");
+        if (o.require_same_owner && hf.uid != ::geteuid())
+            throw_failure(errc::wrong_owner, file,
+                          file.string() + " belongs to uid " + std::to_string(hf.uid) + ", not to us (uid " +
+                              std::to_string(::geteuid()) +
+                              "); set Options::require_same_owner = false to share regions between users");
         const std::optional<Locator> loc = hf.locator;
         file_dev = hf.dev;
         file_ino = hf.ino;
@@ -209,6 +214,11 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
             throw RetryLater{std::move(f)};
         }
         r->file = file;
+        if (o.require_same_owner && loc && r->store->owner() != ::geteuid())
+            throw_failure(errc::wrong_owner, file,
+                          "the segment named by " + file.string() + " belongs to uid " +
+                              std::to_string(r->store->owner()) + ", not to us (uid " + std::to_string(::geteuid()) +
+                              "); set Options::require_same_owner = false to share regions between users");
         h = read_validated_header(*r->store, file, loc, nullptr);
         if (h.valid == kValidRemoved && alone) {
             // Its remover died between marking it removed and removing its names.

@@ -27,10 +27,12 @@ void force_unlink(const std::filesystem::path& home, std::string_view name) {
     // Reads the file in home and nothing else: no attach, no lock (the holder may be dead,
     // or the header may be corrupt).
     HomeFile hf = open_home_file(file, false);
+    // The segment must belong to whoever owns the locator: a locator planted in a shared
+    // home must not make us remove somebody else's segment.
     if (hf.kind == Backing::posix)
-        remove_posix_segment(fixed_string(hf.locator->segment, sizeof hf.locator->segment), file);
+        remove_posix_segment(fixed_string(hf.locator->segment, sizeof hf.locator->segment), file, hf.uid);
     else if (hf.kind == Backing::sysv)
-        remove_sysv_segment(hf.locator->sysv_key, hf.locator->sysv_id, file);
+        remove_sysv_segment(hf.locator->sysv_key, hf.locator->sysv_id, file, hf.uid);
     unlink_if_same(file, hf.fd.get());
 }
 
@@ -173,9 +175,9 @@ std::optional<std::string> remove_one_abandoned(const std::filesystem::path& hom
         validate_locator(loc, p, true);
         if (loc.backing == static_cast<std::uint32_t>(Backing::posix)) {
             const std::string seg = fixed_string(loc.segment, sizeof loc.segment);
-            remove_posix_segment(seg, p);
+            remove_posix_segment(seg, p, mine.st_uid);
             what = "POSIX segment " + seg + " (if it was made) and ";
-        } else if (remove_abandoned_sysv_segment(loc, p)) {
+        } else if (remove_abandoned_sysv_segment(loc, p, mine.st_uid)) {
             char key[16];
             std::snprintf(key, sizeof key, "0x%08x", static_cast<unsigned>(loc.sysv_key));
             what = std::string("System V segment key ") + key + " and ";
