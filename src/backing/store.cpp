@@ -103,9 +103,7 @@ void Store::reopen_lock_fd() {
     if (!lock_fd_) return;
     // Opening /proc/self/fd/N creates a new open file description for the same inode, so
     // the child's liveness lock is its own, not the one it shares with its parent.
-    char path[64];
-    std::snprintf(path, sizeof path, "/proc/self/fd/%d", lock_fd_.get());
-    Fd fresh(::open(path, O_RDWR | O_CLOEXEC));
+    Fd fresh(reopen_description(lock_fd_.get(), O_RDWR));
     if (!fresh) throw_errno(errno, "reopen (after fork)", file_);
     lock_fd_ = std::move(fresh);
 }
@@ -113,15 +111,7 @@ void Store::reopen_lock_fd() {
 void Store::disown_locks_after_fork() noexcept {
     const int fd = lock_fd_.get();
     if (fd < 0) return;
-    // "/proc/self/fd/<fd>" by hand: snprintf is not async-signal-safe.
-    char path[32] = "/proc/self/fd/";
-    char digits[12];
-    int n = 0;
-    for (unsigned v = static_cast<unsigned>(fd); n == 0 || v != 0; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
-    std::size_t len = std::strlen(path);
-    while (n > 0) path[len++] = digits[--n];
-    path[len] = '\0';
-    const int fresh = ::open(path, O_RDWR | O_CLOEXEC);
+    const int fresh = reopen_description(fd, O_RDWR);
     if (fresh < 0) return;
     ::dup3(fresh, fd, O_CLOEXEC);  // drops the child's reference to the shared description
     ::close(fresh);
@@ -326,9 +316,7 @@ bool PendingFile::link_into_place() {
     HomeLock serialised(home_of(final_));
     int rc;
     if (temp_.empty()) {
-        char path[64];
-        std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd_);
-        rc = ::linkat(AT_FDCWD, path, AT_FDCWD, final_.c_str(), AT_SYMLINK_FOLLOW);
+        rc = ::linkat(AT_FDCWD, ProcFdPath(fd_).c_str(), AT_FDCWD, final_.c_str(), AT_SYMLINK_FOLLOW);
     } else {
         rc = ::link(temp_.c_str(), final_.c_str());
     }

@@ -108,9 +108,8 @@ void init_header(RegionImpl& r, const Options& o, const Sizes& s) {
         std::strncpy(h.origin, abs.c_str(), sizeof h.origin - 1);
     }
     robust_mutex_init(&h.mutex);
-    // The creator is attacher 0. Nobody else can see the region yet, so no lock is needed.
-    if (r.store->lock_fd() >= 0 && !slot_lock_acquire(r.store->lock_fd(), 0))
-        throw_failure(errc::header_corrupt, r.file, "attacher slot 0 of a new region is locked");
+    // The creator is attacher 0. Nobody else can see the region yet, so no mutex is
+    // needed; slot 0's liveness lock was taken with the pending file (PendingFile).
     slot_fill_self(*slot_at(&h, 0));
     r.slot = 0;
     r.has_slot = true;
@@ -163,6 +162,24 @@ bool still_named(const RegionImpl& r, dev_t dev, ino_t ino) {
     return now.st_dev == dev && now.st_ino == ino;
 }
 
+/// How messages name a region: its file, or "heap region" for one without.
+std::string describe(const std::filesystem::path& file) {
+    return file.empty() ? std::string("heap region") : file.string();
+}
+
+/// The transient "being removed" state: retried until the deadline, then reported.
+RetryLater being_removed(const std::filesystem::path& file, const std::string& how = " is being removed") {
+    return RetryLater{Failure{make_error_code(errc::marked_for_removal), file, describe(file) + how}};
+}
+
+/// Refuses a region file or segment of another user (Options::require_same_owner).
+[[noreturn]] void refuse_owner(const std::filesystem::path& file, const std::string& what, uid_t owner) {
+    throw_failure(errc::wrong_owner, file,
+                  what + " belongs to uid " + std::to_string(owner) + ", not to us (uid " +
+                      std::to_string(::geteuid()) +
+                      "); set Options::require_same_owner = false to share regions between users");
+}
+
 std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& file, Deadline deadline) {
     auto r = std::make_unique<RegionImpl>();
     bool alone = false;
@@ -184,11 +201,7 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
             throw_failure(errc::backing_mismatch, file,
                           file.string() + " holds a " + std::string(to_string(hf.kind)) +
                               " region, not the " + std::string(to_string(o.backing)) + " region asked for");
-        if (o.require_same_owner && hf.uid != ::geteuid())
-            throw_failure(errc::wrong_owner, file,
-                          file.string() + " belongs to uid " + std::to_string(hf.uid) + ", not to us (uid " +
-                              std::to_string(::geteuid()) +
-                              "); set Options::require_same_owner = false to share regions between users");
+        if (o.require_same_owner && hf.uid != ::geteuid()) refuse_owner(file, file.string(), hf.uid);
         const std::optional<Locator> loc = hf.locator;
         file_dev = hf.dev;
         file_ino = hf.ino;
@@ -214,11 +227,10 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
             throw RetryLater{std::move(f)};
         }
         r->file = file;
-        if (o.require_same_owner && loc && r->store->owner() != ::geteuid())
-            throw_failure(errc::wrong_owner, file,
-                          "the segment named by " + file.string() + " belongs to uid " +
-                              std::to_string(r->store->owner()) + ", not to us (uid " + std::to_string(::geteuid()) +
-                              "); set Options::require_same_owner = false to share regions between users");
+        if (o.require_same_owner && loc) {
+            const uid_t owner = r->store->owner();
+            if (owner != ::geteuid()) refuse_owner(file, "the segment named by " + file.string(), owner);
+        }
         h = read_validated_header(*r->store, file, loc, nullptr);
         if (h.valid == kValidRemoved && alone) {
             // Its remover died between marking it removed and removing its names.
@@ -228,12 +240,9 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
     }
     if (h.valid == kValidInitialising)
         throw RetryLater{Failure{make_error_code(errc::header_incomplete), file,
-                                 "header of " + (file.empty() ? std::string("heap region") : file.string()) +
+                                 "header of " + describe(file) +
                                      ": field 'valid' not set: the creator has not finished (or died)"}};
-    if (h.valid == kValidRemoved)
-        throw RetryLater{Failure{make_error_code(errc::marked_for_removal), file,
-                                 (file.empty() ? std::string("heap region") : file.string()) +
-                                     " is being removed"}};
+    if (h.valid == kValidRemoved) throw being_removed(file);
     if (!r->mapping) {
         r->mapping = std::make_shared<Mapping>(h.max_region_size);
         r->store->map(*r->mapping, h.region_size);
@@ -256,24 +265,19 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
     r->lock(deadline);
     try {
         if (!r->file.empty() && !still_named(*r, file_dev, file_ino))
-            throw RetryLater{Failure{make_error_code(errc::marked_for_removal), file,
-                                     file.string() + " was removed while we joined"}};
-        if (load_acquire(r->hdr->valid) != kValidReady)
-            throw RetryLater{Failure{make_error_code(errc::marked_for_removal), file,
-                                     r->file.string() + " is being removed"}};
+            throw being_removed(file, " was removed while we joined");
+        if (load_acquire(r->hdr->valid) != kValidReady) throw being_removed(file);
         r->reap_dead();
         if ((r->hdr->flags & kRemoveAtLastDetach) && r->hdr->ref_count == 0) {
             // To be removed at its last detach, and its last attacher died without
             // detaching: nobody is left to remove it. Do what that last detach would have
             // done, then start over.
             r->remove_region();
-            throw RetryLater{Failure{make_error_code(errc::marked_for_removal), file,
-                                     r->file.string() + " is being removed"}};
+            throw being_removed(file);
         }
         if (r->hdr->flags & kFlagUnlinkRequested)
             throw_failure(errc::marked_for_removal, file,
-                          (file.empty() ? std::string("the region") : file.string()) +
-                              " is marked for removal and will go when its last attacher detaches");
+                          describe(file) + " is marked for removal and will go when its last attacher detaches");
         r->take_slot();
         if (o.remove_on_last_detach) r->hdr->flags |= kFlagRemoveOnLastDetach;
     } catch (...) {
@@ -317,8 +321,7 @@ std::unique_ptr<RegionImpl> attach(const Options& o) {
         if (o.mode == OpenMode::create_only && named(o.backing)) check_home(o.home);
         if (auto r = create(o, file)) return r;
         if (o.mode == OpenMode::create_only)
-            throw_failure(errc::region_exists, file,
-                          (file.empty() ? std::string("heap region") : file.string()) + " already exists");
+            throw_failure(errc::region_exists, file, describe(file) + " already exists");
         if (std::chrono::steady_clock::now() >= deadline)
             throw_failure(errc::lock_timeout, file, "gave up racing to create or join " + file.string());
     }
@@ -393,10 +396,7 @@ bool RegionImpl::release_guard() noexcept {
     if (!guard) return true;
     // A guard inherited through fork() holds nothing in this process: the lock belongs to
     // the parent's thread. Only the owner's guard unlocks.
-    if (owner_pid == ::getpid()) {
-        hdr->lock_holder = 0;
-        if (robust_mutex_unlock(&hdr->mutex) != 0) return false;  // held by another thread
-    }
+    if (owner_pid == ::getpid() && unlock() != 0) return false;  // held by another thread
     guard->impl_ = nullptr;
     guard = nullptr;
     return true;
@@ -426,9 +426,9 @@ bool RegionImpl::lock(Deadline deadline, bool for_application) {
     return died;
 }
 
-void RegionImpl::unlock() noexcept {
+int RegionImpl::unlock() noexcept {
     hdr->lock_holder = 0;
-    robust_mutex_unlock(&hdr->mutex);
+    return robust_mutex_unlock(&hdr->mutex);
 }
 
 void RegionImpl::remove_region() {

@@ -49,7 +49,8 @@ public:
     /// an application lock (for_application), otherwise the death is left in the header
     /// (kFlagOwnerDiedUnreported) for the next application lock to report.
     bool lock(Deadline deadline, bool for_application = false);
-    void unlock() noexcept;
+    /// 0, or EPERM if another thread holds the lock.
+    int unlock() noexcept;
     /// Under the lock: drops dead attachers (never our own slot) and rebuilds ref_count.
     std::size_t reap_dead() noexcept;
     /// Under the lock, with no attacher left: marks the header removed and removes the

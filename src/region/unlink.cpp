@@ -20,6 +20,16 @@ namespace shmregion {
 namespace detail {
 namespace {
 
+/// The names of the entries of home (one directory read; errors name home).
+std::vector<std::string> entries_of(const std::filesystem::path& home) {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(home, ec), end; !ec && it != end; it.increment(ec))
+        names.push_back(it->path().filename().string());
+    if (ec) throw_errno(ec.value(), "read directory", home);
+    return names;
+}
+
 void force_unlink(const std::filesystem::path& home, std::string_view name) {
     validate_name(name);
     check_home(home);
@@ -126,15 +136,12 @@ RegionInfo do_inspect(const std::filesystem::path& home, std::string_view name) 
 std::vector<std::string> do_list(const std::filesystem::path& home) {
     check_home(home);
     std::vector<std::string> names;
-    std::error_code ec;
-    for (std::filesystem::directory_iterator it(home, ec), end; !ec && it != end; it.increment(ec)) {
-        const std::string fname = it->path().filename().string();
-        const std::string suffix = ".region";
+    const std::string suffix = ".region";
+    for (const std::string& fname : entries_of(home)) {
         if (fname.size() <= suffix.size() || fname.front() == '.') continue;
         if (fname.compare(fname.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
         names.push_back(fname.substr(0, fname.size() - suffix.size()));
     }
-    if (ec) throw_errno(ec.value(), "read directory", home);
     std::sort(names.begin(), names.end());
     return names;
 }
@@ -193,12 +200,8 @@ std::vector<std::string> do_remove_abandoned(const std::filesystem::path& home) 
     check_home(home);
     const std::string marker = std::string(".region") + kPendingInfix;
     std::vector<std::filesystem::path> pending;
-    std::error_code ec;
-    for (std::filesystem::directory_iterator it(home, ec), end; !ec && it != end; it.increment(ec)) {
-        const std::string f = it->path().filename().string();
-        if (is_pending_name(f, marker)) pending.push_back(it->path());
-    }
-    if (ec) throw_errno(ec.value(), "read directory", home);
+    for (const std::string& f : entries_of(home))
+        if (is_pending_name(f, marker)) pending.push_back(home / f);
 
     std::vector<std::string> report;
     for (const auto& p : pending) {

@@ -18,6 +18,17 @@ void Fd::reset(int fd) noexcept {
     fd_ = fd;
 }
 
+ProcFdPath::ProcFdPath(int fd) noexcept : str("/proc/self/fd/") {
+    char digits[12];
+    int n = 0;
+    for (unsigned v = static_cast<unsigned>(fd); n == 0 || v != 0; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
+    std::size_t len = std::strlen(str);
+    while (n > 0) str[len++] = digits[--n];
+    str[len] = '\0';
+}
+
+int reopen_description(int fd, int flags) noexcept { return ::open(ProcFdPath(fd).c_str(), flags | O_CLOEXEC); }
+
 std::uint32_t page_size() noexcept {
     static const std::uint32_t ps = static_cast<std::uint32_t>(::sysconf(_SC_PAGESIZE));
     return ps;

@@ -38,6 +38,18 @@ private:
     int fd_ = -1;
 };
 
+/// "/proc/self/fd/<fd>", built without snprintf so it is async-signal-safe.
+struct ProcFdPath {
+    explicit ProcFdPath(int fd) noexcept;
+    const char* c_str() const noexcept { return str; }
+    char str[32];
+};
+
+/// Opens `fd`'s file again through /proc/self/fd: a new open file description of the same
+/// inode, holding none of the old one's locks. Returns the new descriptor (close-on-exec),
+/// or -1 with errno set. Async-signal-safe.
+int reopen_description(int fd, int flags) noexcept;
+
 /// sysconf(_SC_PAGESIZE), cached.
 std::uint32_t page_size() noexcept;
 
