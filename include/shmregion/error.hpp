@@ -38,6 +38,7 @@ enum class errc : int {
     wrong_process,          ///< Region inherited across fork() used before join_after_fork()
     not_growable,           ///< the backing cannot change size (System V)
     wrong_owner,            ///< the region's file or segment belongs to another user
+    engine_unavailable,     ///< an I/O engine asked for by name is not built or cannot run here
 };
 
 /// The category of shmregion::errc.

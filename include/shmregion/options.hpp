@@ -1,6 +1,8 @@
 // shmregion: what to attach to, and how.
 #pragma once
 
+#include <shmregion/io/engine.hpp>
+
 #include <sys/types.h>
 
 #include <chrono>
@@ -34,6 +36,13 @@ enum class OpenMode {
 
 enum class Force : bool { no = false, yes = true };
 
+/// Prefaulting at attach (see Region::prefault).
+enum class Prefault {
+    none,        ///< pages are faulted in as the application touches them
+    wait,        ///< attach returns once every page is resident and writable
+    background,  ///< attach starts it and returns; see Region::background_prefault()
+};
+
 struct Options {
     /// Directory holding the region's file. Must exist. Ignored by anonymous and heap regions.
     std::filesystem::path home;
@@ -64,6 +73,12 @@ struct Options {
     /// Remove the region when its last attacher detaches (Berkeley DB's REGION_LASTDETACH).
     /// Others may still join it until then. Set by any attacher, it stays set.
     bool remove_on_last_detach = false;
+    /// The I/O engine for this attach's extension, prefault and flush (io/engine.hpp).
+    /// automatic honours SHMREGION_IO_ENGINE, then probes; a named engine that cannot run
+    /// here fails the attach with errc::engine_unavailable.
+    io::EngineKind io_engine = io::EngineKind::automatic;
+    /// Make every page resident and writable at attach, waiting or in the background.
+    Prefault prefault = Prefault::none;
 };
 
 inline constexpr std::size_t max_name_length = 64;

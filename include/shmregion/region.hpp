@@ -22,6 +22,7 @@
 #pragma once
 
 #include <shmregion/error.hpp>
+#include <shmregion/io/ops.hpp>
 #include <shmregion/options.hpp>
 
 #include <sys/types.h>
@@ -110,6 +111,30 @@ public:
     const std::filesystem::path& file() const noexcept;
     /// This attach's slot in the attacher table.
     std::uint32_t slot() const noexcept;
+    /// The I/O engine this attach uses for extension, prefault and flush (chosen at attach:
+    /// Options::io_engine, SHMREGION_IO_ENGINE, or the first that works here).
+    io::EngineKind io_engine() const noexcept;
+
+    /// Makes every page of the region resident and writable now, so the application takes
+    /// no page faults later (Berkeley DB's region_init, without writing a byte: contents and
+    /// concurrent writers are unaffected). Blocks. File regions: the pages become dirty and
+    /// are written back in time. Errors: ENOMEM, engine_unavailable, wrong_process.
+    void prefault();
+    void prefault(std::error_code& ec) noexcept;
+    /// The same in the background: returns at once, the region stays usable meanwhile.
+    /// detach() cancels the job and waits for it.
+    io::PrefaultHandle prefault_async();
+    io::PrefaultHandle prefault_async(std::error_code& ec) noexcept;
+    /// The job started by Options::prefault = Prefault::background (empty otherwise).
+    io::PrefaultHandle background_prefault() const noexcept;
+
+    /// Makes the region's bytes durable (file backing): fdatasync of the region file through
+    /// the I/O engine, waited for. Everything stored through data() by any process before
+    /// the call is included (the mapping is the file's page cache). For the other backings,
+    /// whose memory does not outlive a reboot, it does nothing and succeeds. Errors: EIO
+    /// (writeback failed; the kernel reports it once), wrong_process.
+    void flush();
+    void flush(std::error_code& ec) noexcept;
 
     /// Takes the region's robust process-shared mutex. Blocks. Errors: lock_not_recoverable,
     /// resource_deadlock_would_occur if this thread already holds it, wrong_process.

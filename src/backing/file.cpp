@@ -1,6 +1,7 @@
 // File backing: the region is <home>/<name>.region itself, mapped MAP_SHARED. The same
 // descriptor carries the attachers' liveness locks.
 #include "backing/store.hpp"
+#include "io/engine_impl.hpp"
 #include "sys/failure.hpp"
 
 #include <fcntl.h>
@@ -22,8 +23,8 @@ public:
         pending_ = std::make_unique<PendingFile>(req.home, req.file, req.permissions, lock_fd_,
                                                  PendingFile::Visibility::unnamed);
         // Allocate every block now: a full disk is an error here, not a SIGBUS later.
-        int rc = ::posix_fallocate(lock_fd_.get(), 0, static_cast<off_t>(req.region_bytes));
-        if (rc != 0) throw_errno(rc, "posix_fallocate " + std::to_string(req.region_bytes) + " bytes for", req.file);
+        io::detail::extend_or_throw(*req.engine, lock_fd_.get(), 0, req.region_bytes, req.file,
+                                    io::ExtendMethod::automatic);
     }
 
     Backing kind() const noexcept override { return Backing::file; }

@@ -6,6 +6,7 @@
 // permissions applied exactly); removal is a plain shm_unlink, because
 // shared_memory_object::remove() reports failure as a bare bool and loses errno.
 #include "backing/store.hpp"
+#include "io/engine_impl.hpp"
 #include "sys/failure.hpp"
 
 #include <boost/interprocess/exceptions.hpp>
@@ -70,11 +71,12 @@ public:
         }
         created_ = true;
         // tmpfs allocates the pages now, so a full /dev/shm is ENOSPC here, never SIGBUS later.
-        int rc = ::posix_fallocate(seg_fd(), 0, static_cast<off_t>(req.region_bytes));
-        if (rc != 0) {
+        try {
+            io::detail::extend_or_throw(*req.engine, seg_fd(), 0, req.region_bytes, "/dev/shm" + segment_,
+                                        io::ExtendMethod::automatic);
+        } catch (...) {
             discard();
-            throw_errno(rc, "posix_fallocate " + std::to_string(req.region_bytes) + " bytes for",
-                        "/dev/shm" + segment_);
+            throw;
         }
     }
 

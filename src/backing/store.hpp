@@ -15,6 +15,7 @@
 #include "region/header.hpp"
 #include "sys/os.hpp"
 
+#include <shmregion/io/engine.hpp>
 #include <shmregion/options.hpp>
 
 #include <sys/types.h>
@@ -140,6 +141,9 @@ struct CreateRequest {
     std::string name;
     ::mode_t permissions = 0600;
     std::uint64_t region_bytes = 0; // header included
+    /// Extends the new file or segment to region_bytes with its space allocated (file and
+    /// POSIX backings; io/ops.hpp), so a full disk or /dev/shm fails here, not as a SIGBUS.
+    io::Engine* engine = nullptr;
 };
 std::unique_ptr<Store> create_store(Backing kind, const CreateRequest& req);
 

@@ -32,6 +32,7 @@ public:
             case errc::wrong_process: return "region was attached by another process (call join_after_fork)";
             case errc::not_growable: return "region backing cannot grow";
             case errc::wrong_owner: return "region file or segment belongs to another user";
+            case errc::engine_unavailable: return "I/O engine unavailable";
         }
         return "unknown shmregion error " + std::to_string(ev);
     }
@@ -49,6 +50,7 @@ public:
             case errc::attacher_table_full: return std::errc::too_many_files_open;
             case errc::not_growable: return std::errc::operation_not_supported;
             case errc::wrong_owner: return std::errc::operation_not_permitted;
+            case errc::engine_unavailable: return std::errc::function_not_supported;
             default: return {ev, *this};
         }
     }

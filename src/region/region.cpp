@@ -118,8 +118,11 @@ void init_header(RegionImpl& r, const Options& o, const Sizes& s) {
     store_release(h.valid, kValidReady);  // last: joiners trust nothing before this
 }
 
+/// Requests the region's engine keeps in flight.
+constexpr unsigned kQueueDepth = 64;
+
 /// Creates the region; nullptr if another process published the name first.
-std::unique_ptr<RegionImpl> create(const Options& o, const std::filesystem::path& file) {
+std::unique_ptr<RegionImpl> create(const Options& o, const std::filesystem::path& file, io::EngineKind engine) {
     const Sizes s = creation_sizes(o);
     auto r = std::make_unique<RegionImpl>();
     r->name = o.name;
@@ -127,7 +130,9 @@ std::unique_ptr<RegionImpl> create(const Options& o, const std::filesystem::path
     r->file = named(o.backing) ? file : std::filesystem::path();
     r->owner_pid = ::getpid();
     r->created = true;
-    CreateRequest req{o.home, file, o.name, o.permissions, s.region};
+    r->engine_kind = engine;
+    CreateRequest req{o.home, file, o.name, o.permissions, s.region, nullptr};
+    if (o.backing == Backing::file || o.backing == Backing::posix) req.engine = &r->io();
     r->store = create_store(o.backing, req);
     try {
         r->mapping = std::make_shared<Mapping>(s.max_region);
@@ -293,8 +298,36 @@ void backoff(std::chrono::microseconds& delay) {
     delay = std::min(delay * 2, std::chrono::microseconds(50'000));
 }
 
+/// Options::prefault: waits, or starts the job, for a region just attached.
+std::unique_ptr<RegionImpl> with_prefault(std::unique_ptr<RegionImpl> r, Prefault how) {
+    if (how == Prefault::none) return r;
+    try {
+        if (how == Prefault::wait)
+            io::detail::prefault_or_throw(r->mapping->base(), r->mapping->mapped(), r->prefault_options());
+        else
+            r->background = r->start_prefault();
+    } catch (...) {
+        try {
+            r->detach();
+        } catch (...) {
+        }
+        throw;
+    }
+    return r;
+}
+
+std::unique_ptr<RegionImpl> attach_region(const Options& o, io::EngineKind engine);
+
 std::unique_ptr<RegionImpl> attach(const Options& o) {
     check_options(o);
+    // The engine first: a forced engine that cannot run here fails before anything is made.
+    const io::EngineKind engine = io::detail::choose_or_throw(o.io_engine).engine;
+    auto r = attach_region(o, engine);
+    r->engine_kind = engine;
+    return with_prefault(std::move(r), o.prefault);
+}
+
+std::unique_ptr<RegionImpl> attach_region(const Options& o, io::EngineKind engine) {
     // Clamped: now() + milliseconds::max() would overflow.
     const auto now = std::chrono::steady_clock::now();
     const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -319,7 +352,7 @@ std::unique_ptr<RegionImpl> attach(const Options& o) {
             }
         }
         if (o.mode == OpenMode::create_only && named(o.backing)) check_home(o.home);
-        if (auto r = create(o, file)) return r;
+        if (auto r = create(o, file, engine)) return r;
         if (o.mode == OpenMode::create_only)
             throw_failure(errc::region_exists, file, describe(file) + " already exists");
         if (std::chrono::steady_clock::now() >= deadline)
@@ -384,12 +417,36 @@ void RegionImpl::after_fork_in_child(void* self) noexcept {
 RegionImpl::RegionImpl() : fork_hook_(&RegionImpl::after_fork_in_child, this) {}
 
 RegionImpl::~RegionImpl() {
+    stop_prefaults();
     if (!release_guard() && guard) {
         // Locked by a guard on another thread, which can no longer unlock it: empty the
         // guard so it never touches this object again (the lock goes with the process).
         guard->impl_ = nullptr;
         guard = nullptr;
     }
+}
+
+io::Engine& RegionImpl::io() {
+    if (!engine) engine = io::detail::open_concrete(engine_kind, kQueueDepth);
+    return *engine;
+}
+
+io::PrefaultOptions RegionImpl::prefault_options() const {
+    io::PrefaultOptions o;
+    o.engine = engine_kind;
+    return o;
+}
+
+io::PrefaultHandle RegionImpl::start_prefault() {
+    std::erase_if(prefaults, [](const auto& p) { return io::PrefaultHandle(p).done(); });
+    auto job = io::detail::start_prefault(mapping->base(), mapping->mapped(), prefault_options(), mapping);
+    prefaults.push_back(job);
+    return io::PrefaultHandle(std::move(job));
+}
+
+void RegionImpl::stop_prefaults() noexcept {
+    for (auto& p : prefaults) io::detail::cancel_and_wait(*p);
+    prefaults.clear();
 }
 
 bool RegionImpl::release_guard() noexcept {
@@ -485,6 +542,7 @@ void RegionImpl::take_slot() {
 void RegionImpl::detach() {
     if (!release_guard())
         throw_errno(EPERM, "detach: the region lock is held by a LockGuard of another thread; release it there first");
+    stop_prefaults();  // no job of ours touches the region once it is left
     if (owner_pid != ::getpid() || !has_slot) {
         // Another process's attach inherited through fork(), or one that never finished:
         // leave the shared header alone, just drop our view.
@@ -618,6 +676,8 @@ std::size_t Region::max_size() const noexcept { return attached() ? impl_->usabl
 bool Region::created() const noexcept { return impl_ && impl_->created; }
 Backing Region::backing() const noexcept { return attached() ? static_cast<Backing>(impl_->hdr->backing) : Backing::any; }
 std::uint32_t Region::slot() const noexcept { return impl_ ? impl_->slot : 0; }
+io::EngineKind Region::io_engine() const noexcept { return impl_ ? impl_->engine_kind : io::EngineKind::sync; }
+io::PrefaultHandle Region::background_prefault() const noexcept { return impl_ ? impl_->background : io::PrefaultHandle(); }
 
 namespace {
 const std::string kEmptyString;
@@ -679,6 +739,9 @@ void do_join_after_fork(RegionImpl& r) {
         detail::throw_failure(errc::invalid_options, {},
                               "a heap region is private memory: a fork()ed child has only a copy");
     r.release_guard();  // the parent's guard, copied by fork(): emptied, nothing unlocked
+    r.engine.reset();   // the parent's ring or context: the child opens its own
+    r.prefaults.clear();  // the parent's jobs: their threads are not in this process
+    r.background = {};
     r.store->reopen_lock_fd();
     if (r.store->lock_fd() >= 0) detail::presence_share(r.store->lock_fd(), r.file, std::nullopt);
     r.owner_pid = ::getpid();
@@ -695,6 +758,37 @@ void do_join_after_fork(RegionImpl& r) {
     r.unlock();
 }
 }  // namespace
+
+namespace {
+void do_prefault(RegionImpl& r) {
+    io::detail::prefault_or_throw(r.mapping->base(), r.mapping->mapped(), r.prefault_options());
+}
+void do_flush(RegionImpl& r) {
+    // Only a file region's memory outlives a reboot; shm and anonymous memory have nothing
+    // to write back.
+    if (r.store->kind() != Backing::file) return;
+    io::detail::flush_or_throw(r.io(), r.store->lock_fd(), r.file, true);
+}
+}  // namespace
+
+void Region::prefault() {
+    op("prefault", impl_, [&] { do_prefault(require(impl_)); });
+}
+void Region::prefault(std::error_code& ec) noexcept {
+    detail::capture(ec, 0, [&] { return do_prefault(require(impl_)), 0; });
+}
+io::PrefaultHandle Region::prefault_async() {
+    return op("prefault", impl_, [&] { return require(impl_).start_prefault(); });
+}
+io::PrefaultHandle Region::prefault_async(std::error_code& ec) noexcept {
+    return detail::capture(ec, io::PrefaultHandle(), [&] { return require(impl_).start_prefault(); });
+}
+void Region::flush() {
+    op("flush", impl_, [&] { do_flush(require(impl_)); });
+}
+void Region::flush(std::error_code& ec) noexcept {
+    detail::capture(ec, 0, [&] { return do_flush(require(impl_)), 0; });
+}
 
 void Region::mark_for_removal() {
     op("mark_for_removal", impl_, [&] { do_mark(require(impl_)); });

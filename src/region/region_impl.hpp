@@ -3,6 +3,7 @@
 #pragma once
 
 #include "backing/store.hpp"
+#include "io/engine_impl.hpp"
 #include "region/header.hpp"
 #include "sys/fork_safety.hpp"
 
@@ -17,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace shmregion::detail {
 
@@ -68,6 +70,19 @@ public:
     /// Releases an outstanding guard's lock and empties the guard. False (guard kept) if
     /// the lock belongs to another thread of this process.
     bool release_guard() noexcept;
+
+    /// The I/O engine chosen at attach, opened at first need (creation opens it at once).
+    io::EngineKind engine_kind = io::EngineKind::sync;
+    std::unique_ptr<io::Engine> engine;
+    io::Engine& io();
+    /// Prefault jobs started from this attach; detach cancels and waits for them.
+    std::vector<std::shared_ptr<io::PrefaultState>> prefaults;
+    io::PrefaultHandle background;  // Options::prefault == background
+    io::PrefaultOptions prefault_options() const;
+    /// Starts a background prefault of the whole mapping and keeps track of it.
+    io::PrefaultHandle start_prefault();
+    /// Cancels this process's prefault jobs and waits for them to stop.
+    void stop_prefaults() noexcept;
 
     bool has_slot = false;
     /// The LockGuard that holds the mutex for this attach, if any (kept current by the

@@ -1,0 +1,111 @@
+// shmregion: what the I/O engine is used for. Extension makes a file's new space real,
+// prefault makes a mapping's pages resident and writable, flush makes a file's data
+// durable. Region uses these (region.hpp); they are public for tools and benchmarks.
+#pragma once
+
+#include <shmregion/io/engine.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <system_error>
+
+namespace shmregion::io {
+
+enum class ExtendMethod {
+    automatic,    ///< fallocate; batched zero writes where the file system refuses it
+    fallocate,    ///< fallocate(2) only (through the engine where it has the operation)
+    zero_writes,  ///< writes of zeros, batched through the engine (what fallocate-less
+                  ///< file systems need; also for tests and benchmarks)
+};
+
+/// Grows the file behind fd from `from` to `to` bytes (to > from; from is its current size)
+/// with every new block allocated, so a later page fault in the new part cannot SIGBUS for
+/// lack of space. New bytes read as zero. On failure (ENOSPC for a full disk or a full
+/// /dev/shm, EFBIG, EIO...) the file is cut back to `from` bytes: it never ends in between
+/// and nothing before `from` changes. `what` names the file in error messages.
+/// Throws shmregion::Error (operation "extend"); the second form stores the code instead.
+void extend(Engine& engine, int fd, std::uint64_t from, std::uint64_t to,
+            const std::filesystem::path& what, ExtendMethod method = ExtendMethod::automatic);
+void extend(Engine& engine, int fd, std::uint64_t from, std::uint64_t to,
+            const std::filesystem::path& what, ExtendMethod method, std::error_code& ec) noexcept;
+
+enum class PrefaultMethod {
+    automatic,        ///< madvise_uring if the engine is uring, else madvise_threads,
+                      ///< else (kernel without MADV_POPULATE_WRITE) touch_threads
+    madvise_uring,    ///< MADV_POPULATE_WRITE in chunks, submitted through io_uring (the
+                      ///< kernel's io-wq workers run the chunks in parallel)
+    madvise_threads,  ///< MADV_POPULATE_WRITE in chunks, on worker threads
+    touch_threads,    ///< a write fault per page on worker threads, by an atomic add of 0:
+                      ///< bytes never change, even while others write them
+};
+
+struct PrefaultOptions {
+    EngineKind engine = EngineKind::automatic;  ///< for madvise_uring (and automatic)
+    PrefaultMethod method = PrefaultMethod::automatic;
+    /// Worker threads (or io_uring requests in flight); 0: one per CPU, at most 8.
+    unsigned threads = 0;
+    /// Bytes per unit of work; also the granularity of progress and of cancel.
+    std::size_t chunk = 8u << 20;
+};
+
+/// What a prefault is doing; shared by the worker and every PrefaultHandle.
+class PrefaultState;
+
+/// A prefault running in the background. Copies share one job. The region stays usable
+/// while it runs: a populated page keeps its bytes. Destroying handles does not stop the
+/// job; cancel() does (at the next chunk), and Region::detach() cancels and waits for the
+/// jobs of its attach.
+class PrefaultHandle {
+public:
+    PrefaultHandle() noexcept = default;
+    explicit PrefaultHandle(std::shared_ptr<PrefaultState> state) noexcept : state_(std::move(state)) {}
+
+    /// False for a default-constructed handle (no job).
+    bool valid() const noexcept { return state_ != nullptr; }
+    /// True once the job finished, failed or was cancelled (true if !valid()).
+    bool done() const noexcept;
+    /// Bytes made resident so far, and in all.
+    std::uint64_t bytes_done() const noexcept;
+    std::uint64_t bytes_total() const noexcept;
+    /// Blocks until done. Throws shmregion::Error if the job failed (operation "prefault");
+    /// a cancelled job reports std::errc::operation_canceled.
+    void wait() const;
+    void wait(std::error_code& ec) const noexcept;
+    /// Waits at most `timeout`; true if done.
+    bool wait_for(std::chrono::milliseconds timeout) const noexcept;
+    /// Asks the job to stop after the chunks in progress. Returns at once.
+    void cancel() const noexcept;
+    /// The job's outcome once done(); empty while running or after success.
+    std::error_code error() const noexcept;
+
+private:
+    std::shared_ptr<PrefaultState> state_;
+};
+
+/// Makes [addr, addr+length) resident and writable (page-aligned addr; length rounded up
+/// to pages) before the application needs it, blocking until done. The range must be a
+/// MAP_SHARED or private writable mapping backed by allocated space (a region's mapping).
+/// Throws shmregion::Error (operation "prefault": ENOMEM when memory runs out, EFAULT for
+/// a range that is not mapped, engine_unavailable for a forced engine that cannot run).
+void prefault(void* addr, std::size_t length, const PrefaultOptions& options = {});
+void prefault(void* addr, std::size_t length, const PrefaultOptions& options, std::error_code& ec) noexcept;
+
+/// The same on a background thread; returns at once. `keep_alive` is held until the job
+/// ends (a Region passes its mapping, so the range stays mapped while the job runs).
+PrefaultHandle prefault_async(void* addr, std::size_t length, const PrefaultOptions& options = {},
+                              std::shared_ptr<void> keep_alive = nullptr);
+
+/// Makes the data written to the file behind fd durable: fdatasync (data_only) or fsync
+/// through the engine, waited for. For a MAP_SHARED mapping of the file this covers the
+/// bytes stored through the mapping too: on Linux those pages are the file's page cache,
+/// which fsync writes back (msync(MS_SYNC) would do the same work again). Throws
+/// shmregion::Error (operation "flush": EIO when writeback failed).
+void flush(Engine& engine, int fd, const std::filesystem::path& what, bool data_only = true);
+void flush(Engine& engine, int fd, const std::filesystem::path& what, bool data_only,
+           std::error_code& ec) noexcept;
+
+}  // namespace shmregion::io

@@ -1,0 +1,152 @@
+// Extension and flush through an engine.
+//
+// Extension must make the new space real: fallocate allocates every block (a full disk or
+// a full /dev/shm is ENOSPC now, never a SIGBUS at a later page fault). One fallocate for
+// the whole range: the file system serialises allocation per inode anyway, so splitting it
+// gains nothing. Where the file system has no fallocate (EOPNOTSUPP), zeros are written in
+// 1 MiB requests kept in flight together. Any failure cuts the file back to its old size.
+#include "io/engine_impl.hpp"
+
+#include "sys/failure.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+namespace shmregion::io {
+namespace detail {
+namespace {
+
+using shmregion::detail::throw_errno;
+using shmregion::detail::throw_failure;
+
+constexpr std::uint64_t kZeroChunk = 1u << 20;
+
+std::string range(std::uint64_t from, std::uint64_t to) {
+    return std::to_string(to - from) + " bytes at offset " + std::to_string(from) + " of";
+}
+
+/// One fallocate of [from, to): through the engine if it has the operation. 0 or -errno.
+int allocate(Engine& engine, int fd, std::uint64_t from, std::uint64_t to) {
+    Request r{Op::fallocate, fd, nullptr, to - from, from, 0, 0};
+    if (!engine.supports(Op::fallocate)) return static_cast<int>(run_now(r));
+    int rc = engine.submit(std::span<const Request>(&r, 1));
+    if (rc < 0) return rc;
+    return engine.drain();
+}
+
+/// Writes zeros over [from, to), up to the engine's capacity (at most 16) in flight.
+/// 0 or -errno (a short write is retried for the rest).
+int write_zeros(Engine& engine, int fd, std::uint64_t from, std::uint64_t to) {
+    struct Free {
+        void operator()(void* p) const noexcept { std::free(p); }
+    };
+    std::unique_ptr<void, Free> zeros(std::aligned_alloc(4096, kZeroChunk));
+    if (!zeros) return -ENOMEM;
+    std::memset(zeros.get(), 0, kZeroChunk);
+    const std::size_t window = std::min<std::size_t>(engine.capacity(), 16);
+    // Each request's user_data is its offset; a short write resubmits the rest.
+    std::uint64_t next = from;
+    int error = 0;
+    std::array<Completion, 16> done;
+    auto request_at = [&](std::uint64_t off, std::uint64_t len) {
+        return Request{Op::write, fd, zeros.get(), len, off, 0, off};
+    };
+    std::array<Request, 16> pending;
+    std::size_t npending = 0;
+    while ((next < to && error == 0) || engine.in_flight() > 0 || npending > 0) {
+        while (error == 0 && next < to && npending + engine.in_flight() < window) {
+            std::uint64_t len = std::min(kZeroChunk - next % kZeroChunk, to - next);
+            pending[npending++] = request_at(next, len);
+            next += len;
+        }
+        if (npending > 0 && error == 0) {
+            int rc = engine.submit(std::span<const Request>(pending.data(), npending));
+            if (rc < 0 && engine.in_flight() == 0) return rc;
+            std::size_t started = rc > 0 ? static_cast<std::size_t>(rc) : 0;
+            std::move(pending.begin() + static_cast<std::ptrdiff_t>(started),
+                      pending.begin() + static_cast<std::ptrdiff_t>(npending), pending.begin());
+            npending -= started;
+        } else if (error != 0) {
+            npending = 0;
+        }
+        if (engine.in_flight() == 0) continue;
+        int n = engine.reap(done, 1);
+        if (n < 0) return n;
+        for (int i = 0; i < n; ++i) {
+            const std::uint64_t off = done[i].user_data;
+            const std::int64_t res = done[i].result;
+            if (res < 0) {
+                if (error == 0) error = static_cast<int>(res);
+                continue;
+            }
+            const std::uint64_t len = std::min(kZeroChunk - off % kZeroChunk, to - off);
+            if (res == 0 && error == 0) error = -EIO;  // no progress: give up rather than spin
+            else if (static_cast<std::uint64_t>(res) < len && error == 0 && npending < pending.size())
+                pending[npending++] = request_at(off + static_cast<std::uint64_t>(res),
+                                                 len - static_cast<std::uint64_t>(res));
+        }
+    }
+    return error;
+}
+
+}  // namespace
+
+void extend_or_throw(Engine& engine, int fd, std::uint64_t from, std::uint64_t to,
+                     const std::filesystem::path& what, ExtendMethod method) {
+    if (to == from) return;
+    if (to < from)
+        throw_failure(errc::invalid_size, what,
+                      "extend " + what.string() + " to " + std::to_string(to) + " bytes: below its size " +
+                          std::to_string(from) + " (extension never shrinks)");
+    if (to > static_cast<std::uint64_t>(INT64_MAX))
+        throw_errno(EFBIG, "extend to " + std::to_string(to) + " bytes:", what);
+    int rc = -EOPNOTSUPP;
+    const char* how = "fallocate";
+    if (method != ExtendMethod::zero_writes) rc = allocate(engine, fd, from, to);
+    if (rc == -EOPNOTSUPP && method != ExtendMethod::fallocate) {
+        how = "write zeros:";
+        rc = write_zeros(engine, fd, from, to);
+    }
+    if (rc == 0) return;
+    // Give back whatever part was allocated or written: the file ends where it did.
+    while (::ftruncate(fd, static_cast<off_t>(from)) != 0 && errno == EINTR) {
+    }
+    throw_errno(-rc, std::string(how) + " " + range(from, to), what);
+}
+
+void flush_or_throw(Engine& engine, int fd, const std::filesystem::path& what, bool data_only) {
+    Request r{data_only ? Op::fdatasync : Op::fsync, fd, nullptr, 0, 0, 0, 0};
+    int rc = engine.supports(r.op) ? engine.submit(std::span<const Request>(&r, 1)) : static_cast<int>(run_now(r));
+    if (rc > 0) rc = engine.drain();
+    if (rc < 0) throw_errno(-rc, data_only ? "fdatasync" : "fsync", what);
+}
+
+}  // namespace detail
+
+void extend(Engine& engine, int fd, std::uint64_t from, std::uint64_t to, const std::filesystem::path& what,
+            ExtendMethod method) {
+    shmregion::detail::with_context("extend", {}, {},
+                                    [&] { detail::extend_or_throw(engine, fd, from, to, what, method); });
+}
+
+void extend(Engine& engine, int fd, std::uint64_t from, std::uint64_t to, const std::filesystem::path& what,
+            ExtendMethod method, std::error_code& ec) noexcept {
+    shmregion::detail::capture(ec, 0, [&] { return detail::extend_or_throw(engine, fd, from, to, what, method), 0; });
+}
+
+void flush(Engine& engine, int fd, const std::filesystem::path& what, bool data_only) {
+    shmregion::detail::with_context("flush", {}, {}, [&] { detail::flush_or_throw(engine, fd, what, data_only); });
+}
+
+void flush(Engine& engine, int fd, const std::filesystem::path& what, bool data_only, std::error_code& ec) noexcept {
+    shmregion::detail::capture(ec, 0, [&] { return detail::flush_or_throw(engine, fd, what, data_only), 0; });
+}
+
+}  // namespace shmregion::io

@@ -1,0 +1,146 @@
+// The POSIX AIO engine: writes and reads are started in batches with lio_listio(LIO_NOWAIT),
+// fsync and fdatasync with aio_fsync(O_SYNC / O_DSYNC); completions are found with
+// aio_error/aio_return, waiting in aio_suspend. glibc runs the requests on a pool of its
+// own threads, so this works wherever threads do, but costs a thread hand-off per request.
+// No fallocate, no madvise.
+#include "io/engine_impl.hpp"
+
+#include <aio.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <memory>
+#include <cstring>
+#include <vector>
+
+namespace shmregion::io::detail {
+namespace {
+
+class PosixAioEngine final : public Engine {
+public:
+    explicit PosixAioEngine(unsigned depth) : Engine(depth), slots_(depth), free_(depth), busy_(depth) {
+        for (unsigned i = 0; i < depth; ++i) free_[i] = depth - 1 - i;
+        busy_.clear();
+    }
+    ~PosixAioEngine() override {
+        if (owner_ == ::getpid()) (void)drain();  // a fork()ed child has no requests here
+    }
+
+    EngineKind kind() const noexcept override { return EngineKind::posix; }
+    bool supports(Op op) const noexcept override {
+        return op == Op::write || op == Op::read || op == Op::fsync || op == Op::fdatasync;
+    }
+
+    int submit(std::span<const Request> batch) noexcept override {
+        for (const auto& r : batch) {
+            if (!supports(r.op)) return -EOPNOTSUPP;
+            if (int rc = check_request(r); rc < 0) return rc;
+        }
+        aiocb* list[64];
+        std::size_t n = 0;
+        int started = 0;
+        int first_error = 0;
+        auto flush_list = [&] {
+            if (n == 0) return;
+            // Entries that could not be queued get their own error status (aio_error), so
+            // every one of them is reaped like any other; the call's own -1/EIO says no more.
+            if (::lio_listio(LIO_NOWAIT, list, static_cast<int>(n), nullptr) != 0 && errno != EIO &&
+                errno != EAGAIN && first_error == 0)
+                first_error = errno;
+            n = 0;
+        };
+        for (const auto& r : batch) {
+            if (free_.empty()) break;
+            unsigned slot = free_.back();
+            free_.pop_back();
+            Slot& s = slots_[slot];
+            std::memset(&cbs_[slot], 0, sizeof(aiocb));
+            cbs_[slot].aio_fildes = r.fd;
+            cbs_[slot].aio_buf = r.addr;
+            cbs_[slot].aio_nbytes = r.length;
+            cbs_[slot].aio_offset = static_cast<off_t>(r.offset);
+            cbs_[slot].aio_sigevent.sigev_notify = SIGEV_NONE;
+            s.user_data = r.user_data;
+            busy_.push_back(slot);
+            ++in_flight_;
+            ++started;
+            if (r.op == Op::write || r.op == Op::read) {
+                cbs_[slot].aio_lio_opcode = r.op == Op::write ? LIO_WRITE : LIO_READ;
+                list[n++] = &cbs_[slot];
+                if (n == 64) flush_list();
+            } else {
+                flush_list();  // keep the order of the batch
+                if (::aio_fsync(r.op == Op::fsync ? O_SYNC : O_DSYNC, &cbs_[slot]) != 0) {
+                    s.failed = errno;  // never queued: complete it at the next reap
+                } else {
+                    s.failed = 0;
+                }
+            }
+        }
+        flush_list();
+        if (started == 0 && first_error) return -first_error;
+        return started;
+    }
+
+    int reap(std::span<Completion> out, std::size_t min_complete) noexcept override {
+        std::size_t want = std::min({min_complete, in_flight_, out.size()});
+        std::size_t got = 0;
+        std::vector<const aiocb*>& waitlist = waitlist_;
+        for (;;) {
+            for (std::size_t i = 0; i < busy_.size() && got < out.size();) {
+                const unsigned slot = busy_[i];
+                Slot& s = slots_[slot];
+                int err = s.failed ? s.failed : ::aio_error(&cbs_[slot]);
+                if (err == EINPROGRESS) {
+                    ++i;
+                    continue;
+                }
+                std::int64_t res;
+                if (s.failed) res = -s.failed;
+                else {
+                    ssize_t rv = ::aio_return(&cbs_[slot]);
+                    res = rv < 0 ? -static_cast<std::int64_t>(err ? err : EIO) : rv;
+                }
+                s.failed = 0;
+                out[got++] = {s.user_data, res};
+                free_.push_back(busy_[i]);
+                busy_[i] = busy_.back();
+                busy_.pop_back();
+                --in_flight_;
+            }
+            if (got >= want || got == out.size() || in_flight_ == 0) return static_cast<int>(got);
+            waitlist.clear();
+            for (unsigned b : busy_) waitlist.push_back(&cbs_[b]);
+            if (::aio_suspend(waitlist.data(), static_cast<int>(waitlist.size()), nullptr) != 0 && errno != EINTR &&
+                errno != EAGAIN)
+                return got ? static_cast<int>(got) : -errno;
+        }
+    }
+
+private:
+    pid_t owner_ = ::getpid();
+    struct Slot {
+        std::uint64_t user_data = 0;
+        int failed = 0;  // errno of a request that was never queued
+    };
+    // Fixed arrays: glibc's threads hold pointers to the control blocks. (aiocb ends in a
+    // zero-size array, so it cannot be a member of Slot.)
+    std::unique_ptr<aiocb[]> cbs_ = std::make_unique<aiocb[]>(capacity_);
+    std::vector<Slot> slots_;
+    std::vector<unsigned> free_;
+    std::vector<unsigned> busy_;
+    std::vector<const aiocb*> waitlist_ = std::vector<const aiocb*>(capacity_);
+};
+
+}  // namespace
+
+Opened open_posix_aio(unsigned queue_depth) {
+    Opened o;
+    o.engine = std::make_unique<PosixAioEngine>(queue_depth);
+    o.what = "POSIX AIO (lio_listio write read, aio_fsync; glibc threads)";
+    return o;
+}
+
+}  // namespace shmregion::io::detail
