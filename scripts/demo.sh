@@ -27,6 +27,9 @@ run() { printf '$ regiontool %s\n' "$*"; "$rt" "$@" || true; }
 step "1. create a $backing region 'orders' (1 MiB, may grow to 64 MiB) in $home"
 run create "$home" orders --backing "$backing" --size 1M --max-size 64M
 run list "$home"
+# Creation allocated the space through the I/O engine (io_uring where this kernel and its
+# seccomp filter allow; stat says which and why); prefault makes every page resident.
+run prefault "$home" orders
 
 step "2. another process attaches and takes the region lock"
 out="$home/.holder.out"

@@ -269,4 +269,11 @@ Health assess(const std::filesystem::path& home, const std::string& name) {
     return h;
 }
 
+shmregion::io::EngineKind engine_option(const Args& a) {
+    auto e = shmregion::io::EngineKind::automatic;
+    if (auto v = a.value("engine"); v && !shmregion::io::parse_engine(*v, e))
+        throw UsageError{"bad --engine '" + *v + "' (use uring, libaio, posix, sync or auto)"};
+    return e;
+}
+
 }  // namespace regiontool

@@ -48,6 +48,9 @@ Args parse(const std::vector<std::string>& argv, const Spec& spec);
 std::uint64_t parse_size(std::string_view text);
 /// 1536 -> "1.5K"; exact bytes below 1 KiB.
 std::string human_size(std::uint64_t bytes);
+/// --engine uring|libaio|posix|sync|auto (automatic when absent); throws UsageError.
+shmregion::io::EngineKind engine_option(const Args& a);
+
 /// An ISO 8601 UTC timestamp from nanoseconds since the epoch.
 std::string iso_time(std::uint64_t ns);
 
@@ -116,5 +119,6 @@ Command verify_command();
 Command create_command();
 Command unlink_command();
 Command hold_command();
+Command prefault_command();
 
 }  // namespace regiontool

@@ -6,20 +6,23 @@
 namespace regiontool {
 
 Command create_command() {
-    Command c{"create", "create HOME NAME --backing file|posix|sysv --size SIZE [--max-size SIZE] [--mode MODE]",
+    Command c{"create", "create HOME NAME --backing file|posix|sysv --size SIZE [--max-size SIZE] [--mode MODE] [--engine E]",
               "create a region that outlives the command",
               "Creates region NAME in HOME (which must exist) and detaches, leaving it with\n"
               "reference count 0 until it is unlinked, as Berkeley DB regions do. SIZE is the usable\n"
               "size (bytes, or with a suffix K, M, G, T), rounded up to pages; --max-size is the\n"
               "growth ceiling (default: SIZE; System V regions cannot grow). --mode sets the\n"
               "permission bits of the file and segment (octal, default 0600). Fails (exit 1) if\n"
-              "the region exists.\n",
-              Spec{{"backing", "size", "max-size", "mode"}, {}, 2, 2}, nullptr};
+              "the region exists. The file or segment is extended with its space allocated\n"
+              "(a full disk or /dev/shm fails here, with ENOSPC) through the I/O engine: --engine\n"
+              "uring|libaio|posix|sync forces one, default automatic (or SHMREGION_IO_ENGINE).\n",
+              Spec{{"backing", "size", "max-size", "mode", "engine"}, {}, 2, 2}, nullptr};
     c.run = [](const Args& a) {
         shmregion::Options o;
         o.home = a.positional[0];
         o.name = a.positional[1];
         o.mode = shmregion::OpenMode::create_only;
+        o.io_engine = engine_option(a);
         auto backing = a.value("backing");
         if (!backing) throw UsageError{"create needs --backing file|posix|sysv"};
         if (!shmregion::parse_backing(*backing, o.backing) || (o.backing != shmregion::Backing::file &&
@@ -44,7 +47,7 @@ Command create_command() {
         auto r = shmregion::Region::attach(o);
         std::cout << "created " << o.name << " (" << shmregion::to_string(r.backing()) << ", "
                   << human_size(r.size()) << " usable, ceiling " << human_size(r.max_size()) << ") at "
-                  << r.file().string() << "\n";
+                  << r.file().string() << " (I/O engine " << shmregion::io::to_string(r.io_engine()) << ")\n";
         r.detach();
         return kOk;
     };

@@ -39,6 +39,11 @@ Command stat_command() {
             shmregion::inspect(home, name);
         }
         const auto& i = *h.info;
+        // What an attach from here would use (a read-only probe of this machine).
+        std::error_code ec;
+        const shmregion::io::Choice engine = shmregion::io::choose(shmregion::io::EngineKind::automatic, ec);
+        const std::string engine_name = ec ? "none" : std::string(shmregion::io::to_string(engine.engine));
+        const std::string engine_reason = ec ? ec.message() : engine.reason;
         if (a.flag("json")) {
             Json j;
             j.begin_object()
@@ -70,6 +75,10 @@ Command stat_command() {
                 .key("state").value(lock_text(i.lock_state))
                 .key("holder_pid").value(static_cast<std::int64_t>(i.lock_holder))
                 .key("owner_died_unreported").value(i.owner_died_unreported)
+                .end_object()
+                .key("io_engine").begin_object()
+                .key("engine").value(engine_name)
+                .key("reason").value(engine_reason)
                 .end_object()
                 .key("attachers").begin_array();
             for (const auto& at : i.attachers) {
@@ -106,6 +115,7 @@ Command stat_command() {
             if (i.lock_holder) lock += " (pid " + std::to_string(i.lock_holder) + ")";
             if (i.owner_died_unreported) lock += "; a holder died, the next lock() reports it";
             t.row({"lock", lock});
+            t.row({"I/O engine", engine_name + " (" + engine_reason + ")"});
             t.row({"created", iso_time(i.created_at_ns) + " by pid " + std::to_string(i.creator_pid) + ", uid " +
                                   std::to_string(i.creator_uid)});
             std::cout << t.str();
