@@ -1,4 +1,5 @@
-// The POSIX AIO engine: writes and reads are started in batches with lio_listio(LIO_NOWAIT),
+// The POSIX AIO engine: writes and reads are started in batches with lio_listio(LIO_NOWAIT)
+// (a batch of one with aio_write / aio_read),
 // fsync and fdatasync with aio_fsync(O_SYNC / O_DSYNC); completions are found with
 // aio_error/aio_return, waiting in aio_suspend. glibc runs the requests on a pool of its
 // own threads, so this works wherever threads do, but costs a thread hand-off per request.
@@ -44,11 +45,16 @@ public:
         int first_error = 0;
         auto flush_list = [&] {
             if (n == 0) return;
-            // Entries that could not be queued get their own error status (aio_error), so
-            // every one of them is reaped like any other; the call's own -1/EIO says no more.
-            if (::lio_listio(LIO_NOWAIT, list, static_cast<int>(n), nullptr) != 0 && errno != EIO &&
-                errno != EAGAIN && first_error == 0)
+            if (n == 1) {  // one request: aio_write / aio_read, no list to walk
+                aiocb* cb = list[0];
+                int rc = cb->aio_lio_opcode == LIO_WRITE ? ::aio_write(cb) : ::aio_read(cb);
+                if (rc != 0) slots_[static_cast<std::size_t>(cb - cbs_.get())].failed = errno;
+            } else if (::lio_listio(LIO_NOWAIT, list, static_cast<int>(n), nullptr) != 0 && errno != EIO &&
+                       errno != EAGAIN && first_error == 0) {
+                // Entries that could not be queued get their own error status (aio_error),
+                // so each is reaped like any other; the call's own -1/EIO says no more.
                 first_error = errno;
+            }
             n = 0;
         };
         for (const auto& r : batch) {

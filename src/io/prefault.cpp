@@ -115,9 +115,10 @@ void run_threads(PrefaultState& s) {
     for (auto& t : threads) t.join();
 }
 
-/// Chunks as io_uring madvise requests, s.workers of them in flight.
+/// Chunks as io_uring madvise requests, two per worker in flight: io-wq starts its
+/// workers lazily, and with only one request per CPU queued some CPUs sat idle here.
 void run_uring(PrefaultState& s) {
-    auto engine = open_concrete(EngineKind::uring, s.workers);
+    auto engine = open_concrete(EngineKind::uring, std::min(2 * s.workers, 4096u));
     if (!engine->supports(Op::madvise))
         throw_failure(errc::engine_unavailable, {}, "this kernel's io_uring has no madvise operation");
     const std::size_t n = s.chunks();
