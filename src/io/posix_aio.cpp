@@ -6,14 +6,21 @@
 // No fallocate, no madvise.
 #include "io/engine_impl.hpp"
 
+#include "sys/os.hpp"
+
 #include <aio.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <memory>
+#include <new>
 #include <cstring>
+#include <ctime>
+#include <string>
 #include <vector>
 
 namespace shmregion::io::detail {
@@ -142,8 +149,63 @@ private:
 
 }  // namespace
 
+namespace {
+
+// glibc keeps finished AIO workers idle for a while (aio_init's aio_idle_time, 1 s by
+// default) and counts them. A child fork()ed while the count is not zero inherits the count
+// but not the threads: glibc then starts no worker for the child's requests, which never
+// run, and aio_suspend waits forever. Nothing outside glibc can reset that count, so each
+// process checks once, with a time limit, that a request completes before it trusts POSIX
+// AIO; a process where it does not gets an engine that refuses to open, with the reason.
+std::atomic<pid_t> g_verified_pid{0};
+std::atomic<pid_t> g_broken_pid{0};
+constexpr const char* kInherited =
+    "POSIX AIO does not run requests in this process: a test request did not complete in 1 s "
+    "(glibc's count of idle AIO threads was inherited through fork() without the threads)";
+
+/// 0 if a request completes within a second; else errno (ETIMEDOUT when it hangs).
+int self_test() noexcept {
+    shmregion::detail::Fd fd(::memfd_create("shmregion-aio-test", MFD_CLOEXEC));
+    if (!fd) return 0;  // nothing to test with: trust it
+    std::unique_ptr<aiocb> cb(new (std::nothrow) aiocb{});
+    std::unique_ptr<char> byte(new (std::nothrow) char{});
+    if (!cb || !byte) return ENOMEM;
+    cb->aio_fildes = fd.get();
+    cb->aio_buf = byte.get();
+    cb->aio_nbytes = 1;
+    cb->aio_sigevent.sigev_notify = SIGEV_NONE;
+    if (::aio_write(cb.get()) != 0) return errno;
+    const aiocb* list[] = {cb.get()};
+    timespec limit{1, 0};
+    while (::aio_error(cb.get()) == EINPROGRESS) {
+        if (::aio_suspend(list, 1, &limit) != 0 && errno == EAGAIN) {
+            // glibc keeps the request queued: its control block, buffer and descriptor
+            // must stay valid for the life of the process.
+            (void)cb.release();
+            (void)byte.release();
+            (void)fd.release();
+            return ETIMEDOUT;
+        }
+    }
+    (void)::aio_return(cb.get());
+    return 0;
+}
+
+}  // namespace
+
 Opened open_posix_aio(unsigned queue_depth) {
     Opened o;
+    const pid_t self = ::getpid();
+    if (g_verified_pid.load() != self) {
+        int err = g_broken_pid.load() == self ? ETIMEDOUT : self_test();
+        if (err != 0) {
+            g_broken_pid.store(self);
+            o.err = err;
+            o.why = err == ETIMEDOUT ? kInherited : std::string("aio_write: ") + std::strerror(err);
+            return o;
+        }
+        g_verified_pid.store(self);
+    }
     o.engine = std::make_unique<PosixAioEngine>(queue_depth);
     o.what = "POSIX AIO (lio_listio write read, aio_fsync; glibc threads)";
     return o;

@@ -183,7 +183,10 @@ std::shared_ptr<PrefaultState> plan(void* addr, std::size_t length, const Prefau
         s->method = !populate_write_supported(addr) ? PrefaultMethod::touch_threads
                     : uring                         ? PrefaultMethod::madvise_uring
                                                     : PrefaultMethod::madvise_threads;
-    } else if (s->method != PrefaultMethod::touch_threads && !populate_write_supported(addr)) {
+    } else if (s->method == PrefaultMethod::madvise_uring) {
+        (void)choose_or_throw(EngineKind::uring);  // engine_unavailable, with the reason, if it cannot run
+    }
+    if (s->method != PrefaultMethod::touch_threads && !populate_write_supported(addr)) {
         throw_failure(errc::engine_unavailable, {}, "prefault: this kernel has no MADV_POPULATE_WRITE (Linux 5.14+)");
     }
     return s;
