@@ -70,7 +70,10 @@ int check_request(const Request& r) noexcept {
     switch (r.op) {
         case Op::write:
         case Op::read:
-            if (r.length > max_transfer || (r.addr == nullptr && r.length > 0)) return -EINVAL;
+            // An offset that does not fit off_t would reach io_uring as -1: "the file position".
+            if (r.length > max_transfer || (r.addr == nullptr && r.length > 0) ||
+                r.offset > static_cast<std::uint64_t>(INT64_MAX) - r.length)
+                return -EINVAL;
             return 0;
         case Op::fallocate:
             if (r.length == 0 || r.length > static_cast<std::uint64_t>(INT64_MAX) ||
@@ -185,6 +188,10 @@ ProbeResult probe_one(EngineKind kind) {
     return r;
 }
 
+std::string engine_list() { return "uring, libaio, posix, sync or auto"; }
+
+}  // namespace
+
 /// Probe results of this process, one slot per engine, filled on first need. A result is
 /// never freed (an older one may still be read by another thread); a fork()ed child, whose
 /// seccomp filter or limits may differ, probes again.
@@ -193,7 +200,7 @@ struct ProbeCache {
     ProbeResult result;
     ProbeCache* older;
 };
-std::atomic<ProbeCache*> g_probe_cache[5];
+std::atomic<ProbeCache*> g_probe_cache[5];  // indexed by EngineKind
 
 const ProbeResult& probe_cached(EngineKind kind) {
     auto& slot = g_probe_cache[static_cast<std::size_t>(kind)];
@@ -205,10 +212,6 @@ const ProbeResult& probe_cached(EngineKind kind) {
     delete fresh;  // another thread published first; c is its result
     return c->result;
 }
-
-std::string engine_list() { return "uring, libaio, posix, sync or auto"; }
-
-}  // namespace
 
 std::unique_ptr<Engine> open_concrete(EngineKind kind, unsigned depth) {
     if (depth == 0 || depth > 4096)
@@ -242,6 +245,7 @@ Choice choose_or_throw(EngineKind requested) {
                           "I/O engine '" + std::string(to_string(requested)) + "' (forced by " + forced_by +
                               ") cannot run here: " + p.detail);
         choice.engine = requested;
+        choice.forced = true;
         choice.reason = "forced by " + forced_by;
         return choice;
     }

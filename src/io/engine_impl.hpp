@@ -31,6 +31,9 @@ bool built(EngineKind kind) noexcept;
 /// built, else the errno of opening it).
 std::unique_ptr<Engine> open_concrete(EngineKind kind, unsigned queue_depth);
 
+/// What probing found for one engine in this process: probed at first need, once per
+/// process (again in a fork()ed child).
+const ProbeResult& probe_cached(EngineKind kind);
 /// choose() for the library: throws Failure.
 Choice choose_or_throw(EngineKind requested);
 

@@ -24,6 +24,7 @@ namespace detail {
 namespace {
 
 using shmregion::detail::throw_errno;
+using shmregion::detail::Failure;
 using shmregion::detail::throw_failure;
 
 constexpr std::uint64_t kZeroChunk = 1u << 20;
@@ -32,18 +33,29 @@ std::string range(std::uint64_t from, std::uint64_t to) {
     return std::to_string(to - from) + " bytes at offset " + std::to_string(from) + " of";
 }
 
-/// One fallocate of [from, to): through the engine if it has the operation. 0 or -errno.
-int allocate(Engine& engine, int fd, std::uint64_t from, std::uint64_t to) {
-    Request r{Op::fallocate, fd, nullptr, to - from, from, 0, 0};
-    if (!engine.supports(Op::fallocate)) return static_cast<int>(run_now(r));
+/// Runs one request through the engine (or directly where the engine lacks the
+/// operation) and waits for it. 0 or -errno; `stranded` is set if the engine failed while
+/// the request was in flight (it may still run later).
+int run_one(Engine& engine, const Request& r, bool& stranded) {
+    if (!engine.supports(r.op)) return static_cast<int>(std::min<std::int64_t>(run_now(r), 0));
     int rc = engine.submit(std::span<const Request>(&r, 1));
     if (rc < 0) return rc;
-    return engine.drain();
+    if (rc == 0) return -EAGAIN;
+    Completion c;
+    int n;
+    do n = engine.reap(std::span<Completion>(&c, 1), 1);
+    while (n == 0);
+    if (n < 0) {
+        stranded = true;
+        return n;
+    }
+    return c.result < 0 ? static_cast<int>(c.result) : 0;
 }
 
 /// Writes zeros over [from, to), up to the engine's capacity (at most 16) in flight.
-/// 0 or -errno (a short write is retried for the rest).
-int write_zeros(Engine& engine, int fd, std::uint64_t from, std::uint64_t to) {
+/// 0 or -errno (a short write is retried for the rest). Never returns with writes in flight
+/// unless the engine itself failed (`stranded`): then the buffer is left allocated for them.
+int write_zeros(Engine& engine, int fd, std::uint64_t from, std::uint64_t to, bool& stranded) {
     struct Free {
         void operator()(void* p) const noexcept { std::free(p); }
     };
@@ -78,7 +90,11 @@ int write_zeros(Engine& engine, int fd, std::uint64_t from, std::uint64_t to) {
         }
         if (engine.in_flight() == 0) continue;
         int n = engine.reap(done, 1);
-        if (n < 0) return n;
+        if (n < 0) {
+            stranded = true;
+            (void)zeros.release();  // the writes still in flight read it
+            return n;
+        }
         for (int i = 0; i < n; ++i) {
             const std::uint64_t off = done[i].user_data;
             const std::int64_t res = done[i].result;
@@ -107,24 +123,51 @@ void extend_or_throw(Engine& engine, int fd, std::uint64_t from, std::uint64_t t
                           std::to_string(from) + " (extension never shrinks)");
     if (to > static_cast<std::uint64_t>(INT64_MAX))
         throw_errno(EFBIG, "extend to " + std::to_string(to) + " bytes:", what);
+    if (engine.in_flight() != 0)
+        throw_errno(EBUSY, "extend: the I/O engine has requests of its own in flight; extending", what);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) throw_errno(errno, "fstat", what);
+    if (static_cast<std::uint64_t>(st.st_size) != from)
+        throw_failure(errc::size_mismatch, what,
+                      "extend " + what.string() + " from " + std::to_string(from) + " bytes: it is " +
+                          std::to_string(st.st_size) + " bytes (was it changed without the region lock?)");
     int rc = -EOPNOTSUPP;
-    const char* how = "fallocate";
-    if (method != ExtendMethod::zero_writes) rc = allocate(engine, fd, from, to);
-    if (rc == -EOPNOTSUPP && method != ExtendMethod::fallocate) {
+    bool stranded = false;
+    std::string how = "fallocate";
+    if (method != ExtendMethod::zero_writes)
+        rc = run_one(engine, Request{Op::fallocate, fd, nullptr, to - from, from, 0, 0}, stranded);
+    if (rc == -EOPNOTSUPP && method != ExtendMethod::fallocate && !stranded) {
         how = "write zeros:";
-        rc = write_zeros(engine, fd, from, to);
+        rc = write_zeros(engine, fd, from, to, stranded);
+        // Written is not allocated on every file system (NFS and FUSE report a full disk at
+        // writeback): the space is real once the data is.
+        if (rc == 0) {
+            how = "fdatasync after writing zeros:";
+            rc = run_one(engine, Request{Op::fdatasync, fd, nullptr, 0, 0, 0, 0}, stranded);
+        }
     }
     if (rc == 0) return;
-    // Give back whatever part was allocated or written: the file ends where it did.
-    while (::ftruncate(fd, static_cast<off_t>(from)) != 0 && errno == EINTR) {
+    std::string message = how + " " + range(from, to) + " " + what.string() + ": " + std::strerror(-rc);
+    if (stranded) {
+        // Requests may still land: cutting the file now could be undone by them.
+        message += "; the I/O engine failed with requests in flight, so the file was not cut back to " +
+                   std::to_string(from) + " bytes";
+    } else {
+        // Give back whatever part was allocated or written: the file ends where it did.
+        int cut;
+        while ((cut = ::ftruncate(fd, static_cast<off_t>(from))) != 0 && errno == EINTR) {
+        }
+        if (cut != 0)
+            message += "; cutting it back to " + std::to_string(from) + " bytes failed too: " + std::strerror(errno);
     }
-    throw_errno(-rc, std::string(how) + " " + range(from, to), what);
+    throw Failure{std::error_code(-rc, std::generic_category()), what, std::move(message)};
 }
 
 void flush_or_throw(Engine& engine, int fd, const std::filesystem::path& what, bool data_only) {
-    Request r{data_only ? Op::fdatasync : Op::fsync, fd, nullptr, 0, 0, 0, 0};
-    int rc = engine.supports(r.op) ? engine.submit(std::span<const Request>(&r, 1)) : static_cast<int>(run_now(r));
-    if (rc > 0) rc = engine.drain();
+    if (engine.in_flight() != 0)
+        throw_errno(EBUSY, "flush: the I/O engine has requests of its own in flight; flushing", what);
+    bool stranded = false;
+    int rc = run_one(engine, Request{data_only ? Op::fdatasync : Op::fsync, fd, nullptr, 0, 0, 0, 0}, stranded);
     if (rc < 0) throw_errno(-rc, data_only ? "fdatasync" : "fsync", what);
 }
 

@@ -1,14 +1,16 @@
-// The POSIX AIO engine: writes and reads are started in batches with lio_listio(LIO_NOWAIT)
-// (a batch of one with aio_write / aio_read),
-// fsync and fdatasync with aio_fsync(O_SYNC / O_DSYNC); completions are found with
-// aio_error/aio_return, waiting in aio_suspend. glibc runs the requests on a pool of its
-// own threads, so this works wherever threads do, but costs a thread hand-off per request.
-// No fallocate, no madvise.
+// The POSIX AIO engine: every request of a batch is started with aio_write, aio_read or
+// aio_fsync (O_SYNC / O_DSYNC); completions are found with aio_error/aio_return, waiting in
+// aio_suspend. Not lio_listio: glibc's is the same per-request loop under the same lock, and
+// an entry it fails to queue keeps a zero status that reads as "done, 0 bytes"; one call per
+// request tells exactly which failed. glibc runs the requests on a pool of its own threads
+// (requests on one descriptor one after the other), so this works wherever threads do, but
+// costs a thread hand-off per request. No fallocate, no madvise.
 #include "io/engine_impl.hpp"
 
 #include "sys/os.hpp"
 
 #include <aio.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -26,6 +28,20 @@
 namespace shmregion::io::detail {
 namespace {
 
+/// POSIX AIO requests of this process started and not yet reaped (every engine).
+std::atomic<long> g_requests_in_flight{0};
+/// A process fork()ed with requests in flight (see below), and one whose test request hung
+/// (see open_posix_aio): neither can run POSIX AIO.
+std::atomic<pid_t> g_forked_busy_pid{0};
+std::atomic<pid_t> g_hung_pid{0};
+
+/// fork() while requests are queued or running: the child inherits glibc's queues (and its
+/// per-descriptor ordering) without the threads, so a later request on the same descriptor
+/// would wait forever behind one nobody runs. Such a child does not use POSIX AIO at all.
+void mark_child_if_requests_in_flight() noexcept {
+    if (g_requests_in_flight.load(std::memory_order_relaxed) > 0) g_forked_busy_pid.store(::getpid());
+}
+
 class PosixAioEngine final : public Engine {
 public:
     explicit PosixAioEngine(unsigned depth) : Engine(depth), slots_(depth), free_(depth), busy_(depth) {
@@ -33,7 +49,13 @@ public:
         busy_.clear();
     }
     ~PosixAioEngine() override {
-        if (owner_ == ::getpid()) (void)drain();  // a fork()ed child has no requests here
+        if (owner_ == ::getpid()) {
+            (void)drain();
+        } else if (in_flight_ > 0) {
+            // A fork()ed child: glibc's inherited request list still points into the control
+            // blocks, so they must outlive every later AIO call of this process.
+            (void)cbs_.release();
+        }
     }
 
     EngineKind kind() const noexcept override { return EngineKind::posix; }
@@ -46,55 +68,28 @@ public:
             if (!supports(r.op)) return -EOPNOTSUPP;
             if (int rc = check_request(r); rc < 0) return rc;
         }
-        aiocb* list[64];
-        std::size_t n = 0;
         int started = 0;
-        int first_error = 0;
-        auto flush_list = [&] {
-            if (n == 0) return;
-            if (n == 1) {  // one request: aio_write / aio_read, no list to walk
-                aiocb* cb = list[0];
-                int rc = cb->aio_lio_opcode == LIO_WRITE ? ::aio_write(cb) : ::aio_read(cb);
-                if (rc != 0) slots_[static_cast<std::size_t>(cb - cbs_.get())].failed = errno;
-            } else if (::lio_listio(LIO_NOWAIT, list, static_cast<int>(n), nullptr) != 0 && errno != EIO &&
-                       errno != EAGAIN && first_error == 0) {
-                // Entries that could not be queued get their own error status (aio_error),
-                // so each is reaped like any other; the call's own -1/EIO says no more.
-                first_error = errno;
-            }
-            n = 0;
-        };
         for (const auto& r : batch) {
             if (free_.empty()) break;
             unsigned slot = free_.back();
             free_.pop_back();
-            Slot& s = slots_[slot];
-            std::memset(&cbs_[slot], 0, sizeof(aiocb));
-            cbs_[slot].aio_fildes = r.fd;
-            cbs_[slot].aio_buf = r.addr;
-            cbs_[slot].aio_nbytes = r.length;
-            cbs_[slot].aio_offset = static_cast<off_t>(r.offset);
-            cbs_[slot].aio_sigevent.sigev_notify = SIGEV_NONE;
-            s.user_data = r.user_data;
+            aiocb* cb = &cbs_[slot];
+            std::memset(cb, 0, sizeof(aiocb));
+            cb->aio_fildes = r.fd;
+            cb->aio_buf = r.addr;
+            cb->aio_nbytes = r.length;
+            cb->aio_offset = static_cast<off_t>(r.offset);
+            cb->aio_sigevent.sigev_notify = SIGEV_NONE;
+            int rc = r.op == Op::write  ? ::aio_write(cb)
+                     : r.op == Op::read ? ::aio_read(cb)
+                                        : ::aio_fsync(r.op == Op::fsync ? O_SYNC : O_DSYNC, cb);
+            slots_[slot] = {r.user_data, rc != 0 ? errno : 0};  // never queued: completes at the next reap
             busy_.push_back(slot);
             ++in_flight_;
+            g_requests_in_flight.fetch_add(1, std::memory_order_relaxed);
             ++started;
-            if (r.op == Op::write || r.op == Op::read) {
-                cbs_[slot].aio_lio_opcode = r.op == Op::write ? LIO_WRITE : LIO_READ;
-                list[n++] = &cbs_[slot];
-                if (n == 64) flush_list();
-            } else {
-                flush_list();  // keep the order of the batch
-                if (::aio_fsync(r.op == Op::fsync ? O_SYNC : O_DSYNC, &cbs_[slot]) != 0) {
-                    s.failed = errno;  // never queued: complete it at the next reap
-                } else {
-                    s.failed = 0;
-                }
-            }
         }
-        flush_list();
-        if (started == 0 && first_error) return -first_error;
-        return started;
+        return started > 0 || batch.empty() ? started : -EAGAIN;  // -EAGAIN: the queue is full
     }
 
     int reap(std::span<Completion> out, std::size_t min_complete) noexcept override {
@@ -122,6 +117,7 @@ public:
                 busy_[i] = busy_.back();
                 busy_.pop_back();
                 --in_flight_;
+                g_requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
             }
             if (got >= want || got == out.size() || in_flight_ == 0) return static_cast<int>(got);
             waitlist.clear();
@@ -158,7 +154,6 @@ namespace {
 // process checks once, with a time limit, that a request completes before it trusts POSIX
 // AIO; a process where it does not gets an engine that refuses to open, with the reason.
 std::atomic<pid_t> g_verified_pid{0};
-std::atomic<pid_t> g_broken_pid{0};
 constexpr const char* kInherited =
     "POSIX AIO does not run requests in this process: a test request did not complete in 1 s "
     "(glibc's count of idle AIO threads was inherited through fork() without the threads)";
@@ -195,11 +190,19 @@ int self_test() noexcept {
 
 Opened open_posix_aio(unsigned queue_depth) {
     Opened o;
+    static const int hooked = ::pthread_atfork(nullptr, nullptr, mark_child_if_requests_in_flight);
+    (void)hooked;
     const pid_t self = ::getpid();
+    if (g_forked_busy_pid.load() == self) {
+        o.err = EAGAIN;
+        o.why = "POSIX AIO cannot run in this process: it was fork()ed while POSIX AIO requests were in "
+                "flight (glibc's queues are inherited without its threads)";
+        return o;
+    }
     if (g_verified_pid.load() != self) {
-        int err = g_broken_pid.load() == self ? ETIMEDOUT : self_test();
+        int err = g_hung_pid.load() == self ? ETIMEDOUT : self_test();
         if (err != 0) {
-            g_broken_pid.store(self);
+            if (err == ETIMEDOUT) g_hung_pid.store(self);  // for good; other errors may pass
             o.err = err;
             o.why = err == ETIMEDOUT ? kInherited : std::string("aio_write: ") + std::strerror(err);
             return o;
@@ -207,7 +210,7 @@ Opened open_posix_aio(unsigned queue_depth) {
         g_verified_pid.store(self);
     }
     o.engine = std::make_unique<PosixAioEngine>(queue_depth);
-    o.what = "POSIX AIO (lio_listio write read, aio_fsync; glibc threads)";
+    o.what = "POSIX AIO (aio_write aio_read aio_fsync; glibc threads)";
     return o;
 }
 

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <thread>
@@ -40,6 +41,7 @@ public:
     std::size_t chunk = 0;
     unsigned workers = 1;
     PrefaultMethod method = PrefaultMethod::madvise_threads;
+    bool chosen = false;  // method chosen automatically: io_uring may give way to threads
     pid_t pid = 0;  // the process whose threads do the work
     std::shared_ptr<void> keep_alive;
 
@@ -50,6 +52,7 @@ public:
     std::atomic<std::uint64_t> error_at{0};  // its offset
     std::atomic<std::uint32_t> finished{0};  // futex word: 1 once the job is over
     shmregion::detail::Failure failure;      // the outcome; written before finished = 1
+    bool failed_early = false;               // failure holds why the job could not run
 
     std::size_t chunks() const noexcept { return (length + chunk - 1) / chunk; }
     bool foreign() const noexcept { return pid != ::getpid(); }
@@ -104,6 +107,7 @@ void work(PrefaultState& s) noexcept {
 /// the others do its share.
 void run_threads(PrefaultState& s) {
     std::vector<std::thread> threads;
+    threads.reserve(s.workers);  // no allocation between starting threads: a throw would terminate
     for (unsigned i = 1; i < s.workers; ++i) {
         try {
             threads.emplace_back([&s] { work(s); });
@@ -117,10 +121,20 @@ void run_threads(PrefaultState& s) {
 
 /// Chunks as io_uring madvise requests, two per worker in flight: io-wq starts its
 /// workers lazily, and with only one request per CPU queued some CPUs sat idle here.
-void run_uring(PrefaultState& s) {
-    auto engine = open_concrete(EngineKind::uring, std::min(2 * s.workers, 4096u));
-    if (!engine->supports(Op::madvise))
+/// False, with nothing done, if the ring cannot be opened and the method was chosen
+/// automatically (the caller uses threads then).
+bool run_uring(PrefaultState& s) {
+    std::unique_ptr<Engine> engine;
+    try {
+        engine = open_concrete(EngineKind::uring, std::min(2 * s.workers, 4096u));
+    } catch (const Failure& f) {
+        if (s.chosen) return false;
+        throw Failure{make_error_code(errc::engine_unavailable), {}, f.message};
+    }
+    if (!engine->supports(Op::madvise)) {
+        if (s.chosen) return false;
         throw_failure(errc::engine_unavailable, {}, "this kernel's io_uring has no madvise operation");
+    }
     const std::size_t n = s.chunks();
     std::array<Completion, 16> done;
     auto request = [&](std::size_t i) {
@@ -154,12 +168,26 @@ void run_uring(PrefaultState& s) {
             else s.done_bytes.fetch_add(r.length, std::memory_order_relaxed);
         }
     }
+    return true;
 }
 
 /// Runs the job; its outcome is in s.first_error / s.cancel.
 void run(PrefaultState& s) {
-    if (s.method == PrefaultMethod::madvise_uring) run_uring(s);
-    else run_threads(s);
+    if (s.method == PrefaultMethod::madvise_uring && run_uring(s)) return;
+    if (s.method == PrefaultMethod::madvise_uring) s.method = PrefaultMethod::madvise_threads;
+    run_threads(s);
+}
+
+/// Whether an automatic prefault for `requested` goes through io_uring: only if io_uring is
+/// asked for, or nothing is (options, then SHMREGION_IO_ENGINE) and it works here. Another
+/// engine asked for means threads: prefault needs no engine of its own, so nothing else is
+/// probed (in a fork()ed child, POSIX AIO may not run at all).
+bool use_uring(EngineKind requested) {
+    if (requested == EngineKind::automatic)
+        if (const char* env = std::getenv("SHMREGION_IO_ENGINE"); env && *env && !parse_engine(env, requested))
+            (void)choose_or_throw(EngineKind::automatic);  // throws invalid_options, naming the value
+    if (requested == EngineKind::uring) return (void)choose_or_throw(EngineKind::uring), true;
+    return requested == EngineKind::automatic && probe_cached(EngineKind::uring).works;
 }
 
 /// Fills a state for [addr, addr+length): checks the range, resolves the method and
@@ -179,13 +207,15 @@ std::shared_ptr<PrefaultState> plan(void* addr, std::size_t length, const Prefau
     s->workers = static_cast<unsigned>(std::max<std::size_t>(1, std::min<std::size_t>(s->workers, s->chunks())));
     s->method = o.method;
     if (s->method == PrefaultMethod::automatic) {
-        bool uring = choose_or_throw(o.engine).engine == EngineKind::uring;
+        s->chosen = true;
         s->method = !populate_write_supported(addr) ? PrefaultMethod::touch_threads
-                    : uring                         ? PrefaultMethod::madvise_uring
+                    : use_uring(o.engine)           ? PrefaultMethod::madvise_uring
                                                     : PrefaultMethod::madvise_threads;
     } else if (s->method == PrefaultMethod::madvise_uring) {
         (void)choose_or_throw(EngineKind::uring);  // engine_unavailable, with the reason, if it cannot run
     }
+    if (s->method == PrefaultMethod::madvise_uring)  // io_uring carries 32 bits of length
+        s->chunk = std::min<std::size_t>(s->chunk, max_madvise / page * page);
     if (s->method != PrefaultMethod::touch_threads && !populate_write_supported(addr)) {
         throw_failure(errc::engine_unavailable, {}, "prefault: this kernel has no MADV_POPULATE_WRITE (Linux 5.14+)");
     }
@@ -210,7 +240,7 @@ Failure outcome(const PrefaultState& s) {
 
 void finish(PrefaultState& s) noexcept {
     try {
-        s.failure = outcome(s);
+        if (!s.failed_early) s.failure = outcome(s);
     } catch (...) {
         s.failure = Failure{std::make_error_code(std::errc::not_enough_memory), {}, "prefault outcome"};
     }
@@ -264,22 +294,34 @@ std::shared_ptr<PrefaultState> start_prefault(void* addr, std::size_t length, co
         finish(*s);
         return s;
     }
-    std::thread([s] {
+    auto job = [s] {
         try {
             run(*s);
-        } catch (const Failure& f) {
-            record_error(*s, f.code.category() == std::generic_category() ? f.code.value() : EIO, 0);
+        } catch (const Failure& f) {  // could not start (no ring, no memory): say exactly why
+            s->failure = f;
+            s->failed_early = true;
         } catch (...) {
-            record_error(*s, ENOMEM, 0);
+            s->failure = Failure{std::make_error_code(std::errc::not_enough_memory), {}, "prefault: out of memory"};
+            s->failed_early = true;
         }
         s->keep_alive.reset();  // before finishing: a waiter may expect the range unmapped after
         finish(*s);
-    }).detach();
+    };
+    try {
+        std::thread(std::move(job)).detach();
+    } catch (const std::system_error& e) {
+        throw Failure{e.code(), {}, std::string("prefault: cannot start its thread: ") + e.what()};
+    }
     return s;
 }
 
 void cancel_and_wait(PrefaultState& s) noexcept {
-    if (s.foreign()) return;
+    if (s.foreign()) {
+        // Inherited through fork(): the job's thread does not exist here, so nothing uses
+        // its hold on the mapping, which would otherwise keep the child's copy mapped.
+        s.keep_alive.reset();
+        return;
+    }
     s.cancel.store(true);
     wait_finished(s, nullptr);
 }
@@ -306,7 +348,8 @@ std::error_code PrefaultHandle::error() const noexcept {
 
 bool PrefaultHandle::wait_for(std::chrono::milliseconds timeout) const noexcept {
     if (done()) return true;
-    auto ms = std::max<std::int64_t>(timeout.count(), 0);
+    const std::int64_t ms = std::max<std::int64_t>(timeout.count(), 0);
+    if (ms / 1000 > 1'000'000'000) return detail::wait_finished(*state_, nullptr);  // ~32 years: forever
     timespec t{static_cast<time_t>(ms / 1000), static_cast<long>(ms % 1000) * 1'000'000L};
     return detail::wait_finished(*state_, &t);
 }

@@ -25,7 +25,7 @@ public:
             ++in_flight_;
             ++started;
         }
-        return started;
+        return started > 0 || batch.empty() ? started : -EAGAIN;  // -EAGAIN: the queue is full
     }
 
     int reap(std::span<Completion> out, std::size_t) noexcept override {

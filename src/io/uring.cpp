@@ -57,6 +57,7 @@ public:
     int reap(std::span<Completion> out, std::size_t min_complete) noexcept override {
         std::size_t want = std::min({min_complete, in_flight_, out.size()});
         std::size_t got = 0;
+        if (::io_uring_sq_ready(&ring_) > 0) (void)::io_uring_submit(&ring_);  // left by a failed enter
         for (;;) {
             io_uring_cqe* cqes[32];
             unsigned room = static_cast<unsigned>(std::min<std::size_t>(out.size() - got, 32));

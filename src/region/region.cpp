@@ -122,7 +122,7 @@ void init_header(RegionImpl& r, const Options& o, const Sizes& s) {
 constexpr unsigned kQueueDepth = 64;
 
 /// Creates the region; nullptr if another process published the name first.
-std::unique_ptr<RegionImpl> create(const Options& o, const std::filesystem::path& file, io::EngineKind engine) {
+std::unique_ptr<RegionImpl> create(const Options& o, const std::filesystem::path& file, const io::Choice& engine) {
     const Sizes s = creation_sizes(o);
     auto r = std::make_unique<RegionImpl>();
     r->name = o.name;
@@ -130,10 +130,17 @@ std::unique_ptr<RegionImpl> create(const Options& o, const std::filesystem::path
     r->file = named(o.backing) ? file : std::filesystem::path();
     r->owner_pid = ::getpid();
     r->created = true;
-    r->engine_kind = engine;
+    r->requested_engine = o.io_engine;
+    r->engine_kind = engine.engine;
+    r->engine_forced = engine.forced;
     CreateRequest req{o.home, file, o.name, o.permissions, s.region, nullptr};
-    if (o.backing == Backing::file || o.backing == Backing::posix) req.engine = &r->io();
+    std::unique_ptr<io::Engine> extender;  // for this creation only
+    if (o.backing == Backing::file || o.backing == Backing::posix) {
+        extender = r->open_engine();
+        req.engine = extender.get();
+    }
     r->store = create_store(o.backing, req);
+    extender.reset();
     try {
         r->mapping = std::make_shared<Mapping>(s.max_region);
         r->store->map(*r->mapping, s.region);
@@ -308,6 +315,11 @@ std::unique_ptr<RegionImpl> with_prefault(std::unique_ptr<RegionImpl> r, Prefaul
             r->background = r->start_prefault();
     } catch (...) {
         try {
+            if (r->created) {  // the caller gets no Region to remove it with: it goes now
+                r->lock(std::nullopt);
+                r->hdr->flags |= kFlagUnlinkRequested;
+                r->unlock();
+            }
             r->detach();
         } catch (...) {
         }
@@ -316,18 +328,20 @@ std::unique_ptr<RegionImpl> with_prefault(std::unique_ptr<RegionImpl> r, Prefaul
     return r;
 }
 
-std::unique_ptr<RegionImpl> attach_region(const Options& o, io::EngineKind engine);
+std::unique_ptr<RegionImpl> attach_region(const Options& o, const io::Choice& engine);
 
 std::unique_ptr<RegionImpl> attach(const Options& o) {
     check_options(o);
     // The engine first: a forced engine that cannot run here fails before anything is made.
-    const io::EngineKind engine = io::detail::choose_or_throw(o.io_engine).engine;
+    const io::Choice engine = io::detail::choose_or_throw(o.io_engine);
     auto r = attach_region(o, engine);
-    r->engine_kind = engine;
+    r->requested_engine = o.io_engine;
+    r->engine_kind = engine.engine;
+    r->engine_forced = engine.forced;
     return with_prefault(std::move(r), o.prefault);
 }
 
-std::unique_ptr<RegionImpl> attach_region(const Options& o, io::EngineKind engine) {
+std::unique_ptr<RegionImpl> attach_region(const Options& o, const io::Choice& engine) {
     // Clamped: now() + milliseconds::max() would overflow.
     const auto now = std::chrono::steady_clock::now();
     const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -426,14 +440,24 @@ RegionImpl::~RegionImpl() {
     }
 }
 
-io::Engine& RegionImpl::io() {
-    if (!engine) engine = io::detail::open_concrete(engine_kind, kQueueDepth);
-    return *engine;
+void RegionImpl::choose_engine() {
+    const io::Choice c = io::detail::choose_or_throw(requested_engine);
+    engine_kind = c.engine;
+    engine_forced = c.forced;
+}
+
+std::unique_ptr<io::Engine> RegionImpl::open_engine() const {
+    try {
+        return io::detail::open_concrete(engine_kind, kQueueDepth);
+    } catch (const Failure&) {
+        if (engine_forced || engine_kind == io::EngineKind::sync) throw;
+        return io::detail::open_concrete(io::EngineKind::sync, kQueueDepth);
+    }
 }
 
 io::PrefaultOptions RegionImpl::prefault_options() const {
     io::PrefaultOptions o;
-    o.engine = engine_kind;
+    o.engine = engine_forced ? engine_kind : io::EngineKind::automatic;
     return o;
 }
 
@@ -739,9 +763,9 @@ void do_join_after_fork(RegionImpl& r) {
         detail::throw_failure(errc::invalid_options, {},
                               "a heap region is private memory: a fork()ed child has only a copy");
     r.release_guard();  // the parent's guard, copied by fork(): emptied, nothing unlocked
-    r.engine.reset();   // the parent's ring or context: the child opens its own
-    r.prefaults.clear();  // the parent's jobs: their threads are not in this process
+    r.stop_prefaults();  // the parent's jobs: their threads are not in this process
     r.background = {};
+    if (!r.engine_forced) r.choose_engine();  // this process's seccomp filter and limits
     r.store->reopen_lock_fd();
     if (r.store->lock_fd() >= 0) detail::presence_share(r.store->lock_fd(), r.file, std::nullopt);
     r.owner_pid = ::getpid();
@@ -767,7 +791,15 @@ void do_flush(RegionImpl& r) {
     // Only a file region's memory outlives a reboot; shm and anonymous memory have nothing
     // to write back.
     if (r.store->kind() != Backing::file) return;
-    io::detail::flush_or_throw(r.io(), r.store->lock_fd(), r.file, true);
+    io::detail::flush_or_throw(*r.open_engine(), r.store->lock_fd(), r.file, true);
+    if (!r.home_synced) {
+        // The region's name in home must survive a crash too: fdatasync does not commit a
+        // new directory entry (the creator's link()), an fsync of the directory does.
+        detail::Fd dir(::open(r.home.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!dir) detail::throw_errno(errno, "open directory", r.home);
+        if (::fsync(dir.get()) != 0) detail::throw_errno(errno, "fsync directory", r.home);
+        r.home_synced = true;
+    }
 }
 }  // namespace
 

@@ -71,10 +71,18 @@ public:
     /// the lock belongs to another thread of this process.
     bool release_guard() noexcept;
 
-    /// The I/O engine chosen at attach, opened at first need (creation opens it at once).
+    /// The I/O engine: as asked for (Options::io_engine), and as chosen at attach (again
+    /// in a fork()ed child's join_after_fork() unless it was forced).
+    io::EngineKind requested_engine = io::EngineKind::automatic;
     io::EngineKind engine_kind = io::EngineKind::sync;
-    std::unique_ptr<io::Engine> engine;
-    io::Engine& io();
+    bool engine_forced = false;
+    void choose_engine();
+    /// Opens an engine for one operation (an attach keeps none: each holds kernel
+    /// resources, and libaio contexts count against fs.aio-max-nr machine-wide). An
+    /// automatic choice that cannot open now gives way to the sync engine.
+    std::unique_ptr<io::Engine> open_engine() const;
+    /// flush() has made the region file's name durable (fsync of home) once.
+    bool home_synced = false;
     /// Prefault jobs started from this attach; detach cancels and waits for them.
     std::vector<std::shared_ptr<io::PrefaultState>> prefaults;
     io::PrefaultHandle background;  // Options::prefault == background

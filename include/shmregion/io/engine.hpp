@@ -20,7 +20,7 @@
 // io_setup() fails with EAGAIN when fs.aio-max-nr is exhausted. An engine asked for by
 // name that cannot run is an error (errc::engine_unavailable), never a silent fallback.
 //
-// Calls on an Engine return -errno and never touch errno or throw, as liburing's do.
+// Calls on an Engine return -errno and never throw, as liburing's do (errno may change).
 // Thread safety: an Engine is used by one thread at a time; open one per thread.
 // fork(): an Engine belongs to the process that opened it; a child opens its own.
 #pragma once
@@ -129,6 +129,8 @@ std::vector<ProbeResult> probe();
 /// The outcome of choosing an engine.
 struct Choice {
     EngineKind engine = EngineKind::sync;
+    /// Named by the caller or by SHMREGION_IO_ENGINE (not chosen by probing).
+    bool forced = false;
     /// How it was chosen: "forced by SHMREGION_IO_ENGINE=libaio", "forced by options",
     /// or "automatic: uring rejected (io_uring_setup: Operation not permitted ...)".
     std::string reason;

@@ -22,12 +22,16 @@ enum class ExtendMethod {
                   ///< file systems need; also for tests and benchmarks)
 };
 
-/// Grows the file behind fd from `from` to `to` bytes (to > from; from is its current size)
-/// with every new block allocated, so a later page fault in the new part cannot SIGBUS for
-/// lack of space. New bytes read as zero. On failure (ENOSPC for a full disk or a full
-/// /dev/shm, EFBIG, EIO...) the file is cut back to `from` bytes: it never ends in between
-/// and nothing before `from` changes. `what` names the file in error messages.
-/// Throws shmregion::Error (operation "extend"); the second form stores the code instead.
+/// Grows the file behind fd from `from` to `to` bytes (to >= from; from must be its
+/// current size, else errc::size_mismatch) with every new block allocated, so a later page
+/// fault in the new part cannot SIGBUS for lack of space. New bytes read as zero. Zero
+/// writes are followed by an fdatasync (some file systems find out about a full disk only
+/// then). On failure (ENOSPC for a full disk or a full /dev/shm, EFBIG, EIO...) the file is
+/// cut back to `from` bytes: it never ends in between and nothing before `from` changes.
+/// The engine must be idle (EBUSY otherwise); whoever else may change the file's size must
+/// be kept out meanwhile (Region does this under the region lock). `what` names the file in
+/// error messages. Throws shmregion::Error (operation "extend"); the second form stores the
+/// code instead.
 void extend(Engine& engine, int fd, std::uint64_t from, std::uint64_t to,
             const std::filesystem::path& what, ExtendMethod method = ExtendMethod::automatic);
 void extend(Engine& engine, int fd, std::uint64_t from, std::uint64_t to,
@@ -66,7 +70,8 @@ public:
 
     /// False for a default-constructed handle (no job).
     bool valid() const noexcept { return state_ != nullptr; }
-    /// True once the job finished, failed or was cancelled (true if !valid()).
+    /// True once the job finished, failed or was cancelled (true if !valid(), and in a
+    /// fork()ed child, where the job's thread does not exist: error() says wrong_process).
     bool done() const noexcept;
     /// Bytes made resident so far, and in all.
     std::uint64_t bytes_done() const noexcept;
@@ -102,8 +107,9 @@ PrefaultHandle prefault_async(void* addr, std::size_t length, const PrefaultOpti
 /// Makes the data written to the file behind fd durable: fdatasync (data_only) or fsync
 /// through the engine, waited for. For a MAP_SHARED mapping of the file this covers the
 /// bytes stored through the mapping too: on Linux those pages are the file's page cache,
-/// which fsync writes back (msync(MS_SYNC) would do the same work again). Throws
-/// shmregion::Error (operation "flush": EIO when writeback failed).
+/// which fsync writes back (msync(MS_SYNC) would do the same work again). The engine must
+/// be idle (EBUSY otherwise). Throws shmregion::Error (operation "flush": EIO when
+/// writeback failed).
 void flush(Engine& engine, int fd, const std::filesystem::path& what, bool data_only = true);
 void flush(Engine& engine, int fd, const std::filesystem::path& what, bool data_only,
            std::error_code& ec) noexcept;
