@@ -7,7 +7,12 @@
 //    rejected; Region::attach with io_engine automatic uses that engine; forcing
 //    io_engine = uring fails with engine_unavailable (and creates nothing); io::open(uring)
 //    too;
-//  - io_setup -> EAGAIN (fs.aio-max-nr exhausted) as well: the choice is posix.
+//  - io_setup -> EAGAIN (fs.aio-max-nr exhausted) as well: the choice is posix;
+//  - io_uring_setup -> EPERM, with io_uring found working (and a region attached) before
+//    the filter came, and without: an automatic prefault falls back to worker threads
+//    (Region::prefault, prefault_async().wait(), io::prefault), a region created after the
+//    filter works, and a prefault naming madvise_uring fails with engine_unavailable in the
+//    foreground and in the background (not EPERM or EIO).
 // The child reports through its exit code (one per failed check, printed on its stderr with
 // the condition) and prints what it saw on stderr. Where io_uring does not work here at all
 // the uring cases say so and return (nothing to fall back from).
@@ -19,6 +24,7 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -259,3 +265,139 @@ BOOST_AUTO_TEST_CASE(uring_forbidden_and_aio_exhausted_choose_posix) {
     run_filtered({{__NR_io_uring_setup, EPERM}, {__NR_io_setup, EAGAIN}}, next_working(ref, EngineKind::libaio),
                  rejected, children);
 }
+
+// ---- prefault where io_uring cannot run -----------------------------------------------------
+
+namespace {
+
+/// In the child: io_uring_setup fails with EPERM. `probe_first`: io_uring was found working
+/// (and cached) and the region attached before the filter came, as where a ring stops
+/// opening later (a filter, or RLIMIT_MEMLOCK); a region created after the filter still
+/// works (its engine falls back to sync). Otherwise the filter comes first and nothing is
+/// cached. Prefault with the automatic method falls back to worker threads:
+/// Region::prefault() in both forms, Region::prefault_async().wait() and io::prefault with
+/// default options succeed. A prefault naming PrefaultMethod::madvise_uring fails with
+/// engine_unavailable: in the foreground (both forms) and in the background (refused at
+/// once, or the job ends with that code; not the EPERM of io_uring_setup, nor EIO).
+/// Exit codes 40-69.
+int prefault_child(const fs::path& home, bool probe_first) {
+    ::unsetenv("SHMREGION_IO_ENGINE");
+    std::error_code ec;
+    Options o = test::options(home, Backing::file, 8 << 20);
+    o.remove_on_last_detach = true;
+    Region region;
+    if (probe_first) {
+        const io::Choice c = io::choose(EngineKind::uring, ec);
+        CHILD_CHECK(!ec && c.engine == EngineKind::uring, 40);
+        region = Region::attach(o, ec);  // the automatic choice: uring, which still works
+        CHILD_CHECK(!ec && region.io_engine() == EngineKind::uring, 69);
+    }
+    const int rc = install_filter({{__NR_io_uring_setup, EPERM}});
+    if (rc != 0) std::fprintf(stderr, "child: installing the seccomp filter: %s\n", std::strerror(rc));
+    CHILD_CHECK(rc == 0, 41);
+    errno = 0;
+    CHILD_CHECK(::syscall(__NR_io_uring_setup, 0, nullptr) == -1 && errno == EPERM, 42);
+
+    if (probe_first) {
+        // A region created now still works: its engine falls back to sync.
+        Options other = test::options(home, Backing::file, 1 << 20);
+        other.remove_on_last_detach = true;
+        Region r2 = Region::attach(other, ec);
+        if (ec) std::fprintf(stderr, "child: automatic attach after the filter: %s\n", ec.message().c_str());
+        CHILD_CHECK(!ec, 66);
+        r2.flush(ec);
+        CHILD_CHECK(!ec, 67);
+        r2.detach(ec);
+        CHILD_CHECK(!ec, 68);
+    } else {
+        region = Region::attach(o, ec);
+        if (ec) std::fprintf(stderr, "child: automatic attach: %s\n", ec.message().c_str());
+        CHILD_CHECK(!ec, 43);
+    }
+    region.prefault(ec);
+    if (ec) std::fprintf(stderr, "child: Region::prefault(ec): %s\n", ec.message().c_str());
+    CHILD_CHECK(!ec, 44);
+    try {
+        region.prefault();
+    } catch (const Error& e) {
+        std::fprintf(stderr, "child: Region::prefault(): %s\n", e.what());
+        return 45;
+    }
+    io::PrefaultHandle h = region.prefault_async(ec);
+    CHILD_CHECK(!ec && h.valid(), 46);
+    h.wait(ec);
+    if (ec) std::fprintf(stderr, "child: Region::prefault_async().wait(ec): %s\n", ec.message().c_str());
+    CHILD_CHECK(!ec, 47);
+    CHILD_CHECK(h.done() && !h.error(), 48);
+    CHILD_CHECK(h.bytes_done() == h.bytes_total() && h.bytes_total() >= region.size(), 49);
+    try {
+        region.prefault_async().wait();
+    } catch (const Error& e) {
+        std::fprintf(stderr, "child: Region::prefault_async().wait(): %s\n", e.what());
+        return 50;
+    }
+
+    // The free functions, on memory of their own.
+    constexpr std::size_t kBytes = 4u << 20;
+    void* mem = ::mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHILD_CHECK(mem != MAP_FAILED, 51);
+    io::prefault(mem, kBytes, io::PrefaultOptions{}, ec);
+    if (ec) std::fprintf(stderr, "child: io::prefault (automatic): %s\n", ec.message().c_str());
+    CHILD_CHECK(!ec, 52);
+    io::PrefaultOptions uring;
+    uring.method = io::PrefaultMethod::madvise_uring;
+    io::prefault(mem, kBytes, uring, ec);
+    std::fprintf(stderr, "child: io::prefault (madvise_uring): %s\n", ec ? ec.message().c_str() : "succeeded");
+    CHILD_CHECK(ec == errc::engine_unavailable, 53);
+    try {
+        io::prefault(mem, kBytes, uring);
+        return 54;
+    } catch (const Error& e) {
+        std::fprintf(stderr, "child: io::prefault (madvise_uring): %s\n", e.what());
+        CHILD_CHECK(e.code() == errc::engine_unavailable, 55);
+    }
+    try {
+        const io::PrefaultHandle job = io::prefault_async(mem, kBytes, uring);
+        CHILD_CHECK(job.valid(), 56);
+        job.wait(ec);
+        std::fprintf(stderr, "child: io::prefault_async (madvise_uring).wait(ec): %s\n",
+                     ec ? ec.message().c_str() : "succeeded");
+        CHILD_CHECK(ec == errc::engine_unavailable, 57);
+        CHILD_CHECK(job.done(), 58);
+        CHILD_CHECK(job.error() == errc::engine_unavailable, 59);
+        try {
+            job.wait();
+            return 60;
+        } catch (const Error& e) {
+            std::fprintf(stderr, "child: io::prefault_async (madvise_uring).wait(): %s\n", e.what());
+            CHILD_CHECK(e.code() == errc::engine_unavailable, 61);
+        }
+    } catch (const Error& e) {  // refused before a job started
+        std::fprintf(stderr, "child: io::prefault_async (madvise_uring): %s\n", e.what());
+        CHILD_CHECK(e.code() == errc::engine_unavailable, 62);
+    }
+    CHILD_CHECK(::munmap(mem, kBytes) == 0, 63);
+
+    region.detach(ec);
+    CHILD_CHECK(!ec, 64);
+    CHILD_CHECK(fs::is_empty(home), 65);
+    return 0;
+}
+
+void run_prefault_child(bool probe_first) {
+    Children children;
+    const Reference ref = reference_probe(children);
+    if (skip_unless_uring_works(ref)) return;
+    Home home;
+    const pid_t child = children.spawn([&] { return prefault_child(home, probe_first); });
+    const int rc = children.wait(child);
+    BOOST_TEST(rc == 0, "child exit " << rc << " (its stderr names the failed check)");
+}
+
+}  // namespace
+
+// io_uring was found working, then io_uring_setup fails with EPERM.
+BOOST_AUTO_TEST_CASE(prefault_falls_back_when_a_ring_no_longer_opens) { run_prefault_child(true); }
+
+// io_uring_setup fails with EPERM from the start.
+BOOST_AUTO_TEST_CASE(prefault_without_io_uring_eperm) { run_prefault_child(false); }
