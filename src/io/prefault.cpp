@@ -2,9 +2,11 @@
 //
 // The range is cut into chunks that workers take in turn (so progress and cancel work per
 // chunk, and a slow chunk does not idle the others). A worker faults a chunk in with
-// MADV_POPULATE_WRITE (Linux 5.14+: one call, no byte changes); on io_uring the chunks are
-// madvise requests that the kernel's io-wq workers run in parallel, otherwise they run on
-// our own threads. A kernel without MADV_POPULATE_WRITE gets a touch loop: one atomic add
+// MADV_POPULATE_WRITE (Linux 5.14+: one call, no byte changes), on our own worker threads
+// (one per CPU, at most 8). On request (PrefaultMethod::madvise_uring) the chunks are io_uring
+// madvise requests instead, run by the kernel's io-wq workers; it is not the default because
+// io-wq starts another worker only when one blocks, and faulting pages in is mostly CPU work,
+// so the requests ran nearly one at a time. A kernel without MADV_POPULATE_WRITE gets a touch loop: one atomic add
 // of zero per page, which write-faults the page and leaves its bytes alone even while
 // another thread or process writes them (Berkeley DB wrote a byte, which could clobber).
 #include "io/engine_impl.hpp"
@@ -22,7 +24,6 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
-#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <thread>
@@ -41,7 +42,6 @@ public:
     std::size_t chunk = 0;
     unsigned workers = 1;
     PrefaultMethod method = PrefaultMethod::madvise_threads;
-    bool chosen = false;  // method chosen automatically: io_uring may give way to threads
     pid_t pid = 0;  // the process whose threads do the work
     std::shared_ptr<void> keep_alive;
 
@@ -121,20 +121,15 @@ void run_threads(PrefaultState& s) {
 
 /// Chunks as io_uring madvise requests, two per worker in flight: io-wq starts its
 /// workers lazily, and with only one request per CPU queued some CPUs sat idle here.
-/// False, with nothing done, if the ring cannot be opened and the method was chosen
-/// automatically (the caller uses threads then).
-bool run_uring(PrefaultState& s) {
+void run_uring(PrefaultState& s) {
     std::unique_ptr<Engine> engine;
     try {
         engine = open_concrete(EngineKind::uring, std::min(2 * s.workers, 4096u));
     } catch (const Failure& f) {
-        if (s.chosen) return false;
         throw Failure{make_error_code(errc::engine_unavailable), {}, f.message};
     }
-    if (!engine->supports(Op::madvise)) {
-        if (s.chosen) return false;
+    if (!engine->supports(Op::madvise))
         throw_failure(errc::engine_unavailable, {}, "this kernel's io_uring has no madvise operation");
-    }
     const std::size_t n = s.chunks();
     std::array<Completion, 16> done;
     auto request = [&](std::size_t i) {
@@ -168,26 +163,12 @@ bool run_uring(PrefaultState& s) {
             else s.done_bytes.fetch_add(r.length, std::memory_order_relaxed);
         }
     }
-    return true;
 }
 
 /// Runs the job; its outcome is in s.first_error / s.cancel.
 void run(PrefaultState& s) {
-    if (s.method == PrefaultMethod::madvise_uring && run_uring(s)) return;
-    if (s.method == PrefaultMethod::madvise_uring) s.method = PrefaultMethod::madvise_threads;
-    run_threads(s);
-}
-
-/// Whether an automatic prefault for `requested` goes through io_uring: only if io_uring is
-/// asked for, or nothing is (options, then SHMREGION_IO_ENGINE) and it works here. Another
-/// engine asked for means threads: prefault needs no engine of its own, so nothing else is
-/// probed (in a fork()ed child, POSIX AIO may not run at all).
-bool use_uring(EngineKind requested) {
-    if (requested == EngineKind::automatic)
-        if (const char* env = std::getenv("SHMREGION_IO_ENGINE"); env && *env && !parse_engine(env, requested))
-            (void)choose_or_throw(EngineKind::automatic);  // throws invalid_options, naming the value
-    if (requested == EngineKind::uring) return (void)choose_or_throw(EngineKind::uring), true;
-    return requested == EngineKind::automatic && probe_cached(EngineKind::uring).works;
+    if (s.method == PrefaultMethod::madvise_uring) run_uring(s);
+    else run_threads(s);
 }
 
 /// Fills a state for [addr, addr+length): checks the range, resolves the method and
@@ -207,10 +188,10 @@ std::shared_ptr<PrefaultState> plan(void* addr, std::size_t length, const Prefau
     s->workers = static_cast<unsigned>(std::max<std::size_t>(1, std::min<std::size_t>(s->workers, s->chunks())));
     s->method = o.method;
     if (s->method == PrefaultMethod::automatic) {
-        s->chosen = true;
-        s->method = !populate_write_supported(addr) ? PrefaultMethod::touch_threads
-                    : use_uring(o.engine)           ? PrefaultMethod::madvise_uring
-                                                    : PrefaultMethod::madvise_threads;
+        // Threads, not io_uring: io-wq adds a worker only when one blocks, and populating
+        // pages is mostly CPU work, so io_uring's madvise requests ran nearly one at a time
+        // (bench/io_bench, docs/performance.md: up to 2x slower on ext4, never faster).
+        s->method = populate_write_supported(addr) ? PrefaultMethod::madvise_threads : PrefaultMethod::touch_threads;
     } else if (s->method == PrefaultMethod::madvise_uring) {
         (void)choose_or_throw(EngineKind::uring);  // engine_unavailable, with the reason, if it cannot run
     }

@@ -26,10 +26,11 @@ void draw_bar(std::uint64_t done, std::uint64_t total) {
 Command prefault_command() {
     Command c{"prefault", "prefault HOME NAME [--engine E] [--json]", "make every page of a region resident",
               "Attaches to region NAME in HOME, makes every page resident and writable\n"
-              "(MADV_POPULATE_WRITE, through io_uring where it works, else on worker threads;\n"
-              "no byte changes), and detaches. Pages of a POSIX or System V region stay\n"
+              "(MADV_POPULATE_WRITE on worker threads, one per CPU; no byte changes), and\n"
+              "detaches. Pages of a POSIX or System V region stay\n"
               "resident while the region exists; those of a file region stay in the page cache\n"
-              "until memory is short. --engine forces an I/O engine (uring, libaio, posix, sync).\n"
+              "until memory is short. --engine names the I/O engine of the attach (uring, libaio,\n"
+              "posix, sync).\n"
               "A progress bar goes to stderr when it is a terminal.\n",
               Spec{{"engine"}, {"json"}, 2, 2}, nullptr};
     c.run = [](const Args& a) {

@@ -38,17 +38,19 @@ void extend(Engine& engine, int fd, std::uint64_t from, std::uint64_t to,
             const std::filesystem::path& what, ExtendMethod method, std::error_code& ec) noexcept;
 
 enum class PrefaultMethod {
-    automatic,        ///< madvise_uring if the engine is uring, else madvise_threads,
-                      ///< else (kernel without MADV_POPULATE_WRITE) touch_threads
-    madvise_uring,    ///< MADV_POPULATE_WRITE in chunks, submitted through io_uring (the
-                      ///< kernel's io-wq workers run the chunks in parallel)
+    automatic,        ///< madvise_threads, or (kernel without MADV_POPULATE_WRITE)
+                      ///< touch_threads
+    madvise_uring,    ///< MADV_POPULATE_WRITE in chunks, submitted through io_uring and run
+                      ///< by the kernel's io-wq workers (not the default: io-wq adds a
+                      ///< worker only when one blocks, so CPU-bound chunks ran nearly one
+                      ///< at a time; see docs/performance.md)
     madvise_threads,  ///< MADV_POPULATE_WRITE in chunks, on worker threads
     touch_threads,    ///< a write fault per page on worker threads, by an atomic add of 0:
                       ///< bytes never change, even while others write them
 };
 
 struct PrefaultOptions {
-    EngineKind engine = EngineKind::automatic;  ///< for madvise_uring (and automatic)
+    EngineKind engine = EngineKind::automatic;  ///< only madvise_uring uses an engine
     PrefaultMethod method = PrefaultMethod::automatic;
     /// Worker threads (or io_uring requests in flight); 0: one per CPU, at most 8.
     unsigned threads = 0;
