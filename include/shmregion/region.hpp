@@ -96,9 +96,11 @@ public:
     bool attached() const noexcept;
     explicit operator bool() const noexcept { return attached(); }
 
-    /// The usable memory: page-aligned, size() bytes, zero-filled at creation. Stable for
-    /// the life of this attach.
+    /// The usable memory: page-aligned, size() bytes, zero-filled at creation (and where it
+    /// grew). Stable for the life of this attach, however the region grows.
     void* data() const noexcept;
+    /// Usable bytes mapped by this attach: the region's size as of this attach's last
+    /// attach, lock(), grow() or refresh().
     std::size_t size() const noexcept;
     /// Growth ceiling in usable bytes (address space reserved by this attach).
     std::size_t max_size() const noexcept;
@@ -111,6 +113,27 @@ public:
     const std::filesystem::path& file() const noexcept;
     /// This attach's slot in the attacher table.
     std::uint32_t slot() const noexcept;
+    /// Grows the region to at least new_size usable bytes (rounded up to pages), in place:
+    /// data() never moves, and pointers into the region stay valid in every process. The
+    /// new space is allocated through the I/O engine first (a full disk or /dev/shm is
+    /// ENOSPC here, with the region unchanged), then mapped, then published under the region
+    /// lock; others see it at their next lock() or refresh(). A size at or below the current
+    /// one is a no-op that succeeds. Takes the region lock, or uses it if this thread holds
+    /// it through this Region's LockGuard. A crash at any step leaves a header whose size
+    /// the backing holds; the next lock() completes or undoes the growth. Errors:
+    /// invalid_size (beyond max_size(), the ceiling fixed at creation), not_growable (System
+    /// V: fixed size; anonymous: a new page would not reach the processes sharing it),
+    /// ENOSPC / EFBIG / EDQUOT from the backing, wrong_process.
+    void grow(std::uint64_t new_size);
+    void grow(std::uint64_t new_size, std::error_code& ec) noexcept;
+    /// Maps what other processes' growth added (a cheap generation compare when nothing
+    /// changed); lock() does it too. Returns true if the size changed. A process that reads
+    /// without locking must call it before using bytes beyond the size() it knows; bytes
+    /// below that size never move or go away. Errors: header_corrupt or size_mismatch if
+    /// the published size is not backed.
+    bool refresh();
+    bool refresh(std::error_code& ec) noexcept;
+
     /// The I/O engine this attach uses for extension, prefault and flush (chosen at attach:
     /// Options::io_engine, SHMREGION_IO_ENGINE, or the first that works here).
     io::EngineKind io_engine() const noexcept;

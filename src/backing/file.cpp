@@ -46,6 +46,9 @@ public:
     // The mapping keeps the descriptor's open file description alive; a fork()ed child
     // that inherits it gets it replaced by one without locks (see region.cpp, fork_registry).
     void map(Mapping& m, std::uint64_t bytes) override { m.map_shared_fd(lock_fd_.get(), bytes, file_); }
+    bool growable() const noexcept override { return true; }
+    int grow_fd() const noexcept override { return lock_fd_.get(); }
+    void map_more(Mapping& m, std::uint64_t bytes) override { m.extend_shared_fd(lock_fd_.get(), bytes, file_); }
 
     bool publish(const std::shared_ptr<Mapping>&) override {
         bool ok = pending_->link_into_place();

@@ -27,7 +27,7 @@ public:
         : name_(std::move(name)), size_(bytes), existing_(std::move(existing)) {}
 
     Backing kind() const noexcept override { return Backing::heap; }
-    std::uint64_t backing_size() const override { return size_; }
+    std::uint64_t backing_size() const override { return existing_ ? existing_->mapped() : size_; }
     void read(void* buf, std::size_t len, std::uint64_t offset) const override {
         if (!existing_ || offset + len > existing_->mapped())
             throw_failure(errc::size_mismatch, {}, "heap region '" + name_ + "': read past its end");
@@ -35,6 +35,9 @@ public:
     }
     void map(Mapping& m, std::uint64_t bytes) override { m.map_private(bytes); }
     std::shared_ptr<Mapping> shared_mapping() const override { return existing_; }
+    // Every attach in the process shares one Mapping: growing it grows them all.
+    bool growable() const noexcept override { return true; }
+    void map_more(Mapping& m, std::uint64_t bytes) override { m.extend_private(bytes); }
 
     bool publish(const std::shared_ptr<Mapping>& m) override {
         auto& r = registry();

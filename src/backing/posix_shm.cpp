@@ -104,6 +104,11 @@ public:
     }
 
     void map(Mapping& m, std::uint64_t bytes) override { m.map_shared_fd(seg_fd(), bytes, "/dev/shm" + segment_); }
+    bool growable() const noexcept override { return true; }
+    int grow_fd() const noexcept override { return seg_fd(); }
+    void map_more(Mapping& m, std::uint64_t bytes) override {
+        m.extend_shared_fd(seg_fd(), bytes, "/dev/shm" + segment_);
+    }
 
     void describe(RegionHeader& h) const override {
         std::memcpy(h.segment, segment_.c_str(), segment_.size() + 1);

@@ -76,6 +76,28 @@ void Mapping::map_private(std::uint64_t bytes) {
     map(-1, MAP_PRIVATE | MAP_ANONYMOUS, bytes, "mmap(MAP_PRIVATE|MAP_ANONYMOUS)", {});
 }
 
+void Mapping::extend(int fd, int flags, std::uint64_t bytes, const std::filesystem::path& what) {
+    if (bytes <= mapped_) return;
+    if (!base_ || bytes > reserved_)
+        throw_failure(errc::invalid_size, what,
+                      "cannot map " + std::to_string(bytes) + " bytes in place: " + std::to_string(reserved_) +
+                          " bytes of address space are reserved");
+    void* at = base_ + mapped_;
+    void* p = ::mmap(at, bytes - mapped_, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd,
+                     fd >= 0 ? static_cast<off_t>(mapped_) : 0);
+    if (p == MAP_FAILED) {
+        if (what.empty()) throw_errno(errno, "mmap of the grown part");
+        throw_errno(errno, "mmap of the grown part of", what);
+    }
+    mapped_ = bytes;
+}
+
+void Mapping::extend_shared_fd(int fd, std::uint64_t bytes, const std::filesystem::path& what) {
+    extend(fd, MAP_SHARED, bytes, what);
+}
+
+void Mapping::extend_private(std::uint64_t bytes) { extend(-1, MAP_PRIVATE | MAP_ANONYMOUS, bytes, {}); }
+
 void Mapping::remap_shared_fd_after_fork(int fd) noexcept {
     if (base_ && mapped_) ::mmap(base_, mapped_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
 }
@@ -92,6 +114,10 @@ void Mapping::attach_sysv(int shmid, std::uint64_t bytes) {
 }
 
 // ---- Store -----------------------------------------------------------------------------
+
+void Store::map_more(Mapping&, std::uint64_t) {
+    throw_failure(errc::not_growable, file_, "this backing cannot grow");
+}
 
 uid_t Store::owner() const {
     struct stat st {};

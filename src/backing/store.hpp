@@ -54,11 +54,17 @@ public:
     void map_private(std::uint64_t bytes);
     /// shmat(SHM_REMAP) of a System V segment at base.
     void attach_sysv(int shmid, std::uint64_t bytes);
+    /// Growth: maps fd's bytes [mapped(), bytes) right after what is mapped, inside the
+    /// reservation (MAP_FIXED), so the base never moves. bytes <= reserved().
+    void extend_shared_fd(int fd, std::uint64_t bytes, const std::filesystem::path& what);
+    /// The same with private anonymous memory (heap regions).
+    void extend_private(std::uint64_t bytes);
     /// In a fork()ed child: maps what is mapped again, from fd, in place (MAP_FIXED), so the
     /// mapping stops holding the description it was made from. Async-signal-safe.
     void remap_shared_fd_after_fork(int fd) noexcept;
 
 private:
+    void extend(int fd, int flags, std::uint64_t bytes, const std::filesystem::path& what);
     /// Where to map `bytes`: the reservation (made now if the ceiling leaves room to
     /// grow; fixed = MAP_FIXED), or nullptr for "anywhere".
     void* place(std::uint64_t bytes, int& fixed);
@@ -95,6 +101,15 @@ public:
     virtual void map(Mapping& m, std::uint64_t bytes) = 0;
     /// The mapping to use instead of a fresh one (heap regions shared inside a process).
     virtual std::shared_ptr<Mapping> shared_mapping() const { return nullptr; }
+
+    /// Growth in place (Region::grow). Backings that cannot grow (System V: fixed size;
+    /// anonymous: a new page would not be shared with the other processes) say false.
+    virtual bool growable() const noexcept { return false; }
+    /// The descriptor whose file the growth extends (io::extend) and a failed growth cuts
+    /// back; -1 when there is nothing to extend (heap memory).
+    virtual int grow_fd() const noexcept { return -1; }
+    /// Maps the backing up to `bytes` in m (after extending it).
+    virtual void map_more(Mapping& m, std::uint64_t bytes);
 
     /// Creator: backing-specific header fields (segment name, System V key and id).
     virtual void describe(RegionHeader& h) const { (void)h; }

@@ -90,6 +90,23 @@ void validate_header(const RegionHeader& h, std::uint64_t backing_size,
         corrupt(file, "segment", "does not name a POSIX segment");
     if (backing == Backing::sysv && h.max_region_size != h.region_size)
         corrupt(file, "max_region_size", "differs from region_size in a System V region");
+    validate_grow_record(h, file);
+}
+
+void validate_grow_record(const RegionHeader& h, const std::filesystem::path& file) {
+    const GrowRecord& g = h.grow;
+    if (g.state == kGrowIdle) return;
+    if (g.state != kGrowExtending) corrupt(file, "grow.state", "holds " + num(g.state) + ", not a known state");
+    const std::uint64_t ps = h.page_size;
+    if (g.old_region_size % ps != 0 || g.new_region_size % ps != 0 || g.old_region_size >= g.new_region_size ||
+        g.new_region_size > h.max_region_size)
+        corrupt(file, "grow", "records growth from " + num(g.old_region_size) + " to " + num(g.new_region_size) +
+                                  " bytes, not page multiples growing within the ceiling " +
+                                  num(h.max_region_size));
+    // Published or not, region_size is one of the two ends.
+    if (h.region_size != g.old_region_size && h.region_size != g.new_region_size)
+        corrupt(file, "grow", "records growth from " + num(g.old_region_size) + " to " + num(g.new_region_size) +
+                                  " bytes, but region_size is " + num(h.region_size));
 }
 
 void check_header_matches_locator(const RegionHeader& h, const Locator& loc,

@@ -60,6 +60,22 @@ struct AttacherSlot {
 };
 static_assert(sizeof(AttacherSlot) == 32);
 
+/// The grow-in-progress record (RegionHeader::grow), written under the region lock by a
+/// grower before it extends the backing and cleared after it published the new size. A
+/// holder of the lock that finds it set (its writer died: the robust mutex said so) rolls
+/// the growth back or forward; see docs/format.md, "Growth".
+struct GrowRecord {
+    std::uint32_t state;              //   0  kGrowIdle or kGrowExtending
+    std::int32_t pid;                 //   4  the grower
+    std::uint64_t old_region_size;    //   8  region_size before (what it still is until published)
+    std::uint64_t new_region_size;    //  16  region_size after
+    std::uint64_t started_at_ns;      //  24  CLOCK_REALTIME
+    std::uint8_t reserved[32];        //  32  zero
+};
+static_assert(sizeof(GrowRecord) == 64);
+inline constexpr std::uint32_t kGrowIdle = 0;
+inline constexpr std::uint32_t kGrowExtending = 0x47524f57;  // "WORG"
+
 /// Offset 0 of every region. Fixed-width fields only; the attacher table follows at
 /// kSlotTableOffset and the header (with its table) is rounded up to whole pages.
 struct RegionHeader {
@@ -83,7 +99,7 @@ struct RegionHeader {
     std::int32_t sysv_key;            //  88  System V key (sysv backing), else 0
     std::int32_t sysv_id;             //  92  System V shmid (sysv backing), else -1
     char segment[kSegmentNameSize];   //  96  POSIX segment name, NUL-terminated
-    std::uint8_t grow_record[64];     // 192  reserved for the grow-in-progress record (zero)
+    GrowRecord grow;                  // 192  the grow-in-progress record (all zero when idle)
     union {                           // 256  robust, process-shared, error-checking
         pthread_mutex_t mutex;
         std::uint8_t mutex_space[128];
@@ -99,7 +115,7 @@ static_assert(offsetof(RegionHeader, region_size) == 32);
 static_assert(offsetof(RegionHeader, generation) == 48);
 static_assert(offsetof(RegionHeader, ref_count) == 64);
 static_assert(offsetof(RegionHeader, segment) == 96);
-static_assert(offsetof(RegionHeader, grow_record) == 192);
+static_assert(offsetof(RegionHeader, grow) == 192);
 static_assert(offsetof(RegionHeader, mutex) == 256);
 static_assert(offsetof(RegionHeader, origin) == 512);
 
@@ -159,6 +175,9 @@ static_assert(std::atomic_ref<std::uint32_t>::is_always_lock_free);
 /// regions); a header claiming another is header_corrupt naming the field 'backing'.
 void validate_header(const RegionHeader& h, std::uint64_t backing_size,
                      const std::filesystem::path& file, Backing expected);
+/// The grow record alone (validate_header checks it too): idle, or an extension in
+/// progress whose ends bracket region_size. Throws Failure(header_corrupt) naming it.
+void validate_grow_record(const RegionHeader& h, const std::filesystem::path& file);
 /// Checks that a segment's header and the locator naming it agree (segment name, or
 /// System V key and id). Throws Failure(header_corrupt).
 void check_header_matches_locator(const RegionHeader& h, const Locator& loc,

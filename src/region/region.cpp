@@ -147,6 +147,7 @@ std::unique_ptr<RegionImpl> create(const Options& o, const std::filesystem::path
         r->hdr = reinterpret_cast<RegionHeader*>(r->mapping->base());
         r->slots = o.max_attachers;
         init_header(*r, o, s);
+        r->set_sizes(*r->hdr);
         SHMREGION_CRASH_POINT("create.before_publish");
         if (!r->store->publish(r->mapping)) {
             r->store->discard();
@@ -261,6 +262,8 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
     }
     r->hdr = reinterpret_cast<RegionHeader*>(r->mapping->base());
     r->slots = h.max_attachers;  // validated; the live field is never trusted again
+    r->set_sizes(h);
+    if (r->mapping->mapped() > r->region_bytes) r->region_bytes = r->mapping->mapped();  // a heap region grown meanwhile
     if (alone) {
         // Nobody is attached, so nobody can hold the mutex; a holder recorded in it died
         // without the kernel noticing (the file outlived a reboot, or was copied while
@@ -271,11 +274,14 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
             r->hdr->lock_holder = 0;
             r->hdr->flags |= kFlagOwnerDiedUnreported;
         }
+        // Nobody else can touch it now: a growth its (vanished) grower left half done.
+        r->recover_growth();
     }
     if (r->store && r->store->lock_fd() >= 0) presence_share(r->store->lock_fd(), file, deadline);
 
     r->lock(deadline);
     try {
+        r->refresh();  // grown since the header was copied
         if (!r->file.empty() && !still_named(*r, file_dev, file_ino))
             throw being_removed(file, " was removed while we joined");
         if (load_acquire(r->hdr->valid) != kValidReady) throw being_removed(file);
@@ -440,6 +446,100 @@ RegionImpl::~RegionImpl() {
     }
 }
 
+void RegionImpl::set_sizes(const RegionHeader& v) noexcept {
+    header_bytes = v.header_size;
+    region_bytes = v.region_size;
+    max_region_bytes = v.max_region_size;
+    generation = v.generation;
+}
+
+bool RegionImpl::refresh() {
+    const std::uint64_t gen = load_acquire(hdr->generation);
+    if (gen == generation) return false;
+    const std::uint64_t size = load_acquire(hdr->region_size);
+    if (size > region_bytes) {
+        // Trust nothing read from shared memory: a page multiple, within the ceiling this
+        // attach validated and reserved, and really there in the backing.
+        if (size % page_size() != 0 || size > max_region_bytes)
+            throw_failure(errc::header_corrupt, file,
+                          describe(file) + ": field 'region_size' is " + num(size) +
+                              ", not a page multiple within the ceiling " + num(max_region_bytes));
+        if (store->growable() && store->grow_fd() >= 0) {
+            const std::uint64_t real = store->backing_size();
+            if (size > real)
+                throw_failure(errc::size_mismatch, file,
+                              describe(file) + ": field 'region_size' is " + num(size) +
+                                  " but the backing holds only " + num(real) + " bytes");
+        }
+        store->map_more(*mapping, size);
+        region_bytes = size;
+    }
+    generation = gen;
+    return true;
+}
+
+void RegionImpl::grow_locked(std::uint64_t new_region) {
+    refresh();
+    if (new_region <= region_bytes) return;  // another process got there first
+    GrowRecord& g = hdr->grow;
+    const int fd = store->grow_fd();
+    const std::uint64_t old_region = region_bytes;
+    g.pid = ::getpid();
+    g.old_region_size = old_region;
+    g.new_region_size = new_region;
+    g.started_at_ns = now_ns();
+    store_release(g.state, kGrowExtending);
+    SHMREGION_CRASH_POINT("grow.after_record");
+    try {
+        if (fd >= 0) {
+            const std::filesystem::path what =
+                store->kind() == Backing::posix
+                    ? std::filesystem::path("/dev/shm" + std::string(hdr->segment, strnlen(hdr->segment, sizeof hdr->segment)))
+                    : file;
+            io::detail::extend_or_throw(*open_engine(), fd, store->backing_size(), new_region, what,
+                                        io::ExtendMethod::automatic);
+        }
+        SHMREGION_CRASH_POINT("grow.after_extend");
+        store->map_more(*mapping, new_region);
+        SHMREGION_CRASH_POINT("grow.after_map");
+    } catch (...) {
+        // extend_or_throw cut the backing back; the header never changed.
+        std::memset(&g, 0, sizeof g);
+        throw;
+    }
+    region_bytes = new_region;
+    hdr->region_size = new_region;
+    store_release(hdr->generation, hdr->generation + 1);  // others map the new part at their next lock
+    generation = hdr->generation;
+    SHMREGION_CRASH_POINT("grow.after_publish");
+    store_release(g.state, kGrowIdle);
+    std::memset(&g, 0, sizeof g);
+}
+
+void RegionImpl::recover_growth() noexcept {
+    GrowRecord& g = hdr->grow;
+    if (load_acquire(g.state) == kGrowIdle) return;
+    try {
+        validate_grow_record(*hdr, file);
+    } catch (...) {
+        return;  // a corrupt record: left for inspect/verify to report, never acted on
+    }
+    if (hdr->region_size == g.old_region_size) {
+        // Not published: nobody maps past old_region_size, so the extension can go.
+        const int fd = store ? store->grow_fd() : -1;
+        if (fd >= 0) {
+            struct stat st {};
+            if (::fstat(fd, &st) == 0 && static_cast<std::uint64_t>(st.st_size) > g.old_region_size)
+                (void)::ftruncate(fd, static_cast<off_t>(g.old_region_size));
+        }
+    } else {
+        // Published (region_size == new_region_size): only the record was left to clear.
+        // The generation was bumped with the size, so the others map it at their next lock.
+    }
+    store_release(g.state, kGrowIdle);
+    std::memset(&g, 0, sizeof g);
+}
+
 void RegionImpl::choose_engine() {
     const io::Choice c = io::detail::choose_or_throw(requested_engine);
     engine_kind = c.engine;
@@ -495,12 +595,19 @@ bool RegionImpl::lock(Deadline deadline, bool for_application) {
     hdr->lock_holder = ::getpid();
     bool died = false;
     if (out == LockOutcome::owner_died) {
+        recover_growth();
         reap_dead();
         hdr->flags |= kFlagOwnerDiedUnreported;
         robust_mutex_consistent(&hdr->mutex);
         died = true;
     }
     if (!for_application) return died;
+    try {
+        refresh();  // the application sees a grown region under its lock
+    } catch (...) {
+        unlock();
+        throw;
+    }
     // Whoever recovered the mutex, the application hears of the death exactly once.
     died = (hdr->flags & kFlagOwnerDiedUnreported) != 0;
     hdr->flags &= ~kFlagOwnerDiedUnreported;
@@ -694,7 +801,7 @@ Region Region::attach(const Options& opts, std::error_code& ec) noexcept {
 }
 
 bool Region::attached() const noexcept { return impl_ && impl_->hdr; }
-void* Region::data() const noexcept { return attached() ? impl_->mapping->base() + impl_->hdr->header_size : nullptr; }
+void* Region::data() const noexcept { return attached() ? impl_->mapping->base() + impl_->header_bytes : nullptr; }
 std::size_t Region::size() const noexcept { return attached() ? impl_->usable_size() : 0; }
 std::size_t Region::max_size() const noexcept { return attached() ? impl_->usable_max() : 0; }
 bool Region::created() const noexcept { return impl_ && impl_->created; }
@@ -802,6 +909,57 @@ void do_flush(RegionImpl& r) {
     }
 }
 }  // namespace
+
+namespace {
+using detail::Failure;
+using detail::page_size;
+using detail::round_up;
+using detail::throw_failure;
+
+void do_grow(RegionImpl& r, std::uint64_t new_size) {
+    if (!r.store->growable()) {
+        const auto b = r.store->kind();
+        throw_failure(errc::not_growable, r.file,
+                      b == Backing::sysv ? "System V segments have a fixed size (shmget); use the posix or file backing to grow"
+                      : b == Backing::anonymous
+                          ? "anonymous regions cannot grow: pages added in one process would not reach the processes it shares the region with"
+                          : "this backing cannot grow");
+    }
+    const auto usable = round_up(new_size, page_size());
+    if (!usable || *usable > r.usable_max())
+        throw_failure(errc::invalid_size, r.file,
+                      "grow to " + std::to_string(new_size) + " bytes: beyond the ceiling max_size " +
+                          std::to_string(r.usable_max()) + " set when the region was created");
+    // The caller may hold the lock already (grow under its own LockGuard).
+    bool took = true;
+    try {
+        r.lock(std::nullopt);
+    } catch (const Failure& f) {
+        if (f.code != std::errc::resource_deadlock_would_occur || !r.guard) throw;
+        took = false;
+    }
+    try {
+        r.grow_locked(r.header_bytes + *usable);
+    } catch (...) {
+        if (took) r.unlock();
+        throw;
+    }
+    if (took) r.unlock();
+}
+}  // namespace
+
+void Region::grow(std::uint64_t new_size) {
+    op("grow", impl_, [&] { do_grow(require(impl_), new_size); });
+}
+void Region::grow(std::uint64_t new_size, std::error_code& ec) noexcept {
+    detail::capture(ec, 0, [&] { return do_grow(require(impl_), new_size), 0; });
+}
+bool Region::refresh() {
+    return op("refresh", impl_, [&] { return require(impl_).refresh(); });
+}
+bool Region::refresh(std::error_code& ec) noexcept {
+    return detail::capture(ec, false, [&] { return require(impl_).refresh(); });
+}
 
 void Region::prefault() {
     op("prefault", impl_, [&] { do_prefault(require(impl_)); });

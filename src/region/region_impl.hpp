@@ -65,8 +65,24 @@ public:
     /// Throws wrong_process if this attach belongs to another process (inherited by fork).
     void check_owner() const;
 
-    std::uint64_t usable_size() const noexcept { return hdr->region_size - hdr->header_size; }
-    std::uint64_t usable_max() const noexcept { return hdr->max_region_size - hdr->header_size; }
+    /// Sizes as this attach validated and mapped them (never the live header fields, which
+    /// another process could overwrite): header, mapped region, ceiling, and the generation
+    /// they belong to.
+    std::uint64_t header_bytes = 0;
+    std::uint64_t region_bytes = 0;
+    std::uint64_t max_region_bytes = 0;
+    std::uint64_t generation = 0;
+    void set_sizes(const RegionHeader& validated) noexcept;
+    std::uint64_t usable_size() const noexcept { return region_bytes - header_bytes; }
+    std::uint64_t usable_max() const noexcept { return max_region_bytes - header_bytes; }
+
+    /// Maps what another process's growth added, if the generation moved. Without the lock
+    /// the sizes read are checked against the backing's real size first. Throws Failure.
+    bool refresh();
+    /// Under the lock: grows the region to new_region bytes (header included). See Region::grow.
+    void grow_locked(std::uint64_t new_region);
+    /// Under the lock, after a holder died: finishes or undoes a growth it left half done.
+    void recover_growth() noexcept;
     /// Releases an outstanding guard's lock and empties the guard. False (guard kept) if
     /// the lock belongs to another thread of this process.
     bool release_guard() noexcept;
