@@ -30,6 +30,8 @@ run list "$home"
 # Creation allocated the space through the I/O engine (io_uring where this kernel and its
 # seccomp filter allow; stat says which and why); prefault makes every page resident.
 run prefault "$home" orders
+# Growth in place: the space is allocated first (ENOSPC here, not a SIGBUS later).
+run grow "$home" orders 16M
 
 step "2. another process attaches and takes the region lock"
 out="$home/.holder.out"

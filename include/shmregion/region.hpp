@@ -244,6 +244,10 @@ struct RegionInfo {
     pid_t lock_holder = 0;           ///< pid recorded by the holder; 0 if none
     /// A holder died and the next lock() has not yet reported it to the application.
     bool owner_died_unreported = false;
+    /// A growth is under way, or its grower died (the next lock() finishes or undoes it).
+    bool grow_in_progress = false;
+    std::uint64_t grow_to = 0;       ///< its target size in usable bytes
+    pid_t grow_pid = 0;              ///< the grower
     std::vector<AttacherInfo> attachers;  ///< slots in use
     std::size_t live_attachers() const noexcept;
 };

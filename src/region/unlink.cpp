@@ -108,6 +108,11 @@ RegionInfo do_inspect(const std::filesystem::path& home, std::string_view name) 
     info.remove_on_last_detach = (h.flags & kRemoveAtLastDetach) != 0;
     info.unlink_requested = (h.flags & kFlagUnlinkRequested) != 0;
     info.owner_died_unreported = (h.flags & kFlagOwnerDiedUnreported) != 0;
+    info.grow_in_progress = h.grow.state == kGrowExtending;
+    if (info.grow_in_progress) {
+        info.grow_to = h.grow.new_region_size - h.header_size;
+        info.grow_pid = h.grow.pid;
+    }
     info.valid = h.valid == kValidReady;
     info.ref_count = h.ref_count;
     info.max_attachers = h.max_attachers;

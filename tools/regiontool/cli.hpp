@@ -120,5 +120,6 @@ Command create_command();
 Command unlink_command();
 Command hold_command();
 Command prefault_command();
+Command grow_command();
 
 }  // namespace regiontool

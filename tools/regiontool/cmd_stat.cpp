@@ -76,6 +76,11 @@ Command stat_command() {
                 .key("holder_pid").value(static_cast<std::int64_t>(i.lock_holder))
                 .key("owner_died_unreported").value(i.owner_died_unreported)
                 .end_object()
+                .key("grow").begin_object()
+                .key("in_progress").value(i.grow_in_progress)
+                .key("to").value(i.grow_to)
+                .key("pid").value(static_cast<std::int64_t>(i.grow_pid))
+                .end_object()
                 .key("io_engine").begin_object()
                 .key("engine").value(engine_name)
                 .key("reason").value(engine_reason)
@@ -108,6 +113,9 @@ Command stat_command() {
             t.row({"header", std::to_string(i.header_size) + " bytes, " + std::to_string(i.max_attachers) + " attacher slots"});
             t.row({"backing size", std::to_string(i.backing_size) + " bytes"});
             t.row({"generation", std::to_string(i.generation)});
+            if (i.grow_in_progress)
+                t.row({"growth", "to " + human_size(i.grow_to) + " by pid " + std::to_string(i.grow_pid) +
+                                     " in progress (or its grower died: the next lock finishes or undoes it)"});
             t.row({"remove on last detach", i.remove_on_last_detach ? "yes" : "no"});
             t.row({"reference count", std::to_string(i.ref_count)});
             t.row({"live attachers", std::to_string(i.live_attachers())});
