@@ -490,20 +490,26 @@ void RegionImpl::grow_locked(std::uint64_t new_region) {
     g.started_at_ns = now_ns();
     store_release(g.state, kGrowExtending);
     SHMREGION_CRASH_POINT("grow.after_record");
+    std::uint64_t extended_from = 0;  // the backing's size before, if this growth extended it
     try {
         if (fd >= 0) {
             const std::filesystem::path what =
                 store->kind() == Backing::posix
                     ? std::filesystem::path("/dev/shm" + std::string(hdr->segment, strnlen(hdr->segment, sizeof hdr->segment)))
                     : file;
-            io::detail::extend_or_throw(*open_engine(), fd, store->backing_size(), new_region, what,
-                                        io::ExtendMethod::automatic);
+            const std::uint64_t have = store->backing_size();
+            if (have < new_region) {  // (a backing already as large was allocated when it grew)
+                io::detail::extend_or_throw(*open_engine(), fd, have, new_region, what, io::ExtendMethod::automatic);
+                extended_from = have;
+            }
         }
         SHMREGION_CRASH_POINT("grow.after_extend");
         store->map_more(*mapping, new_region);
         SHMREGION_CRASH_POINT("grow.after_map");
     } catch (...) {
-        // extend_or_throw cut the backing back; the header never changed.
+        // A failed extension cut the backing back itself; a failed mapping gives the
+        // extension back here. The header's size never changed.
+        if (extended_from != 0) (void)::ftruncate(fd, static_cast<off_t>(extended_from));
         std::memset(&g, 0, sizeof g);
         throw;
     }
