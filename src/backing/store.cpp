@@ -43,9 +43,14 @@ void* Mapping::place(std::uint64_t bytes, int& fixed) {
     // save the mmap that reserving and then replacing would cost.
     if (bytes >= reserved_) return nullptr;
     void* p = ::mmap(nullptr, reserved_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED)
-        throw_errno(errno, "mmap(PROT_NONE) reserving " + std::to_string(reserved_) +
-                               " bytes of address space for the growth ceiling");
+    if (p == MAP_FAILED) {
+        const int err = errno;
+        throw_errno(err, "mmap(PROT_NONE) reserving " + std::to_string(reserved_) +
+                             " bytes of address space for the growth ceiling (max_size)" +
+                             (err == ENOMEM ? " failed: the process's address space limit (RLIMIT_AS, ulimit -v) "
+                                              "or vm.max_map_count leaves no room for it"
+                                            : ""));
+    }
     base_ = static_cast<char*>(p);
     fixed = MAP_FIXED;
     return base_;
