@@ -202,6 +202,23 @@ struct ProbeCache {
 };
 std::atomic<ProbeCache*> g_probe_cache[5];  // indexed by EngineKind
 
+Engine& thread_engine(EngineKind kind) {
+    struct Cache {
+        pid_t pid = 0;
+        std::unique_ptr<Engine> engines[5];
+    };
+    thread_local Cache cache;
+    const pid_t self = ::getpid();
+    if (cache.pid != self) {  // a fork()ed child: the parent's rings and contexts are not ours
+        for (auto& e : cache.engines) e.reset();
+        cache.pid = self;
+    }
+    auto& slot = cache.engines[static_cast<std::size_t>(kind)];
+    if (slot && slot->in_flight() != 0) slot.reset();  // left busy by a failed operation
+    if (!slot) slot = open_concrete(kind, 64);
+    return *slot;
+}
+
 const ProbeResult& probe_cached(EngineKind kind) {
     auto& slot = g_probe_cache[static_cast<std::size_t>(kind)];
     const pid_t self = ::getpid();

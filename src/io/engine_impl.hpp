@@ -31,6 +31,12 @@ bool built(EngineKind kind) noexcept;
 /// built, else the errno of opening it).
 std::unique_ptr<Engine> open_concrete(EngineKind kind, unsigned queue_depth);
 
+/// An idle engine of `kind` kept by the calling thread for operations that run to
+/// completion (extension, flush): opening one costs a ring setup, or for libaio an
+/// io_destroy that waits tens of milliseconds for the kernel. Opened at first use (queue
+/// depth 64), again after fork(). Throws Failure like open_concrete().
+Engine& thread_engine(EngineKind kind);
+
 /// What probing found for one engine in this process: probed at first need, once per
 /// process (again in a fork()ed child).
 const ProbeResult& probe_cached(EngineKind kind);

@@ -118,9 +118,6 @@ void init_header(RegionImpl& r, const Options& o, const Sizes& s) {
     store_release(h.valid, kValidReady);  // last: joiners trust nothing before this
 }
 
-/// Requests the region's engine keeps in flight.
-constexpr unsigned kQueueDepth = 64;
-
 /// Creates the region; nullptr if another process published the name first.
 std::unique_ptr<RegionImpl> create(const Options& o, const std::filesystem::path& file, const io::Choice& engine) {
     const Sizes s = creation_sizes(o);
@@ -134,13 +131,8 @@ std::unique_ptr<RegionImpl> create(const Options& o, const std::filesystem::path
     r->engine_kind = engine.engine;
     r->engine_forced = engine.forced;
     CreateRequest req{o.home, file, o.name, o.permissions, s.region, nullptr};
-    std::unique_ptr<io::Engine> extender;  // for this creation only
-    if (o.backing == Backing::file || o.backing == Backing::posix) {
-        extender = r->open_engine();
-        req.engine = extender.get();
-    }
+    if (o.backing == Backing::file || o.backing == Backing::posix) req.engine = &r->engine();
     r->store = create_store(o.backing, req);
-    extender.reset();
     try {
         r->mapping = std::make_shared<Mapping>(s.max_region);
         r->store->map(*r->mapping, s.region);
@@ -499,7 +491,7 @@ void RegionImpl::grow_locked(std::uint64_t new_region) {
                     : file;
             const std::uint64_t have = store->backing_size();
             if (have < new_region) {  // (a backing already as large was allocated when it grew)
-                io::detail::extend_or_throw(*open_engine(), fd, have, new_region, what, io::ExtendMethod::automatic);
+                io::detail::extend_or_throw(engine(), fd, have, new_region, what, io::ExtendMethod::automatic);
                 extended_from = have;
             }
         }
@@ -552,12 +544,12 @@ void RegionImpl::choose_engine() {
     engine_forced = c.forced;
 }
 
-std::unique_ptr<io::Engine> RegionImpl::open_engine() const {
+io::Engine& RegionImpl::engine() const {
     try {
-        return io::detail::open_concrete(engine_kind, kQueueDepth);
+        return io::detail::thread_engine(engine_kind);
     } catch (const Failure&) {
         if (engine_forced || engine_kind == io::EngineKind::sync) throw;
-        return io::detail::open_concrete(io::EngineKind::sync, kQueueDepth);
+        return io::detail::thread_engine(io::EngineKind::sync);
     }
 }
 
@@ -904,7 +896,7 @@ void do_flush(RegionImpl& r) {
     // Only a file region's memory outlives a reboot; shm and anonymous memory have nothing
     // to write back.
     if (r.store->kind() != Backing::file) return;
-    io::detail::flush_or_throw(*r.open_engine(), r.store->lock_fd(), r.file, true);
+    io::detail::flush_or_throw(r.engine(), r.store->lock_fd(), r.file, true);
     if (!r.home_synced) {
         // The region's name in home must survive a crash too: fdatasync does not commit a
         // new directory entry (the creator's link()), an fsync of the directory does.

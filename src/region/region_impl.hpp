@@ -93,10 +93,11 @@ public:
     io::EngineKind engine_kind = io::EngineKind::sync;
     bool engine_forced = false;
     void choose_engine();
-    /// Opens an engine for one operation (an attach keeps none: each holds kernel
-    /// resources, and libaio contexts count against fs.aio-max-nr machine-wide). An
-    /// automatic choice that cannot open now gives way to the sync engine.
-    std::unique_ptr<io::Engine> open_engine() const;
+    /// The engine for one operation: the calling thread's (io::detail::thread_engine), not
+    /// one per attach (each holds kernel resources, and libaio contexts count against
+    /// fs.aio-max-nr machine-wide). An automatic choice that cannot open now gives way to
+    /// the sync engine.
+    io::Engine& engine() const;
     /// flush() has made the region file's name durable (fsync of home) once.
     bool home_synced = false;
     /// Prefault jobs started from this attach; detach cancels and waits for them.
