@@ -82,7 +82,8 @@ void Mapping::map_private(std::uint64_t bytes) {
 }
 
 void Mapping::extend(int fd, int flags, std::uint64_t bytes, const std::filesystem::path& what) {
-    if (bytes <= mapped_) return;
+    std::lock_guard lock(extend_mutex_);
+    if (bytes <= mapped_) return;  // another attach sharing this mapping got there first
     if (!base_ || bytes > reserved_)
         throw_failure(errc::invalid_size, what,
                       "cannot map " + std::to_string(bytes) + " bytes in place: " + std::to_string(reserved_) +

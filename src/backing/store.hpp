@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -73,6 +74,7 @@ private:
     char* base_ = nullptr;
     std::uint64_t reserved_ = 0;
     std::uint64_t mapped_ = 0;
+    std::mutex extend_mutex_;  // heap regions: several attaches (threads) share one Mapping
 };
 
 class Store {

@@ -378,13 +378,15 @@ std::unique_ptr<RegionImpl> attach_region(const Options& o, const io::Choice& en
 
 RegionHeader read_validated_header(const Store& store, const std::filesystem::path& file,
                                    const std::optional<Locator>& locator, std::uint64_t* backing_size) {
-    const std::uint64_t bsize = store.backing_size();
+    // The header before the size: a backing grows before a larger size is published and
+    // never shrinks below a published one, so this order cannot see a size not yet backed.
     RegionHeader h;
-    if (bsize < sizeof h)
+    if (const std::uint64_t before = store.backing_size(); before < sizeof h)
         throw_failure(errc::size_mismatch, file,
-                      file.string() + ": backing holds " + num(bsize) + " bytes, less than a header (" +
+                      file.string() + ": backing holds " + num(before) + " bytes, less than a header (" +
                           num(sizeof h) + ")");
     store.read(&h, sizeof h, 0);
+    const std::uint64_t bsize = store.backing_size();
     validate_header(h, bsize, file, store.kind());
     if (locator) check_header_matches_locator(h, *locator, file);
     if (backing_size) *backing_size = bsize;
@@ -446,36 +448,39 @@ void RegionImpl::set_sizes(const RegionHeader& v) noexcept {
 }
 
 bool RegionImpl::refresh() {
+    // The size itself decides, not the generation alone: a header copied at join can pair
+    // an old size with a new generation, and a grower can die between publishing the size
+    // and bumping the generation. Sizes only grow.
     const std::uint64_t gen = load_acquire(hdr->generation);
-    if (gen == generation) return false;
     const std::uint64_t size = load_acquire(hdr->region_size);
-    if (size > region_bytes) {
-        // Trust nothing read from shared memory: a page multiple, within the ceiling this
-        // attach validated and reserved, and really there in the backing.
-        if (size % page_size() != 0 || size > max_region_bytes)
-            throw_failure(errc::header_corrupt, file,
-                          describe(file) + ": field 'region_size' is " + num(size) +
-                              ", not a page multiple within the ceiling " + num(max_region_bytes));
-        if (store->growable() && store->grow_fd() >= 0) {
-            const std::uint64_t real = store->backing_size();
-            if (size > real)
-                throw_failure(errc::size_mismatch, file,
-                              describe(file) + ": field 'region_size' is " + num(size) +
-                                  " but the backing holds only " + num(real) + " bytes");
-        }
-        store->map_more(*mapping, size);
-        region_bytes = size;
-    }
     generation = gen;
+    if (size <= region_bytes) return false;
+    // Trust nothing read from shared memory: a page multiple, within the ceiling this attach
+    // validated and reserved, and really there in the backing.
+    if (size % page_size() != 0 || size > max_region_bytes)
+        throw_failure(errc::header_corrupt, file,
+                      describe(file) + ": field 'region_size' is " + num(size) +
+                          ", not a page multiple within the ceiling " + num(max_region_bytes));
+    if (store->growable() && store->grow_fd() >= 0) {
+        const std::uint64_t real = store->backing_size();
+        if (size > real)
+            throw_failure(errc::size_mismatch, file,
+                          describe(file) + ": field 'region_size' is " + num(size) +
+                              " but the backing holds only " + num(real) + " bytes");
+    }
+    store->map_more(*mapping, size);
+    region_bytes = size;
     return true;
 }
 
 void RegionImpl::grow_locked(std::uint64_t new_region) {
-    refresh();
+    refresh();  // maps up to the live size, validated: region_bytes is the live size now
     if (new_region <= region_bytes) return;  // another process got there first
     GrowRecord& g = hdr->grow;
     const int fd = store->grow_fd();
     const std::uint64_t old_region = region_bytes;
+    // The record's fields first, its state last; clearing touches only the state, so a
+    // reader copying the header without the lock never sees half a record.
     g.pid = ::getpid();
     g.old_region_size = old_region;
     g.new_region_size = new_region;
@@ -490,7 +495,16 @@ void RegionImpl::grow_locked(std::uint64_t new_region) {
                     ? std::filesystem::path("/dev/shm" + std::string(hdr->segment, strnlen(hdr->segment, sizeof hdr->segment)))
                     : file;
             const std::uint64_t have = store->backing_size();
-            if (have < new_region) {  // (a backing already as large was allocated when it grew)
+            // Space the backing already has past the old size (left by a growth that failed
+            // half-way) may be sparse: allocate it, or a page fault there could SIGBUS.
+            if (have > old_region) {
+                const std::uint64_t upto = std::min(have, new_region);
+                if (::fallocate(fd, 0, static_cast<off_t>(old_region), static_cast<off_t>(upto - old_region)) != 0 &&
+                    errno != EOPNOTSUPP)
+                    throw_errno(errno, "fallocate " + num(upto - old_region) + " bytes at offset " + num(old_region) + " of",
+                                what);
+            }
+            if (have < new_region) {
                 io::detail::extend_or_throw(engine(), fd, have, new_region, what, io::ExtendMethod::automatic);
                 extended_from = have;
             }
@@ -502,27 +516,28 @@ void RegionImpl::grow_locked(std::uint64_t new_region) {
         // A failed extension cut the backing back itself; a failed mapping gives the
         // extension back here. The header's size never changed.
         if (extended_from != 0) (void)::ftruncate(fd, static_cast<off_t>(extended_from));
-        std::memset(&g, 0, sizeof g);
+        store_release(g.state, kGrowIdle);
         throw;
     }
     region_bytes = new_region;
-    hdr->region_size = new_region;
+    store_release(hdr->region_size, new_region);
+    SHMREGION_CRASH_POINT("grow.after_publish");
     store_release(hdr->generation, hdr->generation + 1);  // others map the new part at their next lock
     generation = hdr->generation;
-    SHMREGION_CRASH_POINT("grow.after_publish");
     store_release(g.state, kGrowIdle);
-    std::memset(&g, 0, sizeof g);
 }
 
 void RegionImpl::recover_growth() noexcept {
     GrowRecord& g = hdr->grow;
     if (load_acquire(g.state) == kGrowIdle) return;
+    bool sound = true;
     try {
         validate_grow_record(*hdr, file);
     } catch (...) {
-        return;  // a corrupt record: left for inspect/verify to report, never acted on
+        sound = false;  // its grower is dead: clear it, but act on nothing it says
     }
-    if (hdr->region_size == g.old_region_size) {
+    // Never below what this attach validated and mapped, whatever the record says.
+    if (sound && hdr->region_size == g.old_region_size && g.old_region_size >= region_bytes) {
         // Not published: nobody maps past old_region_size, so the extension can go.
         const int fd = store ? store->grow_fd() : -1;
         if (fd >= 0) {
@@ -530,12 +545,11 @@ void RegionImpl::recover_growth() noexcept {
             if (::fstat(fd, &st) == 0 && static_cast<std::uint64_t>(st.st_size) > g.old_region_size)
                 (void)::ftruncate(fd, static_cast<off_t>(g.old_region_size));
         }
-    } else {
-        // Published (region_size == new_region_size): only the record was left to clear.
-        // The generation was bumped with the size, so the others map it at their next lock.
     }
+    // Published or not, tell the others (the grower may have died between publishing the
+    // size and bumping the generation); refresh() compares sizes anyway.
+    store_release(hdr->generation, hdr->generation + 1);
     store_release(g.state, kGrowIdle);
-    std::memset(&g, 0, sizeof g);
 }
 
 void RegionImpl::choose_engine() {
@@ -803,7 +817,7 @@ void* Region::data() const noexcept { return attached() ? impl_->mapping->base()
 std::size_t Region::size() const noexcept { return attached() ? impl_->usable_size() : 0; }
 std::size_t Region::max_size() const noexcept { return attached() ? impl_->usable_max() : 0; }
 bool Region::created() const noexcept { return impl_ && impl_->created; }
-Backing Region::backing() const noexcept { return attached() ? static_cast<Backing>(impl_->hdr->backing) : Backing::any; }
+Backing Region::backing() const noexcept { return attached() ? impl_->store->kind() : Backing::any; }
 std::uint32_t Region::slot() const noexcept { return impl_ ? impl_->slot : 0; }
 io::EngineKind Region::io_engine() const noexcept { return impl_ ? impl_->engine_kind : io::EngineKind::sync; }
 io::PrefaultHandle Region::background_prefault() const noexcept { return impl_ ? impl_->background : io::PrefaultHandle(); }
@@ -878,6 +892,7 @@ void do_join_after_fork(RegionImpl& r) {
     r.created = false;
     r.lock(std::nullopt);
     try {
+        r.refresh();
         r.reap_dead();
         r.take_slot();
     } catch (...) {

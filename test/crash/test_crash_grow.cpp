@@ -122,7 +122,9 @@ void check_left_behind(const fs::path& home, const Options& o, const RegionInfo&
     BOOST_TEST(info.valid);
     BOOST_TEST(info.lock_state == LockState::owner_dead, lock_state_name(info.lock_state));
     BOOST_TEST(info.region_size == (published ? before.header_size + kNew : before.region_size));
-    BOOST_TEST(info.generation == (published ? before.generation + 1 : before.generation));
+    // grow.after_publish fires between publishing the size and bumping the generation: the
+    // window where only the size tells the others (refresh() compares sizes).
+    BOOST_TEST(info.generation == before.generation);
     BOOST_TEST(info.backing_size == (extended ? before.header_size + kNew : before.region_size));
     const Raw raw = read_raw(home, o.name, o.backing);
     BOOST_REQUIRE_MESSAGE(raw.ok, raw.error);
@@ -144,14 +146,14 @@ void check_repaired(const fs::path& home, const Options& o, const RegionInfo& be
     BOOST_TEST(!info.owner_died_unreported);
     BOOST_TEST(info.ref_count == info.live_attachers());
     BOOST_TEST(dead_attachers(info) == 0u);
-    BOOST_TEST(info.generation >= before.generation);
+    BOOST_TEST(info.generation > before.generation);  // the recovery tells the others
+    BOOST_TEST(!info.grow_in_progress);
     const Raw raw = read_raw(home, o.name, o.backing);
     BOOST_REQUIRE_MESSAGE(raw.ok, raw.error);
     const detail::GrowRecord& g = raw.header.grow;
+    // Clearing touches only the state (a reader copying without the lock never sees half
+    // a record); the other fields keep the last growth's values.
     BOOST_TEST(g.state == detail::kGrowIdle);
-    BOOST_TEST(g.pid == 0);
-    BOOST_TEST(g.old_region_size == 0u);
-    BOOST_TEST(g.new_region_size == 0u);
     BOOST_TEST(raw.backing_size == info.region_size);
 }
 
