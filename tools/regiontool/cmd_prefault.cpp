@@ -63,9 +63,8 @@ Command prefault_command() {
                 .end_object();
             std::cout << j.str() << "\n";
         } else {
-            std::printf("prefaulted %s: %s in %.3f s (%.2f GB/s, I/O engine %s)\n", o.name.c_str(),
-                        human_size(job.bytes_total()).c_str(), s, s > 0 ? static_cast<double>(job.bytes_total()) / s / 1e9 : 0.0,
-                        engine.c_str());
+            std::printf("prefaulted %s: %s in %.3f s (%.2f GB/s)\n", o.name.c_str(), human_size(job.bytes_total()).c_str(),
+                        s, s > 0 ? static_cast<double>(job.bytes_total()) / s / 1e9 : 0.0);
         }
         r.detach();
         return kOk;
