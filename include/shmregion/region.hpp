@@ -259,6 +259,21 @@ RegionInfo inspect(const std::filesystem::path& home, std::string_view name);
 RegionInfo inspect(const std::filesystem::path& home, std::string_view name,
                    std::error_code& ec) noexcept;
 
+/// Removes a region only if no process is attached to it or joining it (every live
+/// attacher holds a shared lock on the region's file; this takes it exclusively, so it
+/// cannot race an attach). Never attaches or locks the region mutex, so a dead lock holder
+/// does not stop it. Returns false, removing nothing, if the region is in use. For
+/// cleaning up what crashes left (regiontool clean). Errors: region_not_found, bad_magic
+/// (not our file; left alone), wrong_owner.
+bool remove_unused(const std::filesystem::path& home, std::string_view name);
+bool remove_unused(const std::filesystem::path& home, std::string_view name, std::error_code& ec) noexcept;
+
+/// Copies `length` bytes of the usable area starting at `offset` without attaching,
+/// locking or writing (regiontool dump). Errors: invalid_size beyond the region's size, and
+/// those of inspect().
+std::vector<unsigned char> read_bytes(const std::filesystem::path& home, std::string_view name,
+                                      std::uint64_t offset, std::uint64_t length);
+
 /// The names of the regions in home (every <name>.region file), sorted.
 std::vector<std::string> list(const std::filesystem::path& home);
 std::vector<std::string> list(const std::filesystem::path& home, std::error_code& ec) noexcept;

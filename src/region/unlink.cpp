@@ -46,6 +46,42 @@ void force_unlink(const std::filesystem::path& home, std::string_view name) {
     unlink_if_same(file, hf.fd.get());
 }
 
+bool remove_unused_impl(const std::filesystem::path& home, std::string_view name) {
+    validate_name(name);
+    check_home(home);
+    const auto file = region_file(home, name);
+    HomeFile hf = open_home_file(file, true);
+    // Every live attacher (and every joiner past its first steps) holds a shared presence
+    // lock on the file; getting it exclusively means nobody is, and holding it keeps
+    // joiners waiting until the names are gone (they then find the file unlinked).
+    if (!presence_try_exclusive(hf.fd.get())) return false;
+    if (hf.kind == Backing::posix)
+        remove_posix_segment(fixed_string(hf.locator->segment, sizeof hf.locator->segment), file, hf.uid);
+    else if (hf.kind == Backing::sysv)
+        remove_sysv_segment(hf.locator->sysv_key, hf.locator->sysv_id, file, hf.uid);
+    unlink_if_same(file, hf.fd.get());
+    return true;
+}
+
+std::vector<unsigned char> read_bytes_impl(const std::filesystem::path& home, std::string_view name,
+                                           std::uint64_t offset, std::uint64_t length) {
+    validate_name(name);
+    check_home(home);
+    const auto file = region_file(home, name);
+    HomeFile hf = open_home_file(file, false);
+    const std::optional<Locator> loc = hf.locator;
+    auto store = open_store(std::move(hf), file, false);
+    const RegionHeader h = read_validated_header(*store, file, loc, nullptr);
+    const std::uint64_t usable = h.region_size - h.header_size;
+    if (offset > usable || length > usable - offset)
+        throw_failure(errc::invalid_size, file,
+                      "bytes [" + std::to_string(offset) + ", " + std::to_string(offset + length) + ") are beyond the " +
+                          std::to_string(usable) + " usable bytes of " + file.string());
+    std::vector<unsigned char> out(length);
+    if (length) store->read(out.data(), length, h.header_size + offset);
+    return out;
+}
+
 void gentle_unlink(const std::filesystem::path& home, std::string_view name) {
     Options o;
     o.home = home;
@@ -252,6 +288,19 @@ void unlink(const std::filesystem::path& home, std::string_view name, Force forc
 void unlink(const std::filesystem::path& home, std::string_view name, Force force,
             std::error_code& ec) noexcept {
     detail::capture(ec, 0, [&] { return unlink(home, name, force), 0; });
+}
+
+bool remove_unused(const std::filesystem::path& home, std::string_view name) {
+    return detail::with_context("remove_unused", name, home, [&] { return detail::remove_unused_impl(home, name); });
+}
+bool remove_unused(const std::filesystem::path& home, std::string_view name, std::error_code& ec) noexcept {
+    return detail::capture(ec, false, [&] { return detail::remove_unused_impl(home, name); });
+}
+
+std::vector<unsigned char> read_bytes(const std::filesystem::path& home, std::string_view name, std::uint64_t offset,
+                                      std::uint64_t length) {
+    return detail::with_context("read_bytes", name, home,
+                                [&] { return detail::read_bytes_impl(home, name, offset, length); });
 }
 
 RegionInfo inspect(const std::filesystem::path& home, std::string_view name) {

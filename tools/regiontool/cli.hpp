@@ -121,5 +121,7 @@ Command unlink_command();
 Command hold_command();
 Command prefault_command();
 Command grow_command();
+Command clean_command();
+Command dump_command();
 
 }  // namespace regiontool
