@@ -1,0 +1,238 @@
+// The regiontool binary itself (run from CTest), for the commands that clean up after
+// crashes and read bytes:
+//  - clean removes stale regions (a holder killed with SIGKILL) and leaves nothing of them
+//    in home, /dev/shm or ipcs; it never removes a region with a live attacher, nor a
+//    healthy one; --dry-run removes nothing; --json parses as the documented object;
+//  - remove_unused() (what clean uses) refuses a region in use;
+//  - dump prints the bytes and changes none;
+//  - usage errors exit 2 with one line and the usage hint.
+#define BOOST_TEST_MODULE tool_regiontool
+#include <boost/property_tree/json_parser.hpp>
+#include <boost/property_tree/ptree.hpp>
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include "mp_support.hpp"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sstream>
+
+using namespace shmregion;
+using namespace shmregion::mptest;
+namespace bdata = boost::unit_test::data;
+namespace pt = boost::property_tree;
+
+namespace {
+
+const auto kNamed = bdata::make({"file", "posix", "sysv"});
+
+struct Run {
+    int status = -1;  // exit code, or -signal
+    std::string out, err;
+};
+
+std::string slurp(int fd) {
+    std::string s;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) != 0;) {
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        s.append(buf, static_cast<std::size_t>(n));
+    }
+    return s;
+}
+
+/// Runs regiontool with args; stdout and stderr captured (stderr read after stdout: the
+/// tool writes little to it).
+Run regiontool(const std::vector<std::string>& args) {
+    int out[2], err[2];
+    BOOST_REQUIRE(::pipe2(out, O_CLOEXEC) == 0 && ::pipe2(err, O_CLOEXEC) == 0);
+    const pid_t pid = ::fork();
+    BOOST_REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::dup2(out[1], 1);
+        ::dup2(err[1], 2);
+        std::vector<char*> argv{const_cast<char*>(REGIONTOOL)};
+        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        ::alarm(60);
+        ::execv(REGIONTOOL, argv.data());
+        _exit(127);
+    }
+    ::close(out[1]);
+    ::close(err[1]);
+    Run r;
+    r.out = slurp(out[0]);
+    r.err = slurp(err[0]);
+    ::close(out[0]);
+    ::close(err[0]);
+    r.status = test::wait_exit(pid);
+    return r;
+}
+
+pt::ptree parse_json(const std::string& text) {
+    pt::ptree tree;
+    std::istringstream in(text);
+    pt::read_json(in, tree);
+    return tree;
+}
+
+/// Creates a region that outlives this call (reference count 0).
+Options make_region(const fs::path& home, Backing b) {
+    Options o = test::options(home, b, 64 * 1024);
+    Region r = Region::attach(o);
+    std::memcpy(r.data(), "hello, region", 13);
+    r.detach();
+    o.mode = OpenMode::join_only;
+    return o;
+}
+
+/// A child attaches, takes the lock if asked, says so and waits (to be killed, or forever).
+pid_t attach_in_child(Children& children, const Options& o, bool lock) {
+    test::Signal ready;
+    const pid_t pid = children.spawn([&] {
+        Region r = Region::attach(o);
+        LockGuard g;
+        if (lock) g = r.lock();
+        ready.notify();
+        for (;;) ::pause();
+        return 0;
+    });
+    BOOST_REQUIRE(ready.wait());
+    return pid;
+}
+
+/// What clean did to `name`, from its --json output.
+std::string action_of(const pt::ptree& clean, const std::string& name) {
+    for (const auto& [key, region] : clean.get_child("regions"))
+        if (region.get<std::string>("name") == name) return region.get<std::string>("action");
+    return "absent";
+}
+
+}  // namespace
+
+BOOST_DATA_TEST_CASE(clean_removes_stale_regions_and_never_one_in_use, kNamed, backing_name) {
+    Home home;
+    Children children;
+    const Backing b = backing_named(backing_name);
+    const Options healthy = make_region(home, b);
+    const Options stale = make_region(home, b);
+    const Options in_use = make_region(home, b);
+    const RegionInfo stale_before = inspect(home, stale.name);
+
+    // stale: its lock holder killed; in_use: a live attacher plus a lock holder killed.
+    children.kill(attach_in_child(children, stale, true));
+    const pid_t live = attach_in_child(children, in_use, false);
+    children.kill(attach_in_child(children, in_use, true));
+
+    const Run list = regiontool({"list", home.path().string(), "--json"});
+    BOOST_TEST(list.status == 1, list.err);  // unhealthy regions: exit 1
+    const auto listed = parse_json(list.out);
+    std::map<std::string, std::string> state;
+    for (const auto& kv : listed.get_child("regions")) {
+        const pt::ptree& region = kv.second;
+        state[region.get<std::string>("name")] = region.get<std::string>("state");
+    }
+    BOOST_TEST(state[healthy.name] == "ok");
+    BOOST_TEST(state[stale.name] == "stale");
+    BOOST_TEST(state[in_use.name] == "stale");
+
+    const Run dry = regiontool({"clean", home.path().string(), "--dry-run", "--json"});
+    BOOST_TEST(dry.status == 0, dry.err);
+    const auto dry_json = parse_json(dry.out);
+    BOOST_TEST(dry_json.get<bool>("dry_run"));
+    BOOST_TEST(action_of(dry_json, stale.name) == "would remove");
+    BOOST_TEST(action_of(dry_json, in_use.name) == "left");
+    BOOST_TEST(action_of(dry_json, healthy.name) == "left");
+    BOOST_TEST(fs::exists(region_file(home, stale.name)), "--dry-run removed something");
+
+    const Run clean = regiontool({"clean", home.path().string(), "--json"});
+    BOOST_TEST(clean.status == 0, clean.err);
+    const auto cleaned = parse_json(clean.out);
+    BOOST_TEST(action_of(cleaned, stale.name) == "removed");
+    BOOST_TEST(action_of(cleaned, in_use.name) == "left");
+    BOOST_TEST(action_of(cleaned, healthy.name) == "left");
+    BOOST_TEST(!fs::exists(region_file(home, stale.name)));
+    BOOST_TEST(!segment_exists(stale_before), "the stale region's segment is still there");
+    BOOST_TEST(fs::exists(region_file(home, in_use.name)));
+    BOOST_TEST(fs::exists(region_file(home, healthy.name)));
+    {  // the live attacher's region still works
+        Region r = Region::attach(in_use);
+        auto g = r.lock();
+        BOOST_TEST(g.owner_died());
+        BOOST_TEST(std::memcmp(r.data(), "hello, region", 13) == 0);
+    }
+
+    // Once its last live attacher is gone too, the next clean takes it; healthy stays.
+    const RegionInfo in_use_before = inspect(home, in_use.name);
+    children.kill(live);
+    const Run again = regiontool({"clean", home.path().string()});
+    BOOST_TEST(again.status == 0, again.err);
+    BOOST_TEST(again.out.find("removed") != std::string::npos, again.out);
+    BOOST_TEST(!fs::exists(region_file(home, in_use.name)));
+    BOOST_TEST(!segment_exists(in_use_before));
+    BOOST_TEST(fs::exists(region_file(home, healthy.name)));
+    BOOST_TEST(segments_for(region_file(home, stale.name)).size() == 0u);
+    unlink(home, healthy.name, Force::yes);
+}
+
+BOOST_DATA_TEST_CASE(remove_unused_refuses_a_region_in_use, kNamed, backing_name) {
+    Home home;
+    const Options o = make_region(home, backing_named(backing_name));
+    {
+        Region r = Region::attach(o);
+        BOOST_TEST(!remove_unused(home, o.name));
+        BOOST_TEST(fs::exists(region_file(home, o.name)));
+        BOOST_TEST(std::memcmp(r.data(), "hello, region", 13) == 0);
+    }
+    const RegionInfo before = inspect(home, o.name);
+    BOOST_TEST(remove_unused(home, o.name));
+    BOOST_TEST(!fs::exists(region_file(home, o.name)));
+    BOOST_TEST(!segment_exists(before));
+    std::error_code ec;
+    BOOST_TEST(!remove_unused(home, o.name, ec));
+    BOOST_TEST(ec == errc::region_not_found);
+}
+
+BOOST_DATA_TEST_CASE(dump_prints_the_bytes_and_changes_none, kNamed, backing_name) {
+    Home home;
+    const Options o = make_region(home, backing_named(backing_name));
+    const RegionInfo before = inspect(home, o.name);
+    const std::string file_before = test::read_file(region_file(home, o.name));
+    const Run d = regiontool({"dump", home.path().string(), o.name, "--length", "16"});
+    BOOST_TEST(d.status == 0, d.err);
+    BOOST_TEST(d.out.find("68 65 6c 6c 6f 2c 20 72") != std::string::npos, d.out);
+    BOOST_TEST(d.out.find("|hello, region...|") != std::string::npos, d.out);
+    const Run tail = regiontool({"dump", home.path().string(), o.name, "--offset", "64K", "--length", "1"});
+    BOOST_TEST(tail.status == 1);
+    BOOST_TEST(tail.err.find(region_file(home, o.name).string()) != std::string::npos, tail.err);
+    BOOST_TEST(test::read_file(region_file(home, o.name)) == file_before, "dump changed the region's file");
+    const RegionInfo after = inspect(home, o.name);
+    BOOST_TEST(after.ref_count == before.ref_count);
+    BOOST_TEST(after.generation == before.generation);
+    unlink(home, o.name, Force::yes);
+}
+
+BOOST_AUTO_TEST_CASE(usage_errors_exit_2_with_the_hint) {
+    Home home;
+    const std::vector<std::vector<std::string>> bad = {
+        {"frobnicate"},
+        {"dump", home.path().string()},
+        {"clean"},
+        {"grow", home.path().string(), "x", "12Q"},
+        {"clean", home.path().string(), "--bogus"},
+    };
+    for (const auto& args : bad) {
+        const Run r = regiontool(args);
+        BOOST_TEST(r.status == 2, args.front() << ": exit " << r.status);
+        BOOST_TEST(r.err.rfind("regiontool", 0) == 0u, args.front() << ": " << r.err);
+        BOOST_TEST(r.err.find("Try 'regiontool") != std::string::npos, args.front() << ": " << r.err);
+        BOOST_TEST(r.out.empty());
+    }
+}
