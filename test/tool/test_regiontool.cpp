@@ -5,6 +5,7 @@
 //    healthy one; --dry-run removes nothing; --json parses as the documented object;
 //  - remove_unused() (what clean uses) refuses a region in use;
 //  - dump prints the bytes and changes none;
+//  - doctor reports every check, as JSON, with advice for every warning;
 //  - usage errors exit 2 with one line and the usage hint.
 #define BOOST_TEST_MODULE tool_regiontool
 #include <boost/property_tree/json_parser.hpp>
@@ -216,6 +217,37 @@ BOOST_DATA_TEST_CASE(dump_prints_the_bytes_and_changes_none, kNamed, backing_nam
     const RegionInfo after = inspect(home, o.name);
     BOOST_TEST(after.ref_count == before.ref_count);
     BOOST_TEST(after.generation == before.generation);
+    unlink(home, o.name, Force::yes);
+}
+
+BOOST_AUTO_TEST_CASE(doctor_reports_every_check_with_advice) {
+    Home home;
+    const Options o = make_region(home, Backing::posix);
+    const Run d = regiontool({"doctor", home.path().string(), "--json"});
+    BOOST_TEST((d.status == 0 || d.status == 1), d.err);
+    const auto report = parse_json(d.out);
+    std::map<std::string, std::string> status;
+    bool failed = false;
+    for (const auto& kv : report.get_child("findings")) {
+        const pt::ptree& f = kv.second;
+        const auto s = f.get<std::string>("status");
+        BOOST_TEST((s == "ok" || s == "warn" || s == "fail" || s == "info"), s);
+        BOOST_TEST(!f.get<std::string>("detail").empty());
+        if (s == "warn" || s == "fail") BOOST_TEST(!f.get<std::string>("advice").empty(), f.get<std::string>("check"));
+        failed = failed || s == "fail";
+        status[f.get<std::string>("check")] = s;
+    }
+    BOOST_TEST(report.get<bool>("healthy") == !failed);
+    BOOST_TEST(d.status == (failed ? 1 : 0));
+    for (const char* check : {"/dev/shm space", "home space", "System V limits", "systemd RemoveIPC",
+                              "I/O engine uring", "I/O engine libaio", "I/O engine posix", "I/O engine sync",
+                              "chosen engine", "robust mutexes", "transparent huge pages", "explicit huge pages"})
+        BOOST_TEST(status.count(check) == 1u, check);
+    // What the library relies on works on every machine it is tested on.
+    BOOST_TEST(status["robust mutexes"] == "ok");
+    BOOST_TEST(status["I/O engine sync"] == "ok");
+    const Run table = regiontool({"doctor", home.path().string()});
+    BOOST_TEST(table.out.find("CHECK") != std::string::npos, table.out);
     unlink(home, o.name, Force::yes);
 }
 

@@ -123,5 +123,6 @@ Command prefault_command();
 Command grow_command();
 Command clean_command();
 Command dump_command();
+Command doctor_command();
 
 }  // namespace regiontool

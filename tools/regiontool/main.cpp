@@ -13,7 +13,7 @@ std::vector<Command> commands() {
     return {regiontool::list_command(),   regiontool::stat_command(),   regiontool::verify_command(),
             regiontool::create_command(), regiontool::unlink_command(), regiontool::hold_command(),
             regiontool::grow_command(), regiontool::prefault_command(), regiontool::clean_command(),
-            regiontool::dump_command()};
+            regiontool::dump_command(), regiontool::doctor_command()};
 }
 
 void usage(std::ostream& out, const std::vector<Command>& cmds) {
