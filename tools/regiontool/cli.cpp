@@ -1,5 +1,7 @@
 #include "cli.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
@@ -274,6 +276,33 @@ shmregion::io::EngineKind engine_option(const Args& a) {
     if (auto v = a.value("engine"); v && !shmregion::io::parse_engine(*v, e))
         throw UsageError{"bad --engine '" + *v + "' (use uring, libaio, posix, sync or auto)"};
     return e;
+}
+
+void draw_bar(std::uint64_t done, std::uint64_t total) {
+    constexpr int width = 30;
+    const int filled = total ? static_cast<int>(std::min(done, total) * width / total) : width;
+    std::string bar(static_cast<std::size_t>(filled), '#');
+    bar.append(static_cast<std::size_t>(width - filled), '.');
+    std::fprintf(stderr, "\r[%s] %3d%%  %s/%s", bar.c_str(), total ? static_cast<int>(std::min(done, total) * 100 / total) : 100,
+                 human_size(done).c_str(), human_size(total).c_str());
+    std::fflush(stderr);
+}
+
+bool want_progress(std::uint64_t bytes) { return bytes >= (256ull << 20) && ::isatty(STDERR_FILENO); }
+
+void grow_with_progress(shmregion::Region& r, std::uint64_t target) {
+    const std::uint64_t from = r.size();
+    if (target <= from || !want_progress(target - from)) {
+        r.grow(target);
+        return;
+    }
+    constexpr std::uint64_t step = 64ull << 20;
+    for (std::uint64_t next = from; next < target;) {
+        next = std::min(target, next + step);
+        r.grow(next);
+        draw_bar(r.size() - from, target - from);
+    }
+    std::fputc('\n', stderr);
 }
 
 }  // namespace regiontool

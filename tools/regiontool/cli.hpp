@@ -48,6 +48,16 @@ Args parse(const std::vector<std::string>& argv, const Spec& spec);
 std::uint64_t parse_size(std::string_view text);
 /// 1536 -> "1.5K"; exact bytes below 1 KiB.
 std::string human_size(std::uint64_t bytes);
+/// "[#####.....]  37%  96M/256M" on stderr, redrawn in place (callers draw it only when
+/// stderr is a terminal).
+void draw_bar(std::uint64_t done, std::uint64_t total);
+/// True if a progress bar should be drawn for `bytes` of work: stderr is a terminal and the
+/// work is large (256 MiB or more).
+bool want_progress(std::uint64_t bytes);
+/// Grows r to `target` usable bytes: in 64 MiB steps with a progress bar when
+/// want_progress() says so, else in one call. Each step is a complete grow.
+void grow_with_progress(shmregion::Region& r, std::uint64_t target);
+
 /// --engine uring|libaio|posix|sync|auto (automatic when absent); throws UsageError.
 shmregion::io::EngineKind engine_option(const Args& a);
 

@@ -15,7 +15,8 @@ Command create_command() {
               "permission bits of the file and segment (octal, default 0600). Fails (exit 1) if\n"
               "the region exists. The file or segment is extended with its space allocated\n"
               "(a full disk or /dev/shm fails here, with ENOSPC) through the I/O engine: --engine\n"
-              "uring|libaio|posix|sync forces one, default automatic (or SHMREGION_IO_ENGINE).\n",
+              "uring|libaio|posix|sync forces one, default automatic (or SHMREGION_IO_ENGINE).\n"
+              "A large region shows a progress bar on stderr when it is a terminal.\n",
               Spec{{"backing", "size", "max-size", "mode", "engine"}, {}, 2, 2}, nullptr};
     c.run = [](const Args& a) {
         shmregion::Options o;
@@ -44,7 +45,23 @@ Command create_command() {
             if (used != m->size() || mode > 07777) throw UsageError{"bad mode '" + *m + "' (octal, e.g. 0600)"};
             o.permissions = static_cast<mode_t>(mode);
         }
+        // A large region on a terminal: create it at 64M, then grow it in steps behind a
+        // progress bar (the result is the same region; its generation says it grew).
+        const std::uint64_t target = o.size;
+        const bool stepped = o.backing != shmregion::Backing::sysv && want_progress(target);
+        if (stepped) {
+            if (o.max_size == 0) o.max_size = target;
+            o.size = 64ull << 20;
+        }
         auto r = shmregion::Region::attach(o);
+        if (stepped) {
+            try {
+                grow_with_progress(r, target);
+            } catch (...) {
+                r.mark_for_removal();  // never leave a half-sized region behind
+                throw;
+            }
+        }
         std::cout << "created " << o.name << " (" << shmregion::to_string(r.backing()) << ", "
                   << human_size(r.size()) << " usable, ceiling " << human_size(r.max_size()) << ") at "
                   << r.file().string() << " (I/O engine " << shmregion::io::to_string(r.io_engine()) << ")\n";

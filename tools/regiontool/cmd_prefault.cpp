@@ -8,21 +8,6 @@
 #include <iostream>
 
 namespace regiontool {
-namespace {
-
-/// "[#####.....]  37%  96M/256M" on stderr, redrawn in place.
-void draw_bar(std::uint64_t done, std::uint64_t total) {
-    constexpr int width = 30;
-    const int filled = total ? static_cast<int>(done * width / total) : width;
-    std::string bar(static_cast<std::size_t>(filled), '#');
-    bar.append(static_cast<std::size_t>(width - filled), '.');
-    std::fprintf(stderr, "\r[%s] %3d%%  %s/%s", bar.c_str(), total ? static_cast<int>(done * 100 / total) : 100,
-                 human_size(done).c_str(), human_size(total).c_str());
-    std::fflush(stderr);
-}
-
-}  // namespace
-
 Command prefault_command() {
     Command c{"prefault", "prefault HOME NAME [--engine E] [--json]", "make every page of a region resident",
               "Attaches to region NAME in HOME, makes every page resident and writable\n"
