@@ -933,7 +933,7 @@ void do_grow(RegionImpl& r, std::uint64_t new_size) {
     if (!r.store->growable()) {
         const auto b = r.store->kind();
         throw_failure(errc::not_growable, r.file,
-                      b == Backing::sysv ? "System V segments have a fixed size (shmget); use the posix or file backing to grow"
+                      b == Backing::sysv ? "System V regions cannot grow: a segment has a fixed size (shmget); use the posix or file backing"
                       : b == Backing::anonymous
                           ? "anonymous regions cannot grow: pages added in one process would not reach the processes it shares the region with"
                           : "this backing cannot grow");
