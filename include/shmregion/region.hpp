@@ -274,6 +274,27 @@ bool remove_unused(const std::filesystem::path& home, std::string_view name, std
 std::vector<unsigned char> read_bytes(const std::filesystem::path& home, std::string_view name,
                                       std::uint64_t offset, std::uint64_t length);
 
+/// A shared-memory segment made for a region of a home whose file in home is gone (or
+/// locates another segment): left by a crash inside a removal, or by deleting the file by
+/// hand. Tied to its home by the origin path its header records.
+struct OrphanSegment {
+    Backing backing = Backing::posix;  ///< posix or sysv
+    std::string segment;               ///< "/shmregion.<name>.<hex>", or "System V id N"
+    std::string name;                  ///< the region it was made for
+    std::int32_t sysv_key = 0;
+    std::int32_t sysv_id = -1;
+    std::uint64_t bytes = 0;
+    std::size_t live_attachers = 0;    ///< live processes in its attacher table (pid + start time)
+};
+/// The orphan segments of home's regions that belong to this user, found by reading the
+/// headers of /dev/shm's shmregion segments and of System V segments (read-only).
+std::vector<OrphanSegment> orphan_segments(const std::filesystem::path& home);
+std::vector<OrphanSegment> orphan_segments(const std::filesystem::path& home, std::error_code& ec) noexcept;
+/// Removes an orphan segment after checking again that it still is one, unless a live
+/// process is in its attacher table (then false, nothing removed).
+bool remove_orphan_segment(const std::filesystem::path& home, const OrphanSegment& s);
+bool remove_orphan_segment(const std::filesystem::path& home, const OrphanSegment& s, std::error_code& ec) noexcept;
+
 /// The names of the regions in home (every <name>.region file), sorted.
 std::vector<std::string> list(const std::filesystem::path& home);
 std::vector<std::string> list(const std::filesystem::path& home, std::error_code& ec) noexcept;

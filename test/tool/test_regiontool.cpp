@@ -4,6 +4,8 @@
 //    in home, /dev/shm or ipcs; it never removes a region with a live attacher, nor a
 //    healthy one; --dry-run removes nothing; --json parses as the documented object;
 //  - remove_unused() (what clean uses) refuses a region in use;
+//  - a segment whose region file was deleted is listed as orphan and cleaned, unless a live
+//    process is attached to it;
 //  - dump prints the bytes and changes none;
 //  - doctor reports every check, as JSON, with advice for every warning;
 //  - usage errors exit 2 with one line and the usage hint.
@@ -181,6 +183,48 @@ BOOST_DATA_TEST_CASE(clean_removes_stale_regions_and_never_one_in_use, kNamed, b
     BOOST_TEST(fs::exists(region_file(home, healthy.name)));
     BOOST_TEST(segments_for(region_file(home, stale.name)).size() == 0u);
     unlink(home, healthy.name, Force::yes);
+}
+
+const auto kShm = bdata::make({"posix", "sysv"});
+
+// A segment whose region file was deleted by hand: list shows it, clean removes it, but
+// never while a live process is in its attacher table.
+BOOST_DATA_TEST_CASE(orphan_segments_are_listed_and_cleaned_unless_in_use, kShm, backing_name) {
+    Home home;
+    Children children;
+    const Options gone = make_region(home, backing_named(backing_name));
+    const Options busy = make_region(home, backing_named(backing_name));
+    const RegionInfo gone_info = inspect(home, gone.name);
+    const RegionInfo busy_info = inspect(home, busy.name);
+    const pid_t live = attach_in_child(children, busy, false);
+    fs::remove(region_file(home, gone.name));
+    fs::remove(region_file(home, busy.name));
+
+    const Run list = regiontool({"list", home.path().string(), "--json"});
+    BOOST_TEST(list.status == 1, list.err);
+    std::map<std::string, std::string> segment_of;
+    const auto listed = parse_json(list.out);
+    for (const auto& kv : listed.get_child("regions")) {
+        const pt::ptree& region = kv.second;
+        BOOST_TEST(region.get<std::string>("state") == "orphan");
+        segment_of[region.get<std::string>("name")] = region.get<std::string>("segment");
+    }
+    BOOST_TEST(segment_of.size() == 2u);
+    if (backing_named(backing_name) == Backing::posix) BOOST_TEST(segment_of[gone.name] == gone_info.segment);
+
+    const Run clean = regiontool({"clean", home.path().string(), "--json"});
+    BOOST_TEST(clean.status == 0, clean.err);
+    const auto cleaned = parse_json(clean.out);
+    BOOST_TEST(action_of(cleaned, gone.name) == "removed");
+    BOOST_TEST(action_of(cleaned, busy.name) == "left");
+    BOOST_TEST(!segment_exists(gone_info));
+    BOOST_TEST(segment_exists(busy_info), "clean removed a segment a live process is attached to");
+
+    children.kill(live);
+    const Run again = regiontool({"clean", home.path().string(), "--json"});
+    BOOST_TEST(again.status == 0, again.err);
+    BOOST_TEST(action_of(parse_json(again.out), busy.name) == "removed");
+    BOOST_TEST(!segment_exists(busy_info));
 }
 
 BOOST_DATA_TEST_CASE(remove_unused_refuses_a_region_in_use, kNamed, backing_name) {

@@ -52,6 +52,30 @@ Command clean_command() {
                 .key("why").value(why).end_object();
             t.row({name, h.state, action, why});
         }
+        // Segments of this home's regions whose file is gone.
+        std::error_code oec;
+        for (const auto& o : shmregion::orphan_segments(home, oec)) {
+            std::string action = "left", why = "segment " + o.segment + " has no region file in home";
+            if (o.live_attachers > 0) {
+                why += "; " + std::to_string(o.live_attachers) + " live attacher(s)";
+            } else if (dry) {
+                action = "would remove";
+            } else {
+                std::error_code ec;
+                if (shmregion::remove_orphan_segment(home, o, ec)) {
+                    action = "removed";
+                } else if (!ec) {
+                    why += "; in use";
+                } else {
+                    action = "FAILED";
+                    why = ec.message();
+                    failed = true;
+                }
+            }
+            j.begin_object().key("name").value(o.name).key("state").value("orphan").key("action").value(action)
+                .key("why").value(why).key("segment").value(o.segment).end_object();
+            t.row({o.name, "orphan", action, why});
+        }
         j.end_array().key("abandoned").begin_array();
         // Creations whose creator died before publishing: hidden pending files, segments.
         std::vector<std::string> abandoned;
@@ -68,7 +92,7 @@ Command clean_command() {
         if (a.flag("json")) {
             std::cout << j.str() << "\n";
         } else {
-            if (names.empty()) std::cout << "no regions in " << home.string() << "\n";
+            if (t.str().find('\n') == t.str().rfind('\n')) std::cout << "no regions in " << home.string() << "\n";
             else std::cout << t.str();
             for (const auto& line : abandoned) std::cout << line << "\n";
         }

@@ -13,7 +13,9 @@ Command list_command() {
               "  stale       attached only by dead processes, or its lock holder died\n"
               "  incomplete  the creator died before it finished initialising\n"
               "  corrupt     the header fails validation (the reason says which field)\n"
-              "  orphan      the locator names a segment that no longer exists\n"
+              "  orphan      the locator names a segment that no longer exists, or a segment\n"
+              "              made for a region of HOME has no region file any more (its row\n"
+              "              names the segment)\n"
               "Reads only; changes nothing. Exit status 1 if any region is not ok.\n",
               Spec{{}, {"json"}, 0, 1}, nullptr};
     c.run = [](const Args& a) {
@@ -45,8 +47,21 @@ Command list_command() {
             j.end_object();
             t.row(std::move(row));
         }
+        // Segments of this home's regions whose file is gone (found by their headers).
+        std::error_code ec;
+        const auto orphans = shmregion::orphan_segments(home, ec);
+        for (const auto& o : orphans) {
+            all_ok = false;
+            const std::string reason = "segment " + o.segment + " has no region file in home";
+            j.begin_object().key("name").value(o.name).key("state").value("orphan").key("reason").value(reason)
+                .key("backing").value(std::string(shmregion::to_string(o.backing))).key("segment").value(o.segment)
+                .key("bytes").value(o.bytes).key("live_attachers").value(static_cast<std::uint64_t>(o.live_attachers))
+                .end_object();
+            t.row({o.name, std::string(shmregion::to_string(o.backing)), human_size(o.bytes), "-", "-",
+                   std::to_string(o.live_attachers), "orphan (" + reason + ")"});
+        }
         j.end_array().end_object();
-        print_regions(a, j, t, names.empty(), home);
+        print_regions(a, j, t, names.empty() && orphans.empty(), home);
         return all_ok ? kOk : kUnhealthy;
     };
     return c;
