@@ -254,6 +254,13 @@ BOOST_DATA_TEST_CASE(dump_prints_the_bytes_and_changes_none, kNamed, backing_nam
     BOOST_TEST(d.status == 0, d.err);
     BOOST_TEST(d.out.find("68 65 6c 6c 6f 2c 20 72") != std::string::npos, d.out);
     BOOST_TEST(d.out.find("|hello, region...|") != std::string::npos, d.out);
+    const Run j = regiontool({"dump", home.path().string(), o.name, "--offset", "7", "--length", "6", "--json"});
+    BOOST_TEST(j.status == 0, j.err);
+    const auto dumped = parse_json(j.out);
+    BOOST_TEST(dumped.get<std::string>("name") == o.name);
+    BOOST_TEST(dumped.get<std::uint64_t>("offset") == 7u);
+    BOOST_TEST(dumped.get<std::uint64_t>("length") == 6u);
+    BOOST_TEST(dumped.get<std::string>("hex") == "726567696f6e");  // "region"
     const Run tail = regiontool({"dump", home.path().string(), o.name, "--offset", "64K", "--length", "1"});
     BOOST_TEST(tail.status == 1);
     BOOST_TEST(tail.err.find(region_file(home, o.name).string()) != std::string::npos, tail.err);
