@@ -89,6 +89,14 @@ int check_request(const Request& r) noexcept {
     return -EINVAL;
 }
 
+int check_batch(const Engine& engine, std::span<const Request> batch) noexcept {
+    for (const auto& r : batch) {
+        if (!engine.supports(r.op)) return -EOPNOTSUPP;
+        if (int rc = check_request(r); rc < 0) return rc;
+    }
+    return 0;
+}
+
 std::int64_t run_now(const Request& r) noexcept {
     for (;;) {
         long rc = 0;

@@ -45,6 +45,9 @@ Choice choose_or_throw(EngineKind requested);
 
 /// -EINVAL if the request is malformed for its op (bad length, missing buffer), else 0.
 int check_request(const Request& r) noexcept;
+/// check_request() over a batch, and -EOPNOTSUPP for an op `engine` does not support: what
+/// every engine's submit() checks before it starts anything.
+int check_batch(const Engine& engine, std::span<const Request> batch) noexcept;
 /// Runs one request synchronously: bytes moved, 0, or -errno. Retries EINTR.
 std::int64_t run_now(const Request& r) noexcept;
 

@@ -41,10 +41,7 @@ public:
     }
 
     int submit(std::span<const Request> batch) noexcept override {
-        for (const auto& r : batch) {
-            if (!supports(r.op)) return -EOPNOTSUPP;
-            if (int rc = check_request(r); rc < 0) return rc;
-        }
+        if (int rc = check_batch(*this, batch); rc < 0) return rc;
         iocb* list[64];
         std::size_t started = 0;
         while (started < batch.size()) {

@@ -64,10 +64,7 @@ public:
     }
 
     int submit(std::span<const Request> batch) noexcept override {
-        for (const auto& r : batch) {
-            if (!supports(r.op)) return -EOPNOTSUPP;
-            if (int rc = check_request(r); rc < 0) return rc;
-        }
+        if (int rc = check_batch(*this, batch); rc < 0) return rc;
         int started = 0;
         for (const auto& r : batch) {
             if (free_.empty()) break;

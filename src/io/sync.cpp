@@ -16,8 +16,7 @@ public:
     bool supports(Op) const noexcept override { return true; }
 
     int submit(std::span<const Request> batch) noexcept override {
-        for (const auto& r : batch)
-            if (int rc = check_request(r); rc < 0) return rc;
+        if (int rc = check_batch(*this, batch); rc < 0) return rc;
         int started = 0;
         for (const auto& r : batch) {
             if (in_flight_ == capacity_) break;

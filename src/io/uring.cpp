@@ -31,10 +31,7 @@ public:
     static unsigned bit(Op op) noexcept { return 1u << static_cast<unsigned>(op); }
 
     int submit(std::span<const Request> batch) noexcept override {
-        for (const auto& r : batch) {
-            if (!supports(r.op)) return -EOPNOTSUPP;
-            if (int rc = check_request(r); rc < 0) return rc;
-        }
+        if (int rc = check_batch(*this, batch); rc < 0) return rc;
         int prepared = 0;
         for (const auto& r : batch) {
             if (in_flight_ == capacity_) break;

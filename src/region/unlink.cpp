@@ -30,20 +30,43 @@ std::vector<std::string> entries_of(const std::filesystem::path& home) {
     return names;
 }
 
+/// Removes the segment a home file locates, then the file (if it is still this one). The
+/// segment must belong to whoever owns the locator: a locator planted in a shared home must
+/// not make us remove somebody else's segment.
+void remove_named(const HomeFile& hf, const std::filesystem::path& file) {
+    if (hf.kind == Backing::posix)
+        remove_posix_segment(fixed_string(hf.locator->segment, sizeof hf.locator->segment), file, hf.uid);
+    else if (hf.kind == Backing::sysv)
+        remove_sysv_segment(hf.locator->sysv_key, hf.locator->sysv_id, file, hf.uid);
+    unlink_if_same(file, hf.fd.get());
+}
+
+/// A named region opened read-only, its header copied and validated (inspect, read_bytes).
+struct ReadOnly {
+    std::filesystem::path file;
+    std::unique_ptr<Store> store;
+    RegionHeader h;
+    std::uint64_t backing_size = 0;
+};
+ReadOnly open_read_only(const std::filesystem::path& home, std::string_view name) {
+    validate_name(name);
+    check_home(home);
+    ReadOnly r;
+    r.file = region_file(home, name);
+    HomeFile hf = open_home_file(r.file, false);
+    const std::optional<Locator> loc = hf.locator;
+    r.store = open_store(std::move(hf), r.file, false);
+    r.h = read_validated_header(*r.store, r.file, loc, &r.backing_size);
+    return r;
+}
+
 void force_unlink(const std::filesystem::path& home, std::string_view name) {
     validate_name(name);
     check_home(home);
     const auto file = region_file(home, name);
     // Reads the file in home and nothing else: no attach, no lock (the holder may be dead,
     // or the header may be corrupt).
-    HomeFile hf = open_home_file(file, false);
-    // The segment must belong to whoever owns the locator: a locator planted in a shared
-    // home must not make us remove somebody else's segment.
-    if (hf.kind == Backing::posix)
-        remove_posix_segment(fixed_string(hf.locator->segment, sizeof hf.locator->segment), file, hf.uid);
-    else if (hf.kind == Backing::sysv)
-        remove_sysv_segment(hf.locator->sysv_key, hf.locator->sysv_id, file, hf.uid);
-    unlink_if_same(file, hf.fd.get());
+    remove_named(open_home_file(file, false), file);
 }
 
 bool remove_unused_impl(const std::filesystem::path& home, std::string_view name) {
@@ -55,30 +78,22 @@ bool remove_unused_impl(const std::filesystem::path& home, std::string_view name
     // lock on the file; getting it exclusively means nobody is, and holding it keeps
     // joiners waiting until the names are gone (they then find the file unlinked).
     if (!presence_try_exclusive(hf.fd.get())) return false;
-    if (hf.kind == Backing::posix)
-        remove_posix_segment(fixed_string(hf.locator->segment, sizeof hf.locator->segment), file, hf.uid);
-    else if (hf.kind == Backing::sysv)
-        remove_sysv_segment(hf.locator->sysv_key, hf.locator->sysv_id, file, hf.uid);
-    unlink_if_same(file, hf.fd.get());
+    remove_named(hf, file);
     return true;
 }
 
 std::vector<unsigned char> read_bytes_impl(const std::filesystem::path& home, std::string_view name,
                                            std::uint64_t offset, std::uint64_t length) {
-    validate_name(name);
-    check_home(home);
-    const auto file = region_file(home, name);
-    HomeFile hf = open_home_file(file, false);
-    const std::optional<Locator> loc = hf.locator;
-    auto store = open_store(std::move(hf), file, false);
-    const RegionHeader h = read_validated_header(*store, file, loc, nullptr);
+    const ReadOnly r = open_read_only(home, name);
+    const RegionHeader& h = r.h;
+    const std::filesystem::path& file = r.file;
     const std::uint64_t usable = h.region_size - h.header_size;
     if (offset > usable || length > usable - offset)
         throw_failure(errc::invalid_size, file,
                       "bytes [" + std::to_string(offset) + ", " + std::to_string(offset + length) + ") are beyond the " +
                           std::to_string(usable) + " usable bytes of " + file.string());
     std::vector<unsigned char> out(length);
-    if (length) store->read(out.data(), length, h.header_size + offset);
+    if (length) r.store->read(out.data(), length, h.header_size + offset);
     return out;
 }
 
@@ -116,14 +131,11 @@ LockState lock_state(const RegionHeader& h, pid_t& holder) {
 }
 
 RegionInfo do_inspect(const std::filesystem::path& home, std::string_view name) {
-    validate_name(name);
-    check_home(home);
-    const auto file = region_file(home, name);
-    HomeFile hf = open_home_file(file, false);
-    const std::optional<Locator> loc = hf.locator;
-    auto store = open_store(std::move(hf), file, false);
-    std::uint64_t bsize = 0;
-    const RegionHeader h = read_validated_header(*store, file, loc, &bsize);
+    const ReadOnly r = open_read_only(home, name);
+    const std::filesystem::path& file = r.file;
+    const auto& store = r.store;
+    const std::uint64_t bsize = r.backing_size;
+    const RegionHeader& h = r.h;
     std::vector<AttacherSlot> slots(h.max_attachers);
     store->read(slots.data(), slots.size() * sizeof(AttacherSlot), kSlotTableOffset);
 
