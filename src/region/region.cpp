@@ -381,11 +381,14 @@ RegionHeader read_validated_header(const Store& store, const std::filesystem::pa
     // The header before the size: a backing grows before a larger size is published and
     // never shrinks below a published one, so this order cannot see a size not yet backed.
     RegionHeader h;
-    if (const std::uint64_t before = store.backing_size(); before < sizeof h)
+    try {
+        store.read(&h, sizeof h, 0);
+    } catch (const Failure& f) {
+        if (f.code != make_error_code(errc::size_mismatch)) throw;
         throw_failure(errc::size_mismatch, file,
-                      file.string() + ": backing holds " + num(before) + " bytes, less than a header (" +
+                      file.string() + ": backing holds " + num(store.backing_size()) + " bytes, less than a header (" +
                           num(sizeof h) + ")");
-    store.read(&h, sizeof h, 0);
+    }
     const std::uint64_t bsize = store.backing_size();
     validate_header(h, bsize, file, store.kind());
     if (locator) check_header_matches_locator(h, *locator, file);
