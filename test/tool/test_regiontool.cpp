@@ -16,7 +16,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include "mp_support.hpp"
+#include "tool_support.hpp"
 
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -26,65 +26,13 @@
 
 using namespace shmregion;
 using namespace shmregion::mptest;
+using namespace shmregion::tooltest;
 namespace bdata = boost::unit_test::data;
 namespace pt = boost::property_tree;
 
 namespace {
 
 const auto kNamed = bdata::make({"file", "posix", "sysv"});
-
-struct Run {
-    int status = -1;  // exit code, or -signal
-    std::string out, err;
-};
-
-std::string slurp(int fd) {
-    std::string s;
-    char buf[4096];
-    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) != 0;) {
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        s.append(buf, static_cast<std::size_t>(n));
-    }
-    return s;
-}
-
-/// Runs regiontool with args; stdout and stderr captured (stderr read after stdout: the
-/// tool writes little to it).
-Run regiontool(const std::vector<std::string>& args) {
-    int out[2], err[2];
-    BOOST_REQUIRE(::pipe2(out, O_CLOEXEC) == 0 && ::pipe2(err, O_CLOEXEC) == 0);
-    const pid_t pid = ::fork();
-    BOOST_REQUIRE(pid >= 0);
-    if (pid == 0) {
-        ::dup2(out[1], 1);
-        ::dup2(err[1], 2);
-        std::vector<char*> argv{const_cast<char*>(REGIONTOOL)};
-        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-        argv.push_back(nullptr);
-        ::alarm(60);
-        ::execv(REGIONTOOL, argv.data());
-        _exit(127);
-    }
-    ::close(out[1]);
-    ::close(err[1]);
-    Run r;
-    r.out = slurp(out[0]);
-    r.err = slurp(err[0]);
-    ::close(out[0]);
-    ::close(err[0]);
-    r.status = test::wait_exit(pid);
-    return r;
-}
-
-pt::ptree parse_json(const std::string& text) {
-    pt::ptree tree;
-    std::istringstream in(text);
-    pt::read_json(in, tree);
-    return tree;
-}
 
 /// Creates a region that outlives this call (reference count 0).
 Options make_region(const fs::path& home, Backing b) {

@@ -278,6 +278,16 @@ shmregion::io::EngineKind engine_option(const Args& a) {
     return e;
 }
 
+shmregion::Options join_options(const Args& a) {
+    shmregion::Options o;
+    o.home = a.positional[0];
+    o.name = a.positional[1];
+    o.backing = shmregion::Backing::any;
+    o.mode = shmregion::OpenMode::join_only;
+    o.io_engine = engine_option(a);
+    return o;
+}
+
 void draw_bar(std::uint64_t done, std::uint64_t total) {
     constexpr int width = 30;
     const int filled = total ? static_cast<int>(std::min(done, total) * width / total) : width;

@@ -60,6 +60,9 @@ void grow_with_progress(shmregion::Region& r, std::uint64_t target);
 
 /// --engine uring|libaio|posix|sync|auto (automatic when absent); throws UsageError.
 shmregion::io::EngineKind engine_option(const Args& a);
+/// Options joining the existing region HOME NAME (positionals 0 and 1), whatever its
+/// backing, with the engine of --engine if the command takes it.
+shmregion::Options join_options(const Args& a);
 
 /// An ISO 8601 UTC timestamp from nanoseconds since the epoch.
 std::string iso_time(std::uint64_t ns);

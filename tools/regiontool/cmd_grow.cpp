@@ -16,12 +16,7 @@ Command grow_command() {
               "a progress bar on stderr when it is a terminal (it then grows in 64M steps).\n",
               Spec{{"engine"}, {}, 3, 3}, nullptr};
     c.run = [](const Args& a) {
-        shmregion::Options o;
-        o.home = a.positional[0];
-        o.name = a.positional[1];
-        o.backing = shmregion::Backing::any;
-        o.mode = shmregion::OpenMode::join_only;
-        o.io_engine = engine_option(a);
+        const shmregion::Options o = join_options(a);
         const std::uint64_t size = parse_size(a.positional[2]);
         auto r = shmregion::Region::attach(o);
         const std::size_t before = r.size();

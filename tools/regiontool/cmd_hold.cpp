@@ -36,11 +36,7 @@ Command hold_command() {
         sigaddset(&set, SIGHUP);
         pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-        shmregion::Options o;
-        o.home = a.positional[0];
-        o.name = a.positional[1];
-        o.backing = shmregion::Backing::any;
-        o.mode = shmregion::OpenMode::join_only;
+        const shmregion::Options o = join_options(a);
         auto r = shmregion::Region::attach(o);
         shmregion::LockGuard g;
         if (a.flag("lock")) {

@@ -19,12 +19,7 @@ Command prefault_command() {
               "A progress bar goes to stderr when it is a terminal.\n",
               Spec{{"engine"}, {"json"}, 2, 2}, nullptr};
     c.run = [](const Args& a) {
-        shmregion::Options o;
-        o.home = a.positional[0];
-        o.name = a.positional[1];
-        o.backing = shmregion::Backing::any;
-        o.mode = shmregion::OpenMode::join_only;
-        o.io_engine = engine_option(a);
+        const shmregion::Options o = join_options(a);
         auto r = shmregion::Region::attach(o);
         const auto t0 = std::chrono::steady_clock::now();
         auto job = r.prefault_async();
