@@ -18,7 +18,7 @@
 #define BOOST_TEST_MODULE mp_io_enospc
 #include <boost/test/unit_test.hpp>
 
-#include "mp_support.hpp"
+#include "private_tmpfs.hpp"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -45,12 +45,9 @@ using io::EngineKind;
 
 namespace {
 
-constexpr int kSkipped = 77;
-constexpr int kSigbus = 90;
 constexpr std::uint64_t MiB = 1024 * 1024;
 constexpr std::uint64_t kSmall = 4 * MiB;
 constexpr std::uint64_t kBig = 64 * MiB;
-constexpr std::size_t kReasonSize = 512;
 
 // ---- in the child ---------------------------------------------------------------------
 
@@ -62,30 +59,6 @@ const char* g_engine = "-";
         if (!(cond)) std::fprintf(stderr, "child: with engine %s:\n", g_engine);             \
         CHILD_CHECK(cond, code);                                                              \
     } while (0)
-
-void on_sigbus(int) {
-    static const char msg[] = "child: SIGBUS touching a page of a mapping\n";
-    (void)!::write(2, msg, sizeof msg - 1);
-    ::_exit(kSigbus);
-}
-
-/// Reads and writes back one byte of every page (a SIGBUS ends the child with kSigbus).
-void touch_every_page(void* p, std::size_t n) {
-    auto* b = static_cast<volatile unsigned char*>(p);
-    const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-    for (std::size_t off = 0; off < n; off += page) {
-        const unsigned char v = b[off];
-        b[off] = static_cast<unsigned char>(v ^ 0xffu);
-        b[off] = v;
-    }
-}
-
-/// Free bytes of the file system at p.
-std::uint64_t free_bytes(const fs::path& p) {
-    struct statvfs s {};
-    if (::statvfs(p.c_str(), &s) != 0) return 0;
-    return static_cast<std::uint64_t>(s.f_bfree) * s.f_frsize;
-}
 
 std::vector<std::string> entries_of(const fs::path& dir) {
     std::vector<std::string> names;
@@ -100,73 +73,6 @@ void print_entries(const char* what, const std::vector<std::string>& names) {
     std::fprintf(stderr, "child: %s holds %zu entries:", what, names.size());
     for (const auto& n : names) std::fprintf(stderr, " %s", n.c_str());
     std::fprintf(stderr, "\n");
-}
-
-/// A tmpfs mounted by the child; lazily unmounted on destruction.
-class TmpfsMount {
-public:
-    TmpfsMount() = default;
-    TmpfsMount(const TmpfsMount&) = delete;
-    TmpfsMount& operator=(const TmpfsMount&) = delete;
-    ~TmpfsMount() {
-        if (!at_.empty()) ::umount2(at_.c_str(), MNT_DETACH);
-    }
-    /// 0, or the errno of mount(2).
-    int mount(const fs::path& at, const char* options) {
-        if (::mount("tmpfs", at.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options) != 0) return errno;
-        at_ = at;
-        return 0;
-    }
-    /// 0, or the errno of umount(2).
-    int unmount() {
-        if (at_.empty()) return 0;
-        const int rc = ::umount2(at_.c_str(), 0) == 0 ? 0 : errno;
-        if (rc == 0) at_.clear();
-        return rc;
-    }
-
-private:
-    fs::path at_;
-};
-
-/// Says why the case is skipped, for the parent.
-int skip(char* reason, const std::string& why) {
-    std::snprintf(reason, kReasonSize, "%s", why.c_str());
-    std::fprintf(stderr, "child: skipped: %s\n", why.c_str());
-    return kSkipped;
-}
-
-/// Enters a private mount namespace and mounts a 16 MiB tmpfs on a new directory under
-/// home. Returns 0, kSkipped (not privileged) or a failure code (5..9).
-int enter_namespace_and_mount(const fs::path& home, TmpfsMount& m, fs::path& at, char* reason) {
-    struct sigaction sa {};
-    sa.sa_handler = on_sigbus;
-    ::sigaction(SIGBUS, &sa, nullptr);
-    if (::unshare(CLONE_NEWNS) != 0) {
-        const int e = errno;
-        if (e == EPERM) return skip(reason, std::string("unshare(CLONE_NEWNS): ") + std::strerror(e) +
-                                                " (needs CAP_SYS_ADMIN)");
-        std::fprintf(stderr, "child: unshare(CLONE_NEWNS): %s\n", std::strerror(e));
-        return 5;
-    }
-    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-        const int e = errno;
-        if (e == EPERM) return skip(reason, std::string("mount(/, MS_REC|MS_PRIVATE): ") + std::strerror(e));
-        std::fprintf(stderr, "child: making / private: %s\n", std::strerror(e));
-        return 6;
-    }
-    std::string tmpl = (home / "tmpfs-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) {
-        std::fprintf(stderr, "child: mkdtemp %s: %s\n", tmpl.c_str(), std::strerror(errno));
-        return 7;
-    }
-    at = tmpl;
-    if (const int e = m.mount(at, "size=16m,mode=0700"); e != 0) {
-        if (e == EPERM) return skip(reason, "mount tmpfs on " + at.string() + ": " + std::strerror(e));
-        std::fprintf(stderr, "child: mount tmpfs on %s: %s\n", at.c_str(), std::strerror(e));
-        return 8;
-    }
-    return 0;
 }
 
 /// The engines that work here, sync always among them.
@@ -350,7 +256,7 @@ template <class Body>
 int in_small_tmpfs(const fs::path& home, char* reason, Body&& body) {
     TmpfsMount m;
     fs::path mnt;
-    if (const int rc = enter_namespace_and_mount(home, m, mnt, reason); rc != 0) return rc;
+    if (const int rc = enter_private_tmpfs(home, m, mnt, reason); rc != 0) return rc;
     for (EngineKind kind : working_engines()) {
         g_engine = io::to_string(kind).data();
         if (const int rc = body(mnt, kind); rc != 0) return rc;
@@ -365,25 +271,12 @@ int in_small_tmpfs(const fs::path& home, char* reason, Body&& body) {
 
 // ---- in the parent --------------------------------------------------------------------
 
-/// Runs child_fn(home, reason) in a child; passes, says why and returns false if it
-/// skipped; otherwise checks it exited 0.
+/// Runs child_fn(home, reason) in a child (see run_skippable); then checks that nothing of
+/// its tmpfs is visible here.
 template <class Fn>
 void run_case(Fn&& child_fn) {
     Home home;
-    Children children;
-    test::SharedMemory reason(kReasonSize);
-    char* why = reason.as<char>();
-    const pid_t child = children.spawn([&] { return child_fn(home.path(), why); }, 100);
-    const int rc = children.wait(child);
-    if (rc == kSkipped) {
-        BOOST_TEST_MESSAGE("skipped: " << why);
-        return;
-    }
-    BOOST_TEST(rc == 0, "child exit " << rc
-                                      << (rc == kSigbus      ? " (SIGBUS touching a page)"
-                                          : rc == 250        ? " (uncaught exception, see its stderr)"
-                                          : rc < 0           ? " (killed by a signal)"
-                                                             : " (its stderr names the failed check)"));
+    if (!run_skippable(home.path(), child_fn, 100)) return;
     // Nothing of the tmpfs is visible here: the mount lived in the child's namespace.
     for (const auto& e : fs::directory_iterator(home.path())) {
         if (e.path().filename().string().rfind("tmpfs-", 0) != 0) continue;

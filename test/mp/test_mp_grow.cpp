@@ -23,7 +23,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include "mp_support.hpp"
+#include "private_tmpfs.hpp"
 
 #include <sched.h>
 #include <signal.h>
@@ -53,9 +53,6 @@ namespace {
 constexpr std::uint64_t KiB = 1024;
 constexpr std::uint64_t MiB = 1024 * KiB;
 constexpr std::uint64_t GiB = 1024 * MiB;
-constexpr int kSkipped = 77;
-constexpr int kSigbus = 90;
-constexpr std::size_t kReasonSize = 512;
 
 const auto kGrowable = bdata::make({"file", "posix"});
 
@@ -132,12 +129,6 @@ SmapsEntry smaps_entry_of(const void* addr) {
         if (e.found && line.rfind("Rss:", 0) == 0) e.rss_kb = std::stol(line.substr(4));
     }
     return e;
-}
-
-std::uint64_t free_bytes(const fs::path& p) {
-    struct statvfs s {};
-    if (::statvfs(p.c_str(), &s) != 0) return 0;
-    return static_cast<std::uint64_t>(s.f_bfree) * s.f_frsize;
 }
 
 // ---- pointer stability ---------------------------------------------------------------
@@ -566,76 +557,6 @@ BOOST_DATA_TEST_CASE(grow_under_own_lock_guard, kGrowable, backing_name) {
 
 namespace {
 
-void on_sigbus(int) {
-    static const char msg[] = "child: SIGBUS touching a page of the region\n";
-    (void)!::write(2, msg, sizeof msg - 1);
-    ::_exit(kSigbus);
-}
-
-void touch_every_page(void* p, std::size_t n) {
-    auto* b = static_cast<volatile unsigned char*>(p);
-    const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-    for (std::size_t off = 0; off < n; off += page) {
-        const unsigned char v = b[off];
-        b[off] = static_cast<unsigned char>(v ^ 0xffu);
-        b[off] = v;
-    }
-}
-
-int skip(char* reason, const std::string& why) {
-    std::snprintf(reason, kReasonSize, "%s", why.c_str());
-    std::fprintf(stderr, "child: skipped: %s\n", why.c_str());
-    return kSkipped;
-}
-
-/// A tmpfs mounted by the child in its namespace; lazily unmounted on destruction.
-class TmpfsMount {
-public:
-    TmpfsMount() = default;
-    TmpfsMount(const TmpfsMount&) = delete;
-    TmpfsMount& operator=(const TmpfsMount&) = delete;
-    ~TmpfsMount() {
-        if (!at_.empty()) ::umount2(at_.c_str(), MNT_DETACH);
-    }
-    int mount(const fs::path& at, const char* options) {
-        if (::mount("tmpfs", at.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options) != 0) return errno;
-        at_ = at;
-        return 0;
-    }
-
-private:
-    fs::path at_;
-};
-
-/// Private mount namespace, "/" private, a 16 MiB tmpfs on a new directory under home.
-/// 0, kSkipped (not permitted) or a failure code 1..9.
-int private_tmpfs(const fs::path& home, TmpfsMount& m, fs::path& at, char* reason) {
-    struct sigaction sa {};
-    sa.sa_handler = on_sigbus;
-    ::sigaction(SIGBUS, &sa, nullptr);
-    if (::unshare(CLONE_NEWNS) != 0) {
-        const int e = errno;
-        if (e == EPERM) return skip(reason, std::string("unshare(CLONE_NEWNS): ") + std::strerror(e) + " (needs CAP_SYS_ADMIN)");
-        std::fprintf(stderr, "child: unshare(CLONE_NEWNS): %s\n", std::strerror(e));
-        return 5;
-    }
-    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-        const int e = errno;
-        if (e == EPERM) return skip(reason, std::string("mount(/, MS_REC|MS_PRIVATE): ") + std::strerror(e));
-        std::fprintf(stderr, "child: making / private: %s\n", std::strerror(e));
-        return 6;
-    }
-    std::string tmpl = (home / "tmpfs-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) return 7;
-    at = tmpl;
-    if (const int e = m.mount(at, "size=16m,mode=0700"); e != 0) {
-        if (e == EPERM) return skip(reason, "mount tmpfs on " + at.string() + ": " + std::strerror(e));
-        std::fprintf(stderr, "child: mount tmpfs on %s: %s\n", at.c_str(), std::strerror(e));
-        return 8;
-    }
-    return 0;
-}
-
 /// In the child: a 4 MiB region (ceiling 64 MiB) in `home` whose backing lives on the
 /// 16 MiB tmpfs `fs_of_backing`; grow to 64 MiB fails, grow to 8 MiB works. Codes 20..59.
 int grow_hits_enospc(const fs::path& home, Backing backing, const fs::path& fs_of_backing) {
@@ -713,24 +634,11 @@ int grow_hits_enospc(const fs::path& home, Backing backing, const fs::path& fs_o
     return 0;
 }
 
-/// Runs child_fn(home, reason) in a child; says why and passes if it skipped.
+/// Runs child_fn(home, reason) in a child (see run_skippable).
 template <class Fn>
 void run_in_namespace(Fn&& child_fn) {
     Home home;
-    Children children;
-    test::SharedMemory reason(kReasonSize);
-    char* why = reason.as<char>();
-    const pid_t child = children.spawn([&] { return child_fn(home.path(), why); }, 60);
-    const int rc = children.wait(child);
-    if (rc == kSkipped) {
-        BOOST_TEST_MESSAGE("skipped: " << why);
-        return;
-    }
-    BOOST_TEST(rc == 0, "child exit " << rc
-                                      << (rc == kSigbus ? " (SIGBUS touching a page)"
-                                          : rc == 250   ? " (uncaught exception, see its stderr)"
-                                          : rc < 0      ? " (killed by a signal)"
-                                                        : " (its stderr names the failed check)"));
+    run_skippable(home.path(), child_fn, 60);
 }
 
 }  // namespace
@@ -739,7 +647,7 @@ BOOST_AUTO_TEST_CASE(file_grow_hits_enospc_on_a_small_tmpfs) {
     run_in_namespace([](const fs::path& home, char* why) {
         TmpfsMount m;
         fs::path mnt;
-        if (const int rc = private_tmpfs(home, m, mnt, why); rc != 0) return rc;
+        if (const int rc = enter_private_tmpfs(home, m, mnt, why); rc != 0) return rc;
         return grow_hits_enospc(mnt, Backing::file, mnt);
     });
 }
@@ -748,7 +656,7 @@ BOOST_AUTO_TEST_CASE(posix_grow_hits_enospc_in_a_small_dev_shm) {
     run_in_namespace([](const fs::path& home, char* why) {
         TmpfsMount m, shm;
         fs::path mnt;
-        if (const int rc = private_tmpfs(home, m, mnt, why); rc != 0) return rc;
+        if (const int rc = enter_private_tmpfs(home, m, mnt, why); rc != 0) return rc;
         // A 16 MiB tmpfs over /dev/shm, seen by this child only.
         if (const int e = shm.mount("/dev/shm", "size=16m,mode=1777"); e != 0) {
             if (e == EPERM) return skip(why, std::string("mount tmpfs on /dev/shm: ") + std::strerror(e));
