@@ -9,6 +9,8 @@
 // and unlinking the fresh file of each operation are not. Prefault starts from an empty file
 // mapped at its final size: each method sizes it (ftruncate, posix_fallocate, io::extend) and
 // faults every page in, so the pages are fresh, never allocated before.
+#include "bench_util.hpp"
+
 #include <shmregion/error.hpp>
 #include <shmregion/io/engine.hpp>
 #include <shmregion/io/ops.hpp>
@@ -52,20 +54,8 @@ namespace io = shmregion::io;
 
 namespace {
 
-constexpr std::uint64_t KiB = 1024, MiB = KiB * 1024, GiB = MiB * 1024;
+using namespace benchutil;
 constexpr std::uint64_t bdb_page = 4096;  // Berkeley DB extends by one 4 KiB page per write
-
-[[noreturn]] void fail(const std::string& what, int err) {
-    throw std::system_error(err, std::generic_category(), what);
-}
-
-/// "0.85 1.91 0.81" from /proc/loadavg: the machine's load, printed so noise can be judged.
-std::string load_average() {
-    std::ifstream in("/proc/loadavg");
-    std::string a, b, c;
-    in >> a >> b >> c;
-    return a + " " + b + " " + c;
-}
 
 // ---- scratch directories --------------------------------------------------------------------
 // Each holds at most one file at a time, always named "data". They are removed at exit, on an
@@ -144,74 +134,7 @@ private:
     fs::path dir_, file_;
 };
 
-/// The file system type of the mount holding `p` ("ext4", "tmpfs"), from /proc/self/mounts.
-std::string fs_type(const fs::path& p) {
-    std::error_code ec;
-    const std::string path = fs::weakly_canonical(p, ec).string();
-    std::ifstream in("/proc/self/mounts");
-    std::string dev, mnt, type, rest, best_type = "unknown";
-    std::size_t best = 0;
-    auto unescape = [](const std::string& s) {  // \040 for space, \011 tab, \012, \134
-        std::string o;
-        for (std::size_t i = 0; i < s.size(); ++i) {
-            if (s[i] == '\\' && i + 3 < s.size()) {
-                o.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8)));
-                i += 3;
-            } else {
-                o.push_back(s[i]);
-            }
-        }
-        return o;
-    };
-    while (in >> dev >> mnt >> type) {
-        std::getline(in, rest);
-        const std::string m = unescape(mnt);
-        const bool under = m == "/" || path == m || (path.compare(0, m.size(), m) == 0 && path.size() > m.size() && path[m.size()] == '/');
-        if (under && m.size() >= best) {  // the last mount over a path wins
-            best = m.size();
-            best_type = type;
-        }
-    }
-    return best_type;
-}
-
-std::uint64_t free_bytes(const fs::path& dir) {
-    struct statvfs v {};
-    if (::statvfs(dir.c_str(), &v) != 0) fail("statvfs " + dir.string(), errno);
-    return static_cast<std::uint64_t>(v.f_bavail) * v.f_frsize;
-}
-
 // ---- sizes --------------------------------------------------------------------------------
-
-std::uint64_t parse_size(const std::string& text) {
-    std::size_t used = 0;
-    unsigned long long n = 0;
-    try {
-        n = std::stoull(text, &used);
-    } catch (const std::exception&) {
-        throw std::invalid_argument("bad size '" + text + "'");
-    }
-    std::string unit = text.substr(used);  // "M", "MiB" and "MB" all mean 2^20
-    if (unit.ends_with("iB")) unit.resize(unit.size() - 2);
-    else if (unit.size() > 1 && unit.back() == 'B') unit.pop_back();
-    std::uint64_t mult = 1;
-    if (unit == "" || unit == "B") mult = 1;
-    else if (unit == "K" || unit == "k") mult = KiB;
-    else if (unit == "M" || unit == "m") mult = MiB;
-    else if (unit == "G" || unit == "g") mult = GiB;
-    else if (unit == "T" || unit == "t") mult = GiB * 1024;
-    else throw std::invalid_argument("bad size unit in '" + text + "' (use K, M, G or T: binary)");
-    return static_cast<std::uint64_t>(n) * mult;
-}
-
-std::string size_label(std::uint64_t n) {
-    char b[64];
-    if (n % GiB == 0) std::snprintf(b, sizeof b, "%llu GiB", static_cast<unsigned long long>(n / GiB));
-    else if (n % MiB == 0) std::snprintf(b, sizeof b, "%llu MiB", static_cast<unsigned long long>(n / MiB));
-    else if (n % KiB == 0) std::snprintf(b, sizeof b, "%llu KiB", static_cast<unsigned long long>(n / KiB));
-    else std::snprintf(b, sizeof b, "%llu B", static_cast<unsigned long long>(n));
-    return b;
-}
 
 // ---- one operation on a fresh file -------------------------------------------------------
 
@@ -459,34 +382,6 @@ Stats stats_of(const Method& m) {
     s.min = v.front();
     s.max = v.back();
     return s;
-}
-
-std::string json_string(const std::string& s) {
-    std::string o = "\"";
-    for (char c : s) {
-        switch (c) {
-        case '"': o += "\\\""; break;
-        case '\\': o += "\\\\"; break;
-        case '\n': o += "\\n"; break;
-        case '\t': o += "\\t"; break;
-        default:
-            if (static_cast<unsigned char>(c) < 0x20) {
-                char b[8];
-                std::snprintf(b, sizeof b, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-                o += b;
-            } else {
-                o.push_back(c);
-            }
-        }
-    }
-    return o + "\"";
-}
-
-std::string json_number(std::optional<double> v) {
-    if (!v) return "null";
-    char b[40];
-    std::snprintf(b, sizeof b, "%.9g", *v);
-    return b;
 }
 
 struct Table {
