@@ -1,6 +1,6 @@
 #include "sys/crash_point.hpp"
 
-#ifdef SHMREGION_ENABLE_CRASH_POINTS
+#ifdef SHMREGION_TEST_HOOKS
 #include <signal.h>
 
 #include <cstdlib>

@@ -1,10 +1,11 @@
 // Named crash points for tests: SHMREGION_CRASH_POINT("grow.after_extend") kills the
 // process with SIGKILL (no cleanup runs, exactly like kill -9) when the environment
 // variable SHMREGION_CRASH_AT names that point. Compiled in only when the library is built
-// with SHMREGION_ENABLE_CRASH_POINTS (test builds); otherwise the macro is empty.
+// with SHMREGION_TEST_HOOKS (the shmregion_testing library that test binaries link, never
+// the installed one); otherwise the macro is empty.
 #pragma once
 
-#ifdef SHMREGION_ENABLE_CRASH_POINTS
+#ifdef SHMREGION_TEST_HOOKS
 namespace shmregion::detail {
 void crash_point(const char* name) noexcept;
 }
