@@ -39,6 +39,11 @@ enum class errc : int {
     not_growable,           ///< the backing cannot change size (System V)
     wrong_owner,            ///< the region's file or segment belongs to another user
     engine_unavailable,     ///< an I/O engine asked for by name is not built or cannot run here
+    /// The locator's segment was made in another /dev/shm or IPC namespace (a container, a
+    /// unit with PrivateDevices=, unshare -m/-i) or the locator does not say where: it may
+    /// well exist there, so it is never treated as missing, and nothing removes its file
+    /// from here unless asked to (RemoveOptions::allow_foreign).
+    segment_foreign,
 };
 
 /// The category of shmregion::errc.

@@ -59,7 +59,11 @@ struct Options {
     std::uint64_t max_size = 0;
     /// Size of the attacher table, fixed at creation (1..max_attachers_limit).
     std::uint32_t max_attachers = 128;
-    /// Permission bits of the region's file and segment (applied exactly, umask ignored).
+    /// Permission bits of the region's file and segment (applied exactly, umask ignored):
+    /// the nine bits of 0777 only; setuid, setgid, sticky or anything higher is
+    /// errc::invalid_options. Group and other bits are allowed: with them (and
+    /// require_same_owner = false on the other side) users of one group share a region.
+    /// Read permission is what a joiner needs to see the region, write to attach it.
     ::mode_t permissions = 0600;
     /// How long a joiner waits for a creator to finish, for a region being removed to go, and
     /// for the region lock during attach, before it fails (header_incomplete, lock_timeout).

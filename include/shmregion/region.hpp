@@ -194,13 +194,34 @@ private:
     std::unique_ptr<detail::RegionImpl> impl_;
 };
 
+/// How a removal may proceed. One rule for every removal (unlink, forced or not,
+/// remove_unused, remove_orphan_segment, remove_abandoned, and regiontool's unlink and
+/// clean): only what belongs to the caller's effective user goes, root included, unless
+/// require_same_owner is false; a segment must in any case belong to the owner of the file
+/// that names it (a locator planted in a shared home never removes another user's segment);
+/// and a region whose segment lives in another /dev/shm or IPC namespace is never removed
+/// from here unless allow_foreign says so.
+struct RemoveOptions {
+    Force force = Force::no;
+    /// Refuse (errc::wrong_owner) a region whose file in home belongs to another user.
+    bool require_same_owner = true;
+    /// Forced unlink and remove_unused of a region whose segment was made in another
+    /// /dev/shm or IPC namespace (errc::segment_foreign): remove its file anyway. The segment
+    /// cannot be reached from here; if it still exists there, it stays (an orphan there).
+    bool allow_foreign = false;
+};
+
 /// Removes a region. Force::no attaches, marks the region for removal and detaches: it goes
 /// when its last attacher detaches (at once if nobody else is attached). Force::yes never
 /// attaches or locks (the holder may be dead): it removes the segment named by the
 /// region's file and then the file; processes still attached keep their memory until they
-/// detach. Errors: region_not_found, bad_magic (the file is not ours; it is left alone).
+/// detach. Errors: region_not_found, bad_magic (the file is not ours; it is left alone),
+/// wrong_owner, segment_foreign (see RemoveOptions).
 void unlink(const std::filesystem::path& home, std::string_view name, Force force = Force::no);
 void unlink(const std::filesystem::path& home, std::string_view name, Force force,
+            std::error_code& ec) noexcept;
+void unlink(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how);
+void unlink(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how,
             std::error_code& ec) noexcept;
 
 struct AttacherInfo {
@@ -264,9 +285,31 @@ RegionInfo inspect(const std::filesystem::path& home, std::string_view name,
 /// cannot race an attach). Never attaches or locks the region mutex, so a dead lock holder
 /// does not stop it. Returns false, removing nothing, if the region is in use. For
 /// cleaning up what crashes left (regiontool clean). Errors: region_not_found, bad_magic
-/// (not our file; left alone), wrong_owner.
-bool remove_unused(const std::filesystem::path& home, std::string_view name);
+/// (not our file; left alone), wrong_owner, segment_foreign (RemoveOptions; `how.force` is
+/// ignored).
+bool remove_unused(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how = {});
 bool remove_unused(const std::filesystem::path& home, std::string_view name, std::error_code& ec) noexcept;
+bool remove_unused(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how,
+                   std::error_code& ec) noexcept;
+
+/// What repair() found and mended.
+struct RepairReport {
+    std::size_t dead_attachers = 0;  ///< slots of dead processes dropped (count rebuilt)
+    bool lock_recovered = false;     ///< the lock holder was dead; the lock was recovered
+    bool growth_recovered = false;   ///< a dead grower's growth was finished or undone
+    /// The region went instead: it was marked for removal and its last attacher had died
+    /// without detaching, so the repair did what that detach would have done.
+    bool removed = false;
+};
+/// Mends what crashes left in a region without removing its data, exactly as its next
+/// joiner would: attaches (dropping dead attachers and rebuilding the count, recovering a
+/// dead holder's lock, finishing or undoing a dead grower's growth) and detaches. A
+/// holder's death is still reported by the next application lock() (owner_died()). For a
+/// file region whose last attacher was killed (regiontool clean repairs those instead of
+/// removing them). Errors: those of Region::attach (join_only, Backing::any).
+RepairReport repair(const std::filesystem::path& home, std::string_view name, bool require_same_owner = true);
+RepairReport repair(const std::filesystem::path& home, std::string_view name, bool require_same_owner,
+                    std::error_code& ec) noexcept;
 
 /// Copies `length` bytes of the usable area starting at `offset` without attaching,
 /// locking or writing (regiontool dump). Errors: invalid_size beyond the region's size, and
@@ -307,8 +350,14 @@ std::vector<std::string> list(const std::filesystem::path& home, std::error_code
 /// pending file. Never touches a live creator's work or a published region. Returns one
 /// line per dead creator's pending file: "removed ..." saying what went, or
 /// "skipped <file>: <cause>" for one it could not handle (the sweep goes on).
+/// Only this user's pending files are looked at (RemoveOptions' owner rule). Creating or
+/// joining a region (as the first attacher) sweeps that name's abandoned creations too.
 std::vector<std::string> remove_abandoned(const std::filesystem::path& home);
 std::vector<std::string> remove_abandoned(const std::filesystem::path& home, std::error_code& ec) noexcept;
+/// What remove_abandoned(home) would remove, removing nothing (regiontool clean --dry-run):
+/// one line per dead creator's pending file, "would remove ...".
+std::vector<std::string> abandoned_creations(const std::filesystem::path& home);
+std::vector<std::string> abandoned_creations(const std::filesystem::path& home, std::error_code& ec) noexcept;
 
 /// The path of a named region's file in home: home / (name + ".region").
 std::filesystem::path region_file(const std::filesystem::path& home, std::string_view name);

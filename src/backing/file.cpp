@@ -43,12 +43,15 @@ public:
         }
     }
 
-    // The mapping keeps the descriptor's open file description alive; a fork()ed child
-    // that inherits it gets it replaced by one without locks (see region.cpp, fork_registry).
-    void map(Mapping& m, std::uint64_t bytes) override { m.map_shared_fd(lock_fd_.get(), bytes, file_); }
+    // Mapped from an open file description of its own, never the one that carries the
+    // liveness locks: a mapping keeps the description it was made from alive for as long
+    // as the memory map lives, and a memory map can outlive its process (ps, top, pmap or
+    // an agent reading /proc/PID/smaps holds it a moment; a CLONE_VM child, for good). The
+    // locks then die with the process's descriptors, as liveness requires.
+    void map(Mapping& m, std::uint64_t bytes) override { m.map_shared_fd(map_fd(), bytes, file_); }
     bool growable() const noexcept override { return true; }
     int grow_fd() const noexcept override { return lock_fd_.get(); }
-    void map_more(Mapping& m, std::uint64_t bytes) override { m.extend_shared_fd(lock_fd_.get(), bytes, file_); }
+    void map_more(Mapping& m, std::uint64_t bytes) override { m.extend_shared_fd(map_fd(), bytes, file_); }
 
     bool publish(const std::shared_ptr<Mapping>&) override {
         bool ok = pending_->link_into_place();
@@ -60,7 +63,16 @@ public:
 
 
 private:
+    int map_fd() {
+        if (!map_fd_) {
+            map_fd_.reset(reopen_description(lock_fd_.get(), O_RDWR));
+            if (!map_fd_) throw_errno(errno, "reopen (a description of its own for the mapping)", file_);
+        }
+        return map_fd_.get();
+    }
+
     std::unique_ptr<PendingFile> pending_;
+    Fd map_fd_;  // never locked
 };
 
 }  // namespace

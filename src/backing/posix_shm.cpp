@@ -7,6 +7,7 @@
 // shared_memory_object::remove() reports failure as a bare bool and loses errno.
 #include "backing/store.hpp"
 #include "io/engine_impl.hpp"
+#include "sync/liveness.hpp"
 #include "sys/failure.hpp"
 
 #include <boost/interprocess/exceptions.hpp>
@@ -43,9 +44,7 @@ public:
                                              writable ? bip::read_write : bip::read_only);
         } catch (const bip::interprocess_exception& e) {
             if (e.get_native_error() == ENOENT)
-                throw_failure(errc::segment_missing, file,
-                              file.string() + ": locator names segment " + segment_ +
-                                  ", which does not exist in /dev/shm");
+                throw_segment_absent(loc, file, "locator names segment " + segment_ + ", which does not exist in /dev/shm");
             throw_bip(e, "shm_open", segment_);
         }
     }
@@ -70,9 +69,14 @@ public:
             throw_bip(e, "shm_open(O_CREAT|O_EXCL)", segment_);
         }
         created_ = true;
-        // tmpfs allocates the pages now, so a full /dev/shm is ENOSPC here, never SIGBUS later.
         try {
-            io::detail::extend_or_throw(*req.engine, seg_fd(), 0, req.region_bytes, "/dev/shm" + segment_,
+            // The birth record first: what ties the segment to its home and creator if the
+            // creator dies before the header is written (and the pending file goes too, as
+            // with an rm -rf of the home): orphan_segments() finds it, and it goes when
+            // slot 0's process is dead.
+            const std::uint64_t born = write_birth_record(req);
+            // tmpfs allocates the pages now, so a full /dev/shm is ENOSPC here, never SIGBUS later.
+            io::detail::extend_or_throw(*req.engine, seg_fd(), born, req.region_bytes, "/dev/shm" + segment_,
                                         io::ExtendMethod::automatic);
         } catch (...) {
             discard();
@@ -131,6 +135,33 @@ public:
 
 private:
     int seg_fd() const noexcept { return shm_.get_mapping_handle().handle; }
+
+    /// A header that is not valid yet (valid = 0, one attacher slot: ours) at offset 0 of
+    /// the new segment; the creator's full header replaces it. Returns the bytes written.
+    std::uint64_t write_birth_record(const CreateRequest& req) {
+        struct {
+            RegionHeader h;
+            AttacherSlot creator;
+        } birth{};
+        static_assert(sizeof birth == kSlotTableOffset + sizeof(AttacherSlot));
+        RegionHeader& h = birth.h;
+        std::memcpy(h.magic, kRegionMagic, sizeof h.magic);
+        h.version = kLayoutVersion;
+        h.layout = kLayoutWord;
+        h.backing = static_cast<std::uint32_t>(Backing::posix);
+        h.valid = kValidInitialising;
+        h.page_size = page_size();
+        h.max_attachers = 1;
+        h.creator_pid = ::getpid();
+        h.creator_uid = ::geteuid();
+        h.created_at_ns = now_ns();
+        h.sysv_id = -1;
+        describe(h);
+        stamp_home(h, req.home, req.file);
+        slot_fill_self(birth.creator);
+        if (!pwrite_all(seg_fd(), &birth, sizeof birth, 0)) throw_errno(errno, "write", "/dev/shm" + segment_);
+        return sizeof birth;
+    }
 
     std::string segment_;  // with the leading '/'
     bip::shared_memory_object shm_;

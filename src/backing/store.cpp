@@ -104,10 +104,6 @@ void Mapping::extend_shared_fd(int fd, std::uint64_t bytes, const std::filesyste
 
 void Mapping::extend_private(std::uint64_t bytes) { extend(-1, MAP_PRIVATE | MAP_ANONYMOUS, bytes, {}); }
 
-void Mapping::remap_shared_fd_after_fork(int fd) noexcept {
-    if (base_ && mapped_) ::mmap(base_, mapped_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
-}
-
 void Mapping::attach_sysv(int shmid, std::uint64_t bytes) {
     int fixed = 0;
     void* at = place(bytes, fixed);
@@ -217,10 +213,17 @@ std::unique_ptr<Store> create_store(Backing kind, const CreateRequest& req) {
 }
 
 std::uint64_t segment_namespace(Backing kind) noexcept {
-    struct stat st {};
-    if (kind == Backing::posix) return ::stat("/dev/shm", &st) == 0 ? static_cast<std::uint64_t>(st.st_dev) : 0;
-    if (kind == Backing::sysv) return ::stat("/proc/self/ns/ipc", &st) == 0 ? static_cast<std::uint64_t>(st.st_ino) : 0;
+    if (kind == Backing::posix) return dev_shm_device();
+    if (kind == Backing::sysv) return ipc_namespace();
     return 0;
+}
+
+void throw_segment_absent(const Locator& loc, const std::filesystem::path& file, const std::string& what) {
+    const SegmentPlace place = segment_place(loc);
+    if (place == SegmentPlace::here || place == SegmentPlace::gone)
+        throw_failure(errc::segment_missing, file,
+                      file.string() + ": " + what + (place == SegmentPlace::gone ? " (made before the last reboot)" : ""));
+    throw_failure(errc::segment_foreign, file, file.string() + ": " + what + ", but " + describe_place(loc, place));
 }
 
 Locator make_locator(Backing kind, std::uint64_t region_bytes) {
@@ -234,11 +237,14 @@ Locator make_locator(Backing kind, std::uint64_t region_bytes) {
     loc.creator_uid = ::geteuid();
     loc.created_at_ns = now_ns();
     loc.namespace_id = segment_namespace(kind);
+    std::memcpy(loc.boot_id, boot_id().bytes, sizeof loc.boot_id);
     return loc;
 }
 
 void write_locator(int fd, const Locator& loc, const std::filesystem::path& file) {
-    if (!pwrite_all(fd, &loc, sizeof loc, 0)) throw_errno(errno, "write locator", file);
+    Locator sealed = loc;
+    sealed.checksum = locator_checksum(sealed);
+    if (!pwrite_all(fd, &sealed, sizeof sealed, 0)) throw_errno(errno, "write locator", file);
 }
 
 namespace {

@@ -60,9 +60,6 @@ public:
     void extend_shared_fd(int fd, std::uint64_t bytes, const std::filesystem::path& what);
     /// The same with private anonymous memory (heap regions).
     void extend_private(std::uint64_t bytes);
-    /// In a fork()ed child: maps what is mapped again, from fd, in place (MAP_FIXED), so the
-    /// mapping stops holding the description it was made from. Async-signal-safe.
-    void remap_shared_fd_after_fork(int fd) noexcept;
 
 private:
     void extend(int fd, int flags, std::uint64_t bytes, const std::filesystem::path& what);
@@ -148,7 +145,8 @@ struct HomeFile {
 HomeFile open_home_file(const std::filesystem::path& file, bool writable);
 
 /// Joins: the store for an existing region's home file (opens the segment for shm
-/// backings: segment_missing when it is gone). Throws Failure.
+/// backings: segment_missing when it is gone, segment_foreign when it was made where this
+/// process cannot see it). Throws Failure.
 std::unique_ptr<Store> open_store(HomeFile home, const std::filesystem::path& file, bool writable);
 
 /// Creates the unpublished backing of `region_bytes` bytes for a new region.
@@ -167,6 +165,11 @@ std::unique_ptr<Store> create_store(Backing kind, const CreateRequest& req);
 /// Where segments of `kind` made by this process are visible (Locator::namespace_id):
 /// st_dev of /dev/shm for posix, the IPC namespace inode for sysv; 0 if unknown.
 std::uint64_t segment_namespace(Backing kind) noexcept;
+
+/// A locator's segment cannot be found from here: segment_missing if it was made where we
+/// look (or in an earlier boot), else segment_foreign. `what` says what was looked for
+/// ("locator names segment /shmregion.a.0123..., which does not exist in /dev/shm").
+[[noreturn]] void throw_segment_absent(const Locator& loc, const std::filesystem::path& file, const std::string& what);
 
 /// A locator for a new region of `kind`, created by this process now (segment, key and
 /// id still to fill in), and writing one at offset 0 of fd.

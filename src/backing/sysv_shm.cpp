@@ -46,9 +46,7 @@ public:
         auto ds = stat_segment(id_, file);
         // A removed segment's id may have been reused by an unrelated one: the key tells.
         if (!ds || ds->shm_perm.__key != key_)
-            throw_failure(errc::segment_missing, file,
-                          file.string() + ": locator names " + describe_segment(key_, id_) +
-                              ", which no longer exists");
+            throw_segment_absent(loc, file, "locator names " + describe_segment(key_, id_) + ", which no longer exists");
         size_ = ds->shm_segsz;
     }
 
@@ -111,13 +109,23 @@ public:
                           describe_segment(key_, id_) + " ends before byte " + std::to_string(offset + len));
         // A read-only attach changes the segment's attach count and time, never its bytes.
         void* p = ::shmat(id_, nullptr, SHM_RDONLY);
-        if (p == reinterpret_cast<void*>(-1))
-            throw_errno(errno, "shmat(SHM_RDONLY) of " + describe_segment(key_, id_) + " named by", file_);
+        if (p == reinterpret_cast<void*>(-1)) {
+            const int err = errno;
+            if_gone_throw_missing(err);
+            throw_errno(err, "shmat(SHM_RDONLY) of " + describe_segment(key_, id_) + " named by", file_);
+        }
         std::memcpy(buf, static_cast<const char*>(p) + offset, len);
         ::shmdt(p);
     }
 
-    void map(Mapping& m, std::uint64_t bytes) override { m.attach_sysv(id_, bytes); }
+    void map(Mapping& m, std::uint64_t bytes) override {
+        try {
+            m.attach_sysv(id_, bytes);
+        } catch (const Failure& f) {
+            if (f.code.category() == std::generic_category()) if_gone_throw_missing(f.code.value());
+            throw;
+        }
+    }
 
     void describe(RegionHeader& h) const override {
         h.sysv_key = key_;
@@ -140,6 +148,15 @@ public:
     void remove_segment() override { remove_sysv_segment(key_, id_, file_); }
 
 private:
+    /// shmat's EINVAL / EIDRM while a last detacher removes the segment: if the id is gone
+    /// (or carries another key now), that is segment_missing, which joiners retry.
+    void if_gone_throw_missing(int err) const {
+        if (err != EINVAL && err != EIDRM) return;
+        auto ds = stat_segment(id_, file_);
+        if (!ds || ds->shm_perm.__key != key_)
+            throw_failure(errc::segment_missing, file_, describe_segment(key_, id_) + " was removed while we attached");
+    }
+
     std::int32_t key_ = 0;
     std::int32_t id_ = -1;
     std::uint64_t size_ = 0;

@@ -33,6 +33,7 @@ public:
             case errc::not_growable: return "region backing cannot grow";
             case errc::wrong_owner: return "region file or segment belongs to another user";
             case errc::engine_unavailable: return "I/O engine unavailable";
+            case errc::segment_foreign: return "shared-memory segment lives in another namespace";
         }
         return "unknown shmregion error " + std::to_string(ev);
     }

@@ -1,8 +1,10 @@
 #include "region/header.hpp"
 
+#include "sync/robust_mutex.hpp"
 #include "sys/failure.hpp"
 #include "sys/os.hpp"
 
+#include <cstddef>
 #include <cstring>
 #include <string>
 
@@ -22,6 +24,18 @@ std::string num(std::uint64_t v) { return std::to_string(v); }
 std::uint64_t header_bytes(std::uint32_t max_attachers) noexcept {
     std::uint64_t raw = kSlotTableOffset + std::uint64_t{max_attachers} * sizeof(AttacherSlot);
     return *round_up(raw, page_size());
+}
+
+void stamp_home(RegionHeader& h, const std::filesystem::path& home, const std::filesystem::path& file) {
+    if (auto id = dir_id(home)) {
+        h.home_dev = id->dev;
+        h.home_ino = id->ino;
+    }
+    std::error_code ec;
+    auto canon = std::filesystem::weakly_canonical(std::filesystem::absolute(file, ec), ec);
+    if (ec) canon = std::filesystem::absolute(file, ec).lexically_normal();
+    std::memset(h.origin, 0, sizeof h.origin);
+    std::strncpy(h.origin, canon.c_str(), sizeof h.origin - 1);
 }
 
 std::string fixed_string(const char* field, std::size_t size) {
@@ -90,6 +104,11 @@ void validate_header(const RegionHeader& h, std::uint64_t backing_size,
         corrupt(file, "segment", "does not name a POSIX segment");
     if (backing == Backing::sysv && h.max_region_size != h.region_size)
         corrupt(file, "max_region_size", "differs from region_size in a System V region");
+    if (!robust_mutex_kind_ok(&h.mutex))
+        corrupt(file, "mutex", "has kind " + std::to_string(robust_mutex_kind(&h.mutex)) +
+                                   ", not the robust, process-shared, error-checking kind " +
+                                   std::to_string(robust_mutex_expected_kind()) +
+                                   " (a mutex without the robust bit would hang every locker after a holder's death)");
     validate_grow_record(h, file);
 }
 
@@ -125,6 +144,54 @@ void check_header_matches_locator(const RegionHeader& h, const Locator& loc,
                                      ", the locator says " + std::to_string(loc.sysv_id));
 }
 
+std::uint32_t locator_checksum(const Locator& l) noexcept {
+    const auto* p = reinterpret_cast<const unsigned char*>(&l);
+    std::uint32_t h = 2166136261u;
+    for (std::size_t i = 0; i < offsetof(Locator, checksum); ++i) {
+        h ^= p[i];
+        h *= 16777619u;
+    }
+    return h ? h : 1;
+}
+
+std::string region_name_of(const std::filesystem::path& file) {
+    const std::string f = file.filename().string();
+    const std::string suffix = ".region";
+    if (f.size() > suffix.size() && f.front() != '.' &&
+        f.compare(f.size() - suffix.size(), suffix.size(), suffix) == 0)
+        return f.substr(0, f.size() - suffix.size());
+    // ".<name>.region.pending.<pid>.<hex>" (rfind: the name itself may contain the marker)
+    const std::string marker = suffix + ".pending.";
+    const auto at = f.rfind(marker);
+    if (f.size() > 1 && f.front() == '.' && at != std::string::npos && at > 1) return f.substr(1, at - 1);
+    return {};
+}
+
+SegmentPlace segment_place(const Locator& l) noexcept {
+    const BootId& now = boot_id();
+    BootId then;
+    std::memcpy(then.bytes, l.boot_id, sizeof then.bytes);
+    if (then.known() && now.known() && std::memcmp(then.bytes, now.bytes, sizeof then.bytes) != 0)
+        return SegmentPlace::gone;
+    const std::uint64_t here = l.backing == static_cast<std::uint32_t>(Backing::posix) ? dev_shm_device()
+                                                                                       : ipc_namespace();
+    if (l.namespace_id == 0 || here == 0) return SegmentPlace::unknown;
+    return l.namespace_id == here ? SegmentPlace::here : SegmentPlace::foreign;
+}
+
+std::string describe_place(const Locator& l, SegmentPlace p) {
+    const bool posix = l.backing == static_cast<std::uint32_t>(Backing::posix);
+    if (p == SegmentPlace::foreign)
+        return posix ? "its segment lives in another /dev/shm (st_dev " + num(l.namespace_id) + ", ours is " +
+                           num(dev_shm_device()) + "): run this where the region was made"
+                     : "its segment lives in another IPC namespace (ipc:[" + num(l.namespace_id) + "], ours is ipc:[" +
+                           num(ipc_namespace()) + "]): run this where the region was made";
+    if (p == SegmentPlace::unknown)
+        return "the locator does not record where its segment was made, so a missing segment may live in another " +
+               std::string(posix ? "/dev/shm" : "IPC namespace");
+    return {};
+}
+
 void validate_locator(const Locator& l, const std::filesystem::path& file, bool pending) {
     if (std::memcmp(l.magic, kLocatorMagic, sizeof l.magic) != 0)
         throw_failure(errc::bad_magic, file,
@@ -133,6 +200,11 @@ void validate_locator(const Locator& l, const std::filesystem::path& file, bool 
         throw_failure(errc::version_mismatch, file,
                       file.string() + ": locator field 'version' is " + num(l.version) +
                           ", this library reads version " + num(kLayoutVersion));
+    // A locator is rewritten whole, so any changed byte shows; 0 is a locator written
+    // before checksums were recorded.
+    if (l.checksum != 0 && l.checksum != locator_checksum(l))
+        corrupt(file, "locator.checksum", "is " + num(l.checksum) + " but the locator's bytes sum to " +
+                                              num(locator_checksum(l)) + ": the locator was changed after it was written");
     const auto backing = static_cast<Backing>(l.backing);
     if (backing != Backing::posix && backing != Backing::sysv)
         corrupt(file, "locator.backing", "is " + num(l.backing) + ", not posix (2) or sysv (3)");
@@ -148,6 +220,12 @@ void validate_locator(const Locator& l, const std::filesystem::path& file, bool 
          seg.find_first_not_of("0123456789abcdef", seg.size() - 16) != std::string::npos ||
          seg.find('/', 1) != std::string::npos))
         corrupt(file, "locator.segment", "is '" + seg + "', not a segment name of ours (/shmregion.<name>.<16 hex>)");
+    // ... and made for this region: a name of another region is a damaged locator, never an
+    // orphan whose removal would lose the real segment.
+    const std::string name = region_name_of(file);
+    if (backing == Backing::posix && !name.empty() && seg.substr(prefix.size(), seg.size() - prefix.size() - 17) != name)
+        corrupt(file, "locator.segment", "is '" + seg + "', not a segment of region '" + name + "' (/shmregion." + name +
+                                             ".<16 hex>)");
     if (backing == Backing::sysv && l.sysv_id < (pending ? -1 : 0))
         corrupt(file, "locator.sysv_id", "is negative");
 }

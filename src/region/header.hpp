@@ -104,8 +104,10 @@ struct RegionHeader {
         pthread_mutex_t mutex;
         std::uint8_t mutex_space[128];
     };
-    std::uint8_t reserved[128];       // 384  zero
-    char origin[kOriginSize];         // 512  absolute path of the region's file at creation
+    std::uint64_t home_dev;           // 384  st_dev of the home directory at creation (0: unknown)
+    std::uint64_t home_ino;           // 392  st_ino of the home directory at creation (0: unknown)
+    std::uint8_t reserved[112];       // 400  zero
+    char origin[kOriginSize];         // 512  canonical path of the region's file at creation
 };
 inline constexpr std::size_t kSlotTableOffset = 1024;
 static_assert(sizeof(pthread_mutex_t) <= 128);
@@ -117,6 +119,8 @@ static_assert(offsetof(RegionHeader, ref_count) == 64);
 static_assert(offsetof(RegionHeader, segment) == 96);
 static_assert(offsetof(RegionHeader, grow) == 192);
 static_assert(offsetof(RegionHeader, mutex) == 256);
+static_assert(offsetof(RegionHeader, home_dev) == 384);
+static_assert(offsetof(RegionHeader, home_ino) == 392);
 static_assert(offsetof(RegionHeader, origin) == 512);
 
 /// The small file in home that locates a POSIX or System V segment.
@@ -133,10 +137,17 @@ struct Locator {
     char segment[kSegmentNameSize];   //  48  POSIX segment name, NUL-terminated
     std::uint64_t namespace_id;       // 144  where the segment is visible: st_dev of /dev/shm
                                       //      (posix) or the IPC namespace inode (sysv); 0 unknown
-    std::uint8_t reserved[104];       // 152  zero
+    std::uint8_t boot_id[16];         // 152  the creator's boot (kernel random boot_id); 0 unknown
+    std::uint8_t reserved[84];        // 168  zero
+    std::uint32_t checksum;           // 252  locator_checksum() of the other 252 bytes; 0: none
 };
 static_assert(sizeof(Locator) == 256);
 static_assert(offsetof(Locator, namespace_id) == 144);
+static_assert(offsetof(Locator, boot_id) == 152);
+static_assert(offsetof(Locator, checksum) == 252);
+
+/// FNV-1a (32 bits) of the locator's first 252 bytes, never 0 (0 means "not recorded").
+std::uint32_t locator_checksum(const Locator& l) noexcept;
 static_assert(offsetof(Locator, segment) == 48);
 
 /// Header bytes (rounded to pages) for a table of n slots.
@@ -182,10 +193,33 @@ void validate_grow_record(const RegionHeader& h, const std::filesystem::path& fi
 /// System V key and id). Throws Failure(header_corrupt).
 void check_header_matches_locator(const RegionHeader& h, const Locator& loc,
                                   const std::filesystem::path& file);
-/// Checks a locator copy: magic, version, backing, a segment name of ours
-/// ("/shmregion.<name>.<16 hex>"), a System V id. A pending locator (written by a creator
-/// before it knows its System V id) may have sysv_id -1.
+/// Checks a locator copy: magic, version, checksum, backing, a segment name of ours made
+/// for this very region ("/shmregion.<name>.<16 hex>", <name> taken from `file`:
+/// "<name>.region", or a pending ".<name>.region.pending.<pid>.<hex>"), a System V id. A
+/// pending locator (written by a creator before it knows its System V id) may have sysv_id
+/// -1. Throws Failure: bad_magic, version_mismatch, header_corrupt naming the field.
 void validate_locator(const Locator& l, const std::filesystem::path& file, bool pending = false);
+
+/// The region name a region file or pending file is for: "a" for ".../a.region" and for
+/// ".../.a.region.pending.<pid>.<hex>"; empty if the file name is neither.
+std::string region_name_of(const std::filesystem::path& file);
+
+/// Where a locator's segment lives, as seen from the calling process.
+enum class SegmentPlace {
+    here,     ///< same boot, same /dev/shm or IPC namespace: a missing segment is really gone
+    gone,     ///< made in an earlier boot: shared memory does not survive a reboot
+    foreign,  ///< made in another /dev/shm or IPC namespace of this boot: may exist there
+    unknown,  ///< the locator does not record enough to tell
+};
+/// Compares the locator's namespace_id and boot_id with the caller's.
+SegmentPlace segment_place(const Locator& l) noexcept;
+/// A sentence for a foreign or unknown place: "... lives in another /dev/shm (...)".
+std::string describe_place(const Locator& l, SegmentPlace p);
+
+/// Records where a region belongs: home_dev/home_ino (the home directory's identity) and
+/// origin (the canonical path of its file), which tie a stray segment to its home however
+/// the home is spelled later.
+void stamp_home(RegionHeader& h, const std::filesystem::path& home, const std::filesystem::path& file);
 
 /// A NUL-terminated fixed field as a string (up to the first NUL).
 std::string fixed_string(const char* field, std::size_t size);

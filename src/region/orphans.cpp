@@ -3,6 +3,7 @@
 // (origin), which is how a segment is tied to its home without the file.
 #include "region/region_impl.hpp"
 
+#include "sync/liveness.hpp"
 #include "sys/failure.hpp"
 
 #include <shmregion/region.hpp>
@@ -55,16 +56,20 @@ bool copy_sysv(int id, std::uint64_t size, Copy& c) {
     return ok;
 }
 
-/// The region name if the segment's origin is <home>/<name>.region; empty otherwise.
-std::string name_in(const RegionHeader& h, const std::filesystem::path& home) {
+/// The region name if the segment was made for a region of the home whose identity is
+/// `home`: the header's home_dev/home_ino (immune to how the path is spelled, to symlinks
+/// repointed since, to bind mounts), or for a header without them the directory its origin
+/// path names now. Empty otherwise.
+std::string name_in(const RegionHeader& h, const DirId& home) {
     const std::filesystem::path origin(std::string(h.origin, strnlen(h.origin, sizeof h.origin)));
-    std::error_code ec;
-    if (origin.parent_path() != std::filesystem::absolute(home, ec).lexically_normal()) return {};
-    const std::string file = origin.filename().string();
-    const std::string suffix = ".region";
-    if (file.size() <= suffix.size() || file.compare(file.size() - suffix.size(), suffix.size(), suffix) != 0)
-        return {};
-    return file.substr(0, file.size() - suffix.size());
+    if (h.home_ino != 0 || h.home_dev != 0) {
+        if (DirId{h.home_dev, h.home_ino} != home) return {};
+    } else {
+        const auto then = dir_id(origin.parent_path());
+        if (!then || *then != home) return {};
+    }
+    const std::string name = region_name_of(origin);
+    return name.empty() || name.front() == '.' ? std::string() : name;
 }
 
 /// True if home's file for `name` no longer locates this segment (gone, or another one's).
@@ -82,15 +87,20 @@ bool unlocated(const std::filesystem::path& home, const std::string& name, const
     return loc.sysv_id != h.sysv_id || loc.sysv_key != h.sysv_key;
 }
 
+/// Live attachers of a segment without a region file: the same rule as every region
+/// without a file (sync/liveness.hpp: pid + start time, and a slot from another PID
+/// namespace counts as alive).
 std::size_t live_in(const Copy& c) {
     std::size_t n = 0;
-    for (const auto& s : c.slots)
-        if (s.state == kSlotInUse && process_alive(s.pid, s.start_time)) ++n;
+    for (std::uint32_t i = 0; i < c.slots.size(); ++i)
+        if (c.slots[i].state == kSlotInUse && slot_alive(c.slots[i], i, -1)) ++n;
     return n;
 }
 
 std::vector<OrphanSegment> scan(const std::filesystem::path& home) {
     check_home(home);
+    const auto home_id = dir_id(home);
+    if (!home_id) throw_errno(errno, "stat", home);
     std::vector<OrphanSegment> out;
     std::error_code ec;
     for (std::filesystem::directory_iterator it("/dev/shm", ec), end; !ec && it != end; it.increment(ec)) {
@@ -101,8 +111,11 @@ std::vector<OrphanSegment> scan(const std::filesystem::path& home) {
         Copy c;
         if (!copy_posix(it->path().string(), static_cast<std::uint64_t>(st.st_size), c)) continue;
         if (c.h.backing != static_cast<std::uint32_t>(Backing::posix) || "/" + entry != std::string(c.h.segment, strnlen(c.h.segment, sizeof c.h.segment))) continue;
-        const std::string name = name_in(c.h, home);
+        const std::string name = name_in(c.h, *home_id);
         if (name.empty() || !unlocated(home, name, c.h)) continue;
+        // A creation in progress (its birth record, valid not yet set; the creator alive in
+        // slot 0) is nobody's orphan.
+        if (c.h.valid == kValidInitialising && live_in(c) > 0) continue;
         out.push_back({Backing::posix, "/" + entry, name, 0, -1, static_cast<std::uint64_t>(st.st_size), live_in(c)});
     }
     std::ifstream in("/proc/sysvipc/shm");
@@ -119,7 +132,7 @@ std::vector<OrphanSegment> scan(const std::filesystem::path& home) {
         Copy c;
         if (!copy_sysv(id, static_cast<std::uint64_t>(size), c)) continue;
         if (c.h.backing != static_cast<std::uint32_t>(Backing::sysv) || c.h.sysv_id != id) continue;
-        const std::string name = name_in(c.h, home);
+        const std::string name = name_in(c.h, *home_id);
         if (name.empty() || !unlocated(home, name, c.h)) continue;
         out.push_back({Backing::sysv, "System V id " + std::to_string(id), name, static_cast<std::int32_t>(key), id,
                        static_cast<std::uint64_t>(size), live_in(c)});

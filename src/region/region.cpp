@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 #include <utility>
@@ -67,6 +68,16 @@ Sizes creation_sizes(const Options& o) {
 
 void check_options(const Options& o) {
     validate_name(o.name);
+    // The nine permission bits only: setuid, setgid and sticky mean nothing on a region file
+    // or segment (and could surprise whoever runs it), and higher bits are file types.
+    if ((o.permissions & ~static_cast<::mode_t>(0777)) != 0) {
+        char text[16];
+        std::snprintf(text, sizeof text, "0%o", static_cast<unsigned>(o.permissions));
+        throw_failure(errc::invalid_options, {},
+                      std::string("permissions ") + text +
+                          " has bits beyond the nine permission bits 0777 (setuid, setgid, sticky or file-type "
+                          "bits); give read/write bits for user, group and other only");
+    }
     if (o.backing == Backing::any && o.mode != OpenMode::join_only)
         throw_failure(errc::invalid_options, {}, "backing 'any' can only join (OpenMode::join_only)");
     if (o.backing == Backing::anonymous && o.mode == OpenMode::join_only)
@@ -85,7 +96,7 @@ bool named(Backing b) { return b == Backing::file || b == Backing::posix || b ==
 // ---- create ------------------------------------------------------------------------------
 
 void init_header(RegionImpl& r, const Options& o, const Sizes& s) {
-    RegionHeader& h = *r.hdr;  // fresh backing: all zero
+    RegionHeader& h = *r.hdr;  // fresh backing: all zero, or a POSIX segment's birth record
     std::memcpy(h.magic, kRegionMagic, sizeof h.magic);
     h.version = kLayoutVersion;
     h.layout = kLayoutWord;
@@ -102,11 +113,7 @@ void init_header(RegionImpl& r, const Options& o, const Sizes& s) {
     h.created_at_ns = now_ns();
     h.sysv_id = -1;
     r.store->describe(h);
-    if (!r.file.empty()) {
-        std::error_code ec;
-        auto abs = std::filesystem::absolute(r.file, ec).string();
-        std::strncpy(h.origin, abs.c_str(), sizeof h.origin - 1);
-    }
+    if (!r.file.empty()) stamp_home(h, o.home, r.file);
     robust_mutex_init(&h.mutex);
     // The creator is attacher 0. Nobody else can see the region yet, so no mutex is
     // needed; slot 0's liveness lock was taken with the pending file (PendingFile).
@@ -221,13 +228,15 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
         try {
             r->store = open_store(std::move(hf), file, true);
         } catch (Failure& f) {
+            // segment_foreign (made in another /dev/shm or IPC namespace, where it may well
+            // exist) is an error for the caller, never an orphan.
             if (f.code != make_error_code(errc::segment_missing)) throw;
             // An orphan locator (its segment went: a reboot, systemd's RemoveIPC, a crash
-            // inside a removal). With nobody attached, nothing can be lost by removing it --
-            // provided we look where it was made: from another IPC or mount namespace (a
-            // container) the segment may exist and be merely invisible.
-            if (alone && loc && loc->namespace_id != 0 &&
-                loc->namespace_id == segment_namespace(static_cast<Backing>(loc->backing)))
+            // inside a removal). With nobody attached, nothing can be lost by removing it.
+            // segment_missing says the segment was made where we look (or before the last
+            // boot); checked again here, since that is what makes the removal safe.
+            const SegmentPlace place = loc ? segment_place(*loc) : SegmentPlace::unknown;
+            if (alone && (place == SegmentPlace::here || place == SegmentPlace::gone))
                 unlink_if_same(file, presence.get());
             throw RetryLater{std::move(f)};
         }
@@ -285,9 +294,13 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
             r->remove_region();
             throw being_removed(file);
         }
-        if (r->hdr->flags & kFlagUnlinkRequested)
-            throw_failure(errc::marked_for_removal, file,
-                          describe(file) + " is marked for removal and will go when its last attacher detaches");
+        if (r->hdr->flags & kFlagUnlinkRequested) {
+            const std::string why = " is marked for removal and will go when its last attacher detaches";
+            // create_or_join waits for the removal (up to join_timeout) and then creates the
+            // region afresh or joins the new one; join_only cannot use a region on its way out.
+            if (o.mode == OpenMode::create_or_join) throw being_removed(file, why);
+            throw_failure(errc::marked_for_removal, file, describe(file) + why);
+        }
         r->take_slot();
         if (o.remove_on_last_detach) r->hdr->flags |= kFlagRemoveOnLastDetach;
     } catch (...) {
@@ -295,6 +308,9 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
         throw;
     }
     r->unlock();
+    // The first attacher after everybody left (a restart after a crash, typically) also
+    // undoes creations of this name whose creator died before publishing.
+    if (alone) sweep_abandoned(o.home, o.name);
     return r;
 }
 
@@ -358,12 +374,23 @@ std::unique_ptr<RegionImpl> attach_region(const Options& o, const io::Choice& en
                 backoff(delay);
                 continue;
             } catch (Failure& f) {
+                // The segment went at any step after the locator was read (owner check,
+                // header read, size check, shmat): a last detacher removed the region while
+                // we joined. Start over: the file is gone too by now, or soon.
+                if (f.code == make_error_code(errc::segment_missing) &&
+                    std::chrono::steady_clock::now() < deadline) {
+                    backoff(delay);
+                    continue;
+                }
                 if (f.code != make_error_code(errc::region_not_found)) throw;
                 if (!file.empty()) check_home(o.home);  // "home missing" says more than "no such region"
                 if (o.mode == OpenMode::join_only) throw;
             }
         }
         if (o.mode == OpenMode::create_only && named(o.backing)) check_home(o.home);
+        // Before creating: undo earlier creations of this name whose creator died before
+        // publishing (their segments would otherwise stay until somebody ran clean).
+        if (named(o.backing)) sweep_abandoned(o.home, o.name);
         if (auto r = create(o, file, engine)) return r;
         if (o.mode == OpenMode::create_only)
             throw_failure(errc::region_exists, file, describe(file) + " already exists");
@@ -423,12 +450,9 @@ void RegionImpl::after_fork_in_child(void* self) noexcept {
     if (!impl->store) return;
     // The child must not keep its parent's liveness locks alive: they belong to open file
     // descriptions fork() shares, so a parent killed with SIGKILL would look alive for as
-    // long as the child lives.
+    // long as the child lives. (The mapping is made from a description of its own, which
+    // holds no lock: the child may keep it.)
     impl->store->disown_locks_after_fork();
-    // A file region is mapped from the lock descriptor's description: map it again from
-    // the fresh one.
-    if (impl->store->kind() == Backing::file && impl->mapping)
-        impl->mapping->remap_shared_fd_after_fork(impl->store->lock_fd());
 }
 
 RegionImpl::RegionImpl() : fork_hook_(&RegionImpl::after_fork_in_child, this) {}
@@ -606,7 +630,7 @@ void RegionImpl::check_owner() const {
 }
 
 bool RegionImpl::lock(Deadline deadline, bool for_application) {
-    const LockOutcome out = robust_mutex_lock(&hdr->mutex, deadline);
+    const LockOutcome out = robust_mutex_lock(&hdr->mutex, deadline, file);
     hdr->lock_holder = ::getpid();
     bool died = false;
     if (out == LockOutcome::owner_died) {

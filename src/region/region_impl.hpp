@@ -123,6 +123,10 @@ private:
 RegionHeader read_validated_header(const Store& store, const std::filesystem::path& file,
                                    const std::optional<Locator>& locator, std::uint64_t* backing_size);
 
+/// remove_abandoned() for the pending files of one name only, as a side job of create and
+/// of a join that found nobody attached: never throws, never fails the caller.
+void sweep_abandoned(const std::filesystem::path& home, std::string_view name) noexcept;
+
 /// Validates a region name; throws Failure(invalid_name) saying why.
 void validate_name(std::string_view name);
 /// Checks that home exists and is a directory; throws Failure naming it.

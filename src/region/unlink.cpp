@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -30,10 +31,39 @@ std::vector<std::string> entries_of(const std::filesystem::path& home) {
     return names;
 }
 
+/// True if the segment a locator names can be seen from this process (whatever the
+/// namespace it records: a namespace id can change while the segment stays visible).
+bool segment_visible(const Locator& loc) {
+    if (loc.backing == static_cast<std::uint32_t>(Backing::posix)) {
+        struct stat st {};
+        return ::stat(("/dev/shm" + fixed_string(loc.segment, sizeof loc.segment)).c_str(), &st) == 0;
+    }
+    struct shmid_ds ds {};
+    return ::shmctl(loc.sysv_id, IPC_STAT, &ds) == 0 && ds.shm_perm.__key == loc.sysv_key;
+}
+
+/// The one rule of every removal (RemoveOptions): the caller's own file, unless told
+/// otherwise; never a locator whose segment lives where we cannot see it, unless told so.
+void check_removable(const HomeFile& hf, const std::filesystem::path& file, const RemoveOptions& how) {
+    if (how.require_same_owner && hf.uid != ::geteuid())
+        throw_failure(errc::wrong_owner, file,
+                      file.string() + " belongs to uid " + std::to_string(hf.uid) + ", not to us (uid " +
+                          std::to_string(::geteuid()) +
+                          "): not removed (RemoveOptions::require_same_owner = false, regiontool --any-owner, "
+                          "removes another user's region)");
+    if (!hf.locator || how.allow_foreign) return;
+    const SegmentPlace place = segment_place(*hf.locator);
+    if (place == SegmentPlace::here || place == SegmentPlace::gone || segment_visible(*hf.locator)) return;
+    throw_failure(errc::segment_foreign, file,
+                  file.string() + ": not removed: " + describe_place(*hf.locator, place) +
+                      " (RemoveOptions::allow_foreign, regiontool unlink --force --foreign, removes the file anyway)");
+}
+
 /// Removes the segment a home file locates, then the file (if it is still this one). The
 /// segment must belong to whoever owns the locator: a locator planted in a shared home must
 /// not make us remove somebody else's segment.
-void remove_named(const HomeFile& hf, const std::filesystem::path& file) {
+void remove_named(const HomeFile& hf, const std::filesystem::path& file, const RemoveOptions& how) {
+    check_removable(hf, file, how);
     if (hf.kind == Backing::posix)
         remove_posix_segment(fixed_string(hf.locator->segment, sizeof hf.locator->segment), file, hf.uid);
     else if (hf.kind == Backing::sysv)
@@ -60,25 +90,26 @@ ReadOnly open_read_only(const std::filesystem::path& home, std::string_view name
     return r;
 }
 
-void force_unlink(const std::filesystem::path& home, std::string_view name) {
+void force_unlink(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how) {
     validate_name(name);
     check_home(home);
     const auto file = region_file(home, name);
     // Reads the file in home and nothing else: no attach, no lock (the holder may be dead,
     // or the header may be corrupt).
-    remove_named(open_home_file(file, false), file);
+    remove_named(open_home_file(file, false), file, how);
 }
 
-bool remove_unused_impl(const std::filesystem::path& home, std::string_view name) {
+bool remove_unused_impl(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how) {
     validate_name(name);
     check_home(home);
     const auto file = region_file(home, name);
     HomeFile hf = open_home_file(file, true);
+    check_removable(hf, file, how);  // before the presence lock: a refusal changes nothing
     // Every live attacher (and every joiner past its first steps) holds a shared presence
     // lock on the file; getting it exclusively means nobody is, and holding it keeps
     // joiners waiting until the names are gone (they then find the file unlinked).
     if (!presence_try_exclusive(hf.fd.get())) return false;
-    remove_named(hf, file);
+    remove_named(hf, file, how);
     return true;
 }
 
@@ -97,28 +128,36 @@ std::vector<unsigned char> read_bytes_impl(const std::filesystem::path& home, st
     return out;
 }
 
-void gentle_unlink(const std::filesystem::path& home, std::string_view name) {
+/// Attaches to an existing region of any backing, for an administrative operation. Returns
+/// an empty Region if it went while we joined (the joiner itself removes a marked region
+/// whose attachers all died) after having existed.
+Region join_existing(const std::filesystem::path& home, std::string_view name, bool require_same_owner) {
     Options o;
     o.home = home;
     o.name = std::string(name);
     o.backing = Backing::any;
     o.mode = OpenMode::join_only;
+    o.require_same_owner = require_same_owner;
     validate_name(name);
     check_home(home);
     std::error_code ec;
     const bool existed = std::filesystem::exists(region_file(home, name), ec);
-    Region r;
     try {
-        r = Region::attach(o);
+        return Region::attach(o);
     } catch (const Error& e) {
-        // Gone while we were joining (the joiner itself removes a marked region whose
-        // attachers all died): what unlink was asked for has happened.
-        if (existed && e.code() == errc::region_not_found) return;
-        throw;
+        if (existed && e.code() == errc::region_not_found) return Region();
+        throw Failure{e.code(), e.file(), e.detail()};
     }
+}
+
+void gentle_unlink(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how) {
+    Region r = join_existing(home, name, how.require_same_owner);
+    if (!r) return;  // what unlink was asked for has happened
     r.mark_for_removal();
     r.detach();
 }
+
+RepairReport do_repair(const std::filesystem::path& home, std::string_view name, bool require_same_owner);
 
 LockState lock_state(const RegionHeader& h, pid_t& holder) {
     const MutexPeek p = robust_mutex_peek(&h.mutex);
@@ -211,16 +250,21 @@ bool is_pending_name(const std::string& f, const std::string& marker) {
 }
 
 /// One pending file: nullopt if its creator is alive (or it went meanwhile), else what
-/// was removed.
+/// was removed (or, with dry_run, what would be).
 std::optional<std::string> remove_one_abandoned(const std::filesystem::path& home, const std::filesystem::path& p,
-                                                const std::string& marker) {
-    Fd fd(::open(p.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+                                                const std::string& marker, bool dry_run) {
+    Fd fd(::open(p.c_str(), (dry_run ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW));
     if (!fd) {
         if (errno == ENOENT) return std::nullopt;  // its creator finished meanwhile
         throw_errno(errno, "open", p);
     }
+    struct stat own {};
+    if (::fstat(fd.get(), &own) != 0) throw_errno(errno, "fstat", p);
+    if (own.st_uid != ::geteuid())  // the owner rule of every removal (RemoveOptions)
+        throw_failure(errc::wrong_owner, p, "belongs to uid " + std::to_string(own.st_uid) + ", not to us");
     // Taking slot 0's lock proves the creator is dead, and keeps a concurrent cleaner out.
-    if (!slot_lock_acquire(fd.get(), 0)) return std::nullopt;
+    // A dry run only asks (F_OFD_GETLK), which writes and holds nothing.
+    if (dry_run ? slot_lock_held(fd.get(), 0) : !slot_lock_acquire(fd.get(), 0)) return std::nullopt;
     const std::string f = p.filename().string();
     // rfind: the region's own name may contain the marker.
     const auto final_path = home / f.substr(1, f.rfind(marker) + std::strlen(".region") - 1);
@@ -235,31 +279,38 @@ std::optional<std::string> remove_one_abandoned(const std::filesystem::path& hom
         validate_locator(loc, p, true);
         if (loc.backing == static_cast<std::uint32_t>(Backing::posix)) {
             const std::string seg = fixed_string(loc.segment, sizeof loc.segment);
-            remove_posix_segment(seg, p, mine.st_uid);
+            if (!dry_run) remove_posix_segment(seg, p, mine.st_uid);
             what = "POSIX segment " + seg + " (if it was made) and ";
-        } else if (remove_abandoned_sysv_segment(loc, p, mine.st_uid)) {
+        } else if (dry_run || remove_abandoned_sysv_segment(loc, p, mine.st_uid)) {
             char key[16];
             std::snprintf(key, sizeof key, "0x%08x", static_cast<unsigned>(loc.sysv_key));
-            what = std::string("System V segment key ") + key + " and ";
+            what = std::string("System V segment key ") + key + (dry_run ? " (if it was made)" : "") + " and ";
         }
     }
+    if (dry_run) return "would remove " + what + p.string() + " (its creator died before publishing " +
+                        final_path.filename().string() + ")";
     if (::unlink(p.c_str()) != 0 && errno != ENOENT) throw_errno(errno, "unlink", p);
     return "removed " + what + p.string() +
            (was_published ? " (the region was published; left alone)"
                           : " (its creator died before publishing " + final_path.filename().string() + ")");
 }
 
-std::vector<std::string> do_remove_abandoned(const std::filesystem::path& home) {
+/// Pending files of home (of one region if `name` is given), and what became of each.
+std::vector<std::string> do_remove_abandoned(const std::filesystem::path& home, bool dry_run,
+                                             std::optional<std::string_view> name = std::nullopt) {
     check_home(home);
     const std::string marker = std::string(".region") + kPendingInfix;
+    const std::string prefix = name ? "." + std::string(*name) + marker : std::string();
     std::vector<std::filesystem::path> pending;
     for (const std::string& f : entries_of(home))
-        if (is_pending_name(f, marker)) pending.push_back(home / f);
+        if (f.compare(0, prefix.size(), prefix) == 0 && is_pending_name(f, marker) &&
+            (!name || region_name_of(f) == *name))
+            pending.push_back(home / f);
 
     std::vector<std::string> report;
     for (const auto& p : pending) {
         try {
-            if (auto line = remove_one_abandoned(home, p, marker)) report.push_back(*line);
+            if (auto line = remove_one_abandoned(home, p, marker, dry_run)) report.push_back(*line);
         } catch (const Failure& f) {
             // One odd file must not stop the sweep: say why it stays and go on.
             report.push_back("skipped " + p.string() + ": " + f.message);
@@ -268,15 +319,60 @@ std::vector<std::string> do_remove_abandoned(const std::filesystem::path& home) 
     return report;
 }
 
+RepairReport do_repair(const std::filesystem::path& home, std::string_view name, bool require_same_owner) {
+    validate_name(name);
+    check_home(home);
+    const RegionInfo before = do_inspect(home, name);
+    RepairReport report;
+    for (const auto& a : before.attachers) report.dead_attachers += a.alive ? 0 : 1;
+    report.lock_recovered = before.lock_state == LockState::owner_dead;
+    report.growth_recovered = before.grow_in_progress && (report.lock_recovered || before.live_attachers() == 0);
+    Region r = join_existing(home, name, require_same_owner);
+    if (!r) {
+        report.removed = true;
+        return report;
+    }
+    r.detach();
+    std::error_code ec;
+    report.removed = !std::filesystem::exists(region_file(home, name), ec);
+    return report;
+}
+
 }  // namespace
+
+void sweep_abandoned(const std::filesystem::path& home, std::string_view name) noexcept {
+    try {
+        (void)do_remove_abandoned(home, false, name);
+    } catch (...) {
+        // A side job: whatever stops it, the attach it rides along with goes on.
+    }
+}
+
 }  // namespace detail
 
 std::vector<std::string> remove_abandoned(const std::filesystem::path& home) {
-    return detail::with_context("remove_abandoned", "", home, [&] { return detail::do_remove_abandoned(home); });
+    return detail::with_context("remove_abandoned", "", home, [&] { return detail::do_remove_abandoned(home, false); });
 }
 
 std::vector<std::string> remove_abandoned(const std::filesystem::path& home, std::error_code& ec) noexcept {
-    return detail::capture(ec, std::vector<std::string>(), [&] { return detail::do_remove_abandoned(home); });
+    return detail::capture(ec, std::vector<std::string>(), [&] { return detail::do_remove_abandoned(home, false); });
+}
+
+std::vector<std::string> abandoned_creations(const std::filesystem::path& home) {
+    return detail::with_context("abandoned_creations", "", home, [&] { return detail::do_remove_abandoned(home, true); });
+}
+
+std::vector<std::string> abandoned_creations(const std::filesystem::path& home, std::error_code& ec) noexcept {
+    return detail::capture(ec, std::vector<std::string>(), [&] { return detail::do_remove_abandoned(home, true); });
+}
+
+RepairReport repair(const std::filesystem::path& home, std::string_view name, bool require_same_owner) {
+    return detail::with_context("repair", name, home, [&] { return detail::do_repair(home, name, require_same_owner); });
+}
+
+RepairReport repair(const std::filesystem::path& home, std::string_view name, bool require_same_owner,
+                    std::error_code& ec) noexcept {
+    return detail::capture(ec, RepairReport(), [&] { return detail::do_repair(home, name, require_same_owner); });
 }
 
 std::size_t RegionInfo::live_attachers() const noexcept {
@@ -284,29 +380,47 @@ std::size_t RegionInfo::live_attachers() const noexcept {
         std::count_if(attachers.begin(), attachers.end(), [](const AttacherInfo& a) { return a.alive; }));
 }
 
-void unlink(const std::filesystem::path& home, std::string_view name, Force force) {
-    if (force == Force::yes) {
-        detail::with_context("unlink --force", name, home, [&] { detail::force_unlink(home, name); });
+void unlink(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how) {
+    if (how.force == Force::yes) {
+        detail::with_context("unlink --force", name, home, [&] { detail::force_unlink(home, name, how); });
         return;
     }
     try {
-        detail::with_context("unlink", name, home, [&] { detail::gentle_unlink(home, name); });
+        detail::with_context("unlink", name, home, [&] { detail::gentle_unlink(home, name, how); });
     } catch (const Error& e) {
         // Report it as the unlink it was, not as the attach/detach it used.
         throw Error(e.code(), "unlink", std::string(name), home, e.file(), e.detail());
     }
 }
 
-void unlink(const std::filesystem::path& home, std::string_view name, Force force,
+void unlink(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how,
             std::error_code& ec) noexcept {
-    detail::capture(ec, 0, [&] { return unlink(home, name, force), 0; });
+    detail::capture(ec, 0, [&] { return unlink(home, name, how), 0; });
 }
 
-bool remove_unused(const std::filesystem::path& home, std::string_view name) {
-    return detail::with_context("remove_unused", name, home, [&] { return detail::remove_unused_impl(home, name); });
+void unlink(const std::filesystem::path& home, std::string_view name, Force force) {
+    RemoveOptions how;
+    how.force = force;
+    unlink(home, name, how);
+}
+
+void unlink(const std::filesystem::path& home, std::string_view name, Force force,
+            std::error_code& ec) noexcept {
+    RemoveOptions how;
+    how.force = force;
+    unlink(home, name, how, ec);
+}
+
+bool remove_unused(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how) {
+    return detail::with_context("remove_unused", name, home,
+                                [&] { return detail::remove_unused_impl(home, name, how); });
 }
 bool remove_unused(const std::filesystem::path& home, std::string_view name, std::error_code& ec) noexcept {
-    return detail::capture(ec, false, [&] { return detail::remove_unused_impl(home, name); });
+    return remove_unused(home, name, RemoveOptions(), ec);
+}
+bool remove_unused(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how,
+                   std::error_code& ec) noexcept {
+    return detail::capture(ec, false, [&] { return detail::remove_unused_impl(home, name, how); });
 }
 
 std::vector<unsigned char> read_bytes(const std::filesystem::path& home, std::string_view name, std::uint64_t offset,

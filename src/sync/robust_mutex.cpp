@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <ctime>
+#include <string>
 
 namespace shmregion::detail {
 
@@ -23,8 +24,49 @@ void robust_mutex_init(pthread_mutex_t* m) {
     if (rc != 0) throw_errno(rc, "pthread_mutex_init (robust, process-shared)");
 }
 
-LockOutcome robust_mutex_lock(pthread_mutex_t* m,
-                              std::optional<std::chrono::steady_clock::time_point> deadline) {
+namespace {
+
+int kind_of(const pthread_mutex_t* m) noexcept {
+    return std::atomic_ref<int>(const_cast<int&>(m->__data.__kind)).load(std::memory_order_relaxed);
+}
+
+std::string region_of(const std::filesystem::path& file) {
+    return file.empty() ? std::string("region lock") : "region lock of " + file.string();
+}
+
+[[noreturn]] void corrupt_mutex(const std::filesystem::path& file, const std::string& why) {
+    throw_failure(errc::header_corrupt, file,
+                  "header of " + (file.empty() ? std::string("the region") : file.string()) + ": field 'mutex' " + why);
+}
+
+}  // namespace
+
+int robust_mutex_expected_kind() noexcept {
+    static const int kind = [] {
+        pthread_mutex_t probe;
+        try {
+            robust_mutex_init(&probe);
+        } catch (...) {
+            return -1;
+        }
+        const int k = kind_of(&probe);
+        pthread_mutex_destroy(&probe);
+        return k;
+    }();
+    return kind;
+}
+
+int robust_mutex_kind(const pthread_mutex_t* m) noexcept { return kind_of(m); }
+
+bool robust_mutex_kind_ok(const pthread_mutex_t* m) noexcept { return kind_of(m) == robust_mutex_expected_kind(); }
+
+LockOutcome robust_mutex_lock(pthread_mutex_t* m, std::optional<std::chrono::steady_clock::time_point> deadline,
+                              const std::filesystem::path& file) {
+    // One load: a mutex whose robust bit was flipped off would hang every locker after
+    // its holder's death, silently. Refuse it instead.
+    if (!robust_mutex_kind_ok(m))
+        corrupt_mutex(file, "has kind " + std::to_string(kind_of(m)) + ", not the robust, process-shared, "
+                            "error-checking kind " + std::to_string(robust_mutex_expected_kind()));
     int rc;
     if (deadline) {
         // steady_clock is CLOCK_MONOTONIC on Linux; clocklock measures the same clock.
@@ -41,12 +83,13 @@ LockOutcome robust_mutex_lock(pthread_mutex_t* m,
         case 0: return LockOutcome::acquired;
         case EOWNERDEAD: return LockOutcome::owner_died;
         case ETIMEDOUT:
-            throw_failure(errc::lock_timeout, {}, "region lock: timed out waiting for the holder");
+            throw_failure(errc::lock_timeout, file, region_of(file) + ": timed out waiting for the holder");
         case ENOTRECOVERABLE:
-            throw_failure(errc::lock_not_recoverable, {},
-                          "region lock: a holder died and the lock was never made consistent");
-        case EDEADLK: throw_errno(rc, "region lock: this thread already holds it");
-        default: throw_errno(rc, "region lock");
+            throw_failure(errc::lock_not_recoverable, file,
+                          region_of(file) + ": a holder died and the lock was never made consistent");
+        case EDEADLK: throw_errno(rc, region_of(file) + ": this thread already holds it");
+        case EINVAL: corrupt_mutex(file, "is not a usable mutex (pthread_mutex_lock: Invalid argument)");
+        default: throw_errno(rc, region_of(file));
     }
 }
 

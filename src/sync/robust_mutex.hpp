@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include <chrono>
+#include <filesystem>
 #include <optional>
 
 namespace shmregion::detail {
@@ -18,12 +19,23 @@ enum class LockOutcome { acquired, owner_died };
 /// Initialises a mutex in fresh shared memory. Throws Failure.
 void robust_mutex_init(pthread_mutex_t* m);
 
-/// Locks, waiting until `deadline` (CLOCK_MONOTONIC) if given, forever otherwise.
-/// Throws Failure: errc::lock_timeout, errc::lock_not_recoverable, EDEADLK (this thread
-/// holds it already). On owner_died the caller holds the lock and must call
-/// robust_mutex_consistent() before unlocking, or the mutex becomes unrecoverable.
-LockOutcome robust_mutex_lock(pthread_mutex_t* m,
-                              std::optional<std::chrono::steady_clock::time_point> deadline);
+/// The mutex's kind word (glibc's __data.__kind: type, robust and process-shared bits) as
+/// robust_mutex_init() writes it. A mutex whose word differs is not the robust mutex it
+/// must be: without the robust bit a dead holder is never reported and every later lock
+/// waits forever. Checked by validate_header and before every lock.
+bool robust_mutex_kind_ok(const pthread_mutex_t* m) noexcept;
+/// The kind word found, and the one expected (for messages).
+int robust_mutex_kind(const pthread_mutex_t* m) noexcept;
+int robust_mutex_expected_kind() noexcept;
+
+/// Locks, waiting until `deadline` (CLOCK_MONOTONIC) if given, forever otherwise. `file`
+/// names the region in messages. Throws Failure: errc::lock_timeout,
+/// errc::lock_not_recoverable, errc::header_corrupt (the kind word is not ours, or pthreads
+/// says EINVAL: the mutex bytes were overwritten), EDEADLK (this thread holds it already).
+/// On owner_died the caller holds the lock and must call robust_mutex_consistent() before
+/// unlocking, or the mutex becomes unrecoverable.
+LockOutcome robust_mutex_lock(pthread_mutex_t* m, std::optional<std::chrono::steady_clock::time_point> deadline,
+                              const std::filesystem::path& file);
 void robust_mutex_consistent(pthread_mutex_t* m) noexcept;
 /// 0, or EPERM when the calling thread does not hold it (error-checking mutex).
 int robust_mutex_unlock(pthread_mutex_t* m) noexcept;

@@ -87,6 +87,55 @@ std::uint64_t pid_namespace() noexcept {
     return st.st_ino;
 }
 
+std::uint64_t dev_shm_device() noexcept {
+    struct stat st {};
+    return ::stat("/dev/shm", &st) == 0 ? static_cast<std::uint64_t>(st.st_dev) : 0;
+}
+
+std::uint64_t ipc_namespace() noexcept {
+    struct stat st {};
+    return ::stat("/proc/self/ns/ipc", &st) == 0 ? static_cast<std::uint64_t>(st.st_ino) : 0;
+}
+
+bool BootId::known() const noexcept {
+    for (auto b : bytes)
+        if (b) return true;
+    return false;
+}
+
+namespace {
+BootId read_boot_id() noexcept {
+    BootId id;
+    Fd fd(::open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC));
+    char text[64] = {};
+    if (!fd || ::read(fd.get(), text, sizeof text - 1) < 36) return id;
+    // "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx\n": 32 hex digits and four dashes.
+    int n = 0;
+    for (const char* p = text; *p && n < 32; ++p) {
+        int v;
+        if (*p >= '0' && *p <= '9') v = *p - '0';
+        else if (*p >= 'a' && *p <= 'f') v = *p - 'a' + 10;
+        else if (*p == '-') continue;
+        else break;
+        id.bytes[n / 2] = static_cast<std::uint8_t>(id.bytes[n / 2] | (v << (n % 2 ? 0 : 4)));
+        ++n;
+    }
+    if (n != 32) return BootId{};
+    return id;
+}
+}  // namespace
+
+const BootId& boot_id() noexcept {
+    static const BootId id = read_boot_id();
+    return id;
+}
+
+std::optional<DirId> dir_id(const std::filesystem::path& dir) noexcept {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) return std::nullopt;
+    return DirId{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+}
+
 const SelfIdentity& self_identity() noexcept {
     thread_local SelfIdentity cached;
     const pid_t pid = ::getpid();

@@ -66,6 +66,28 @@ std::optional<std::uint64_t> process_start_time(pid_t pid) noexcept;
 /// Inode of /proc/self/ns/pid (0 if unknown).
 std::uint64_t pid_namespace() noexcept;
 
+/// Where this process sees shared-memory segments: st_dev of /dev/shm (POSIX shm), and the
+/// inode of /proc/self/ns/ipc (System V). 0 if unknown.
+std::uint64_t dev_shm_device() noexcept;
+std::uint64_t ipc_namespace() noexcept;
+
+/// This boot's identity: /proc/sys/kernel/random/boot_id as 16 bytes (read once). All zero
+/// if unknown.
+struct BootId {
+    std::uint8_t bytes[16] = {};
+    bool known() const noexcept;
+};
+const BootId& boot_id() noexcept;
+
+/// Identity of a directory (st_dev, st_ino), however its path is spelled: through
+/// symlinks, "./", "..", a trailing '/', or a bind mount. nullopt with errno if stat fails.
+struct DirId {
+    std::uint64_t dev = 0;
+    std::uint64_t ino = 0;
+    bool operator==(const DirId&) const = default;
+};
+std::optional<DirId> dir_id(const std::filesystem::path& dir) noexcept;
+
 /// The calling process: pid, start time and pid namespace, read from /proc once per
 /// process (recomputed after fork(), when the pid changes).
 struct SelfIdentity {

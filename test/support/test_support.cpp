@@ -58,7 +58,13 @@ TempHome::~TempHome() {
 void TempHome::clear() noexcept {
     std::error_code ec;
     shmregion::remove_abandoned(path_, ec);
-    for (const auto& name : shmregion::list(path_, ec)) shmregion::unlink(path_, name, Force::yes, ec);
+    // Whatever a test did to them (given to another user, a segment made in another
+    // namespace): everything in a test home goes.
+    RemoveOptions all;
+    all.force = Force::yes;
+    all.require_same_owner = false;
+    all.allow_foreign = true;
+    for (const auto& name : shmregion::list(path_, ec)) shmregion::unlink(path_, name, all, ec);
     for (std::filesystem::directory_iterator it(path_, ec), end; !ec && it != end; it.increment(ec))
         std::filesystem::remove_all(it->path(), ec);
 }

@@ -73,7 +73,19 @@ struct LocatorCorruption {
     std::string mention;
 };
 
+/// Changes fields and seals the locator again (a fresh checksum), so the field's own check
+/// is what answers: a forged locator can carry a right checksum.
 std::function<void(std::string&)> loc_fields(std::function<void(Locator&)> f) {
+    return [f](std::string& bytes) {
+        auto l = get_struct<Locator>(bytes);
+        f(l);
+        l.checksum = detail::locator_checksum(l);
+        put_struct(bytes, l);
+    };
+}
+
+/// Changes fields and leaves the checksum as it was: what a flipped bit on disk does.
+std::function<void(std::string&)> loc_damage(std::function<void(Locator&)> f) {
     return [f](std::string& bytes) {
         auto l = get_struct<Locator>(bytes);
         f(l);
@@ -99,18 +111,39 @@ std::vector<LocatorCorruption> locator_corruptions(Backing b) {
         {"truncated to the magic", [](std::string& s) { s.resize(8); }, errc::size_mismatch, "truncated"},
         {"truncated to 3 bytes", [](std::string& s) { s.resize(3); }, errc::bad_magic, "too short"},
         {"empty", [](std::string& s) { s.clear(); }, errc::bad_magic, "too short"},
+        // Damage the checksum sees: no field check could tell these from a real locator,
+        // and a plain join would take the locator for an orphan and remove it.
+        {"size flipped", loc_damage([](Locator& l) { l.size_at_creation ^= 1u << 12; }), errc::header_corrupt,
+         "'locator.checksum'"},
+        {"checksum wrong", loc_damage([](Locator& l) { l.checksum ^= 0x100; }), errc::header_corrupt,
+         "'locator.checksum'"},
     };
     if (b == Backing::posix) {
         v.push_back({"segment name without '/'", loc_fields([](Locator& l) { l.segment[0] = 'x'; }), errc::header_corrupt,
                      "'locator.segment'"});
         v.push_back({"segment name empty", loc_fields([](Locator& l) { std::memset(l.segment, 0, sizeof l.segment); }),
                      errc::header_corrupt, "'locator.segment'"});
+        v.push_back({"a byte of the segment's hex flipped",
+                     loc_damage([](Locator& l) { l.segment[std::strlen(l.segment) - 1] ^= 0x01; }),
+                     errc::header_corrupt, "'locator.checksum'"});
+        v.push_back({"a byte of the segment's region name flipped",
+                     loc_damage([](Locator& l) { l.segment[std::strlen("/shmregion.")] ^= 0x02; }),
+                     errc::header_corrupt, "'locator.checksum'"});
+        // Sealed again (a checksum that fits), but naming another region's segment: a
+        // locator is only ever made for its own region's segment.
+        v.push_back({"segment of another region",
+                     loc_fields([](Locator& l) { l.segment[std::strlen("/shmregion.")] ^= 0x02; }),
+                     errc::header_corrupt, "not a segment of region"});
         v.push_back({"claims System V without an id",
                      loc_fields([](Locator& l) { l.backing = static_cast<std::uint32_t>(Backing::sysv); }),
                      errc::header_corrupt, "'locator.sysv_id'"});
     } else {
         v.push_back({"sysv_id negative", loc_fields([](Locator& l) { l.sysv_id = -1; }), errc::header_corrupt,
                      "'locator.sysv_id'"});
+        v.push_back({"sysv_id flipped", loc_damage([](Locator& l) { l.sysv_id ^= 1; }), errc::header_corrupt,
+                     "'locator.checksum'"});
+        v.push_back({"sysv_key flipped", loc_damage([](Locator& l) { l.sysv_key ^= 1 << 20; }), errc::header_corrupt,
+                     "'locator.checksum'"});
         v.push_back({"claims POSIX without a segment name",
                      loc_fields([](Locator& l) { l.backing = static_cast<std::uint32_t>(Backing::posix); }),
                      errc::header_corrupt, "'locator.segment'"});

@@ -365,17 +365,21 @@ BOOST_AUTO_TEST_CASE(a_region_marked_for_removal_cannot_be_joined) {
             const RegionInfo before = inspect(home, o.name);
             second.mark_for_removal();
             auto t0 = std::chrono::steady_clock::now();
-            for (OpenMode mode : {OpenMode::create_or_join, OpenMode::join_only}) {
-                auto j = o;
-                j.mode = mode;
-                auto e = expect_attach_fails(j, code(errc::marked_for_removal),
-                                             {region_file(home, o.name).string(), "marked for removal"});
-            }
+            auto j = o;
+            j.mode = OpenMode::join_only;
+            expect_attach_fails(j, code(errc::marked_for_removal),
+                                {region_file(home, o.name).string(), "marked for removal"});
             auto any = o;
             any.backing = Backing::any;
             any.mode = OpenMode::join_only;
             expect_attach_fails(any, code(errc::marked_for_removal), {});
-            BOOST_TEST(elapsed_ms(t0) < 2000, "refusing a marked region must not wait for the timeout");
+            BOOST_TEST(elapsed_ms(t0) < 2000, "join_only must refuse a marked region without waiting");
+            // create_or_join waits for the removal up to its join timeout; with both still
+            // attached it does not come, and the answer is the same.
+            auto c = o;
+            c.join_timeout = std::chrono::milliseconds(100);
+            expect_attach_fails(c, code(errc::marked_for_removal),
+                                {region_file(home, o.name).string(), "marked for removal"});
             BOOST_TEST(inspect(home, o.name).ref_count == 2u);
 
             second.detach();
@@ -505,8 +509,44 @@ BOOST_AUTO_TEST_CASE(files_of_another_user_are_refused) {
                     BOOST_REQUIRE(::chown(("/dev/shm" + info.segment).c_str(), 0, static_cast<gid_t>(-1)) == 0);
                 }
             }
-            unlink(home, o.name, Force::yes);
+            // One owner rule for every removal, root included: a region file of another
+            // user is removed only when the caller says so.
+            if (b == Backing::file) {
+                std::error_code ec;
+                unlink(home, o.name, Force::yes, ec);
+                BOOST_TEST((ec == code(errc::wrong_owner)), ec.message());
+                BOOST_TEST(!remove_unused(home, o.name, ec));
+                BOOST_TEST((ec == code(errc::wrong_owner)), ec.message());
+                RemoveOptions gentle;
+                unlink(home, o.name, gentle, ec);
+                BOOST_TEST((ec == code(errc::wrong_owner)), ec.message());
+                UNIT_CHECK_SAME_BYTES(before, test::read_file(file));
+                RemoveOptions any_owner;
+                any_owner.force = Force::yes;
+                any_owner.require_same_owner = false;
+                unlink(home, o.name, any_owner);
+            } else {
+                unlink(home, o.name, Force::yes);
+            }
             BOOST_TEST(!fs::exists(file));
         }
     }
+}
+
+// Gentle unlink of another user's region, with the owner check waived: it attaches as
+// require_same_owner = false would, marks and detaches.
+BOOST_AUTO_TEST_CASE(gentle_unlink_of_another_users_region_when_asked) {
+    if (::geteuid() != 0) {
+        BOOST_TEST_MESSAGE("skipped: needs root to chown test files");
+        return;
+    }
+    test::TempHome home;
+    auto o = test::options(home, Backing::file);
+    Region::attach(o).detach();
+    const fs::path file = region_file(home, o.name);
+    BOOST_REQUIRE(::chown(file.c_str(), 54321, static_cast<gid_t>(-1)) == 0);
+    RemoveOptions how;
+    how.require_same_owner = false;
+    unlink(home, o.name, how);
+    BOOST_TEST(!fs::exists(file));
 }

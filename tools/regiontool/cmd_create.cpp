@@ -42,7 +42,8 @@ Command create_command() {
             } catch (...) {
                 used = 0;
             }
-            if (used != m->size() || mode > 07777) throw UsageError{"bad mode '" + *m + "' (octal, e.g. 0600)"};
+            if (used != m->size() || mode > 0777)
+                throw UsageError{"bad mode '" + *m + "' (octal permission bits 0000-0777, e.g. 0600; no setuid, setgid or sticky bit)"};
             o.permissions = static_cast<mode_t>(mode);
         }
         // A large region on a terminal: create it at 64M, then grow it in steps behind a
