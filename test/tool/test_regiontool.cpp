@@ -94,23 +94,40 @@ BOOST_DATA_TEST_CASE(clean_removes_stale_regions_and_never_one_in_use, kNamed, b
     BOOST_TEST(state[stale.name] == "stale");
     BOOST_TEST(state[in_use.name] == "stale");
 
+    // A file region's bytes are its data: clean repairs it and keeps it. A shared-memory
+    // region, whose memory would not outlive a reboot, goes.
+    const bool keeps = b == Backing::file;
     const Run dry = regiontool({"clean", home.path().string(), "--dry-run", "--json"});
     BOOST_TEST(dry.status == 0, dry.err);
     const auto dry_json = parse_json(dry.out);
     BOOST_TEST(dry_json.get<bool>("dry_run"));
-    BOOST_TEST(action_of(dry_json, stale.name) == "would remove");
+    BOOST_TEST(action_of(dry_json, stale.name) == (keeps ? "would repair" : "would remove"));
     BOOST_TEST(action_of(dry_json, in_use.name) == "left");
     BOOST_TEST(action_of(dry_json, healthy.name) == "left");
     BOOST_TEST(fs::exists(region_file(home, stale.name)), "--dry-run removed something");
+    BOOST_TEST(inspect(home, stale.name).lock_state == LockState::owner_dead, "--dry-run repaired something");
 
     const Run clean = regiontool({"clean", home.path().string(), "--json"});
     BOOST_TEST(clean.status == 0, clean.err);
     const auto cleaned = parse_json(clean.out);
-    BOOST_TEST(action_of(cleaned, stale.name) == "removed");
+    BOOST_TEST(action_of(cleaned, stale.name) == (keeps ? "repaired" : "removed"));
     BOOST_TEST(action_of(cleaned, in_use.name) == "left");
     BOOST_TEST(action_of(cleaned, healthy.name) == "left");
-    BOOST_TEST(!fs::exists(region_file(home, stale.name)));
-    BOOST_TEST(!segment_exists(stale_before), "the stale region's segment is still there");
+    if (keeps) {
+        BOOST_TEST(fs::exists(region_file(home, stale.name)));
+        const RegionInfo repaired = inspect(home, stale.name);
+        BOOST_TEST((repaired.lock_state == LockState::free));
+        BOOST_TEST(repaired.ref_count == 0u);
+        BOOST_TEST(repaired.attachers.empty());
+        BOOST_TEST(repaired.owner_died_unreported, "the application must still hear of the death");
+        Region r = Region::attach(stale);
+        BOOST_TEST(!r.created());
+        BOOST_TEST(r.lock().owner_died());
+        BOOST_TEST(std::memcmp(r.data(), "hello, region", 13) == 0, "the repair lost the data");
+    } else {
+        BOOST_TEST(!fs::exists(region_file(home, stale.name)));
+        BOOST_TEST(!segment_exists(stale_before), "the stale region's segment is still there");
+    }
     BOOST_TEST(fs::exists(region_file(home, in_use.name)));
     BOOST_TEST(fs::exists(region_file(home, healthy.name)));
     {  // the live attacher's region still works
@@ -120,17 +137,44 @@ BOOST_DATA_TEST_CASE(clean_removes_stale_regions_and_never_one_in_use, kNamed, b
         BOOST_TEST(std::memcmp(r.data(), "hello, region", 13) == 0);
     }
 
-    // Once its last live attacher is gone too, the next clean takes it; healthy stays.
+    // Once its last live attacher is gone too, the next clean takes it (a file region only
+    // with --remove-stale-files); healthy stays.
     const RegionInfo in_use_before = inspect(home, in_use.name);
     children.kill(live);
     const Run again = regiontool({"clean", home.path().string()});
     BOOST_TEST(again.status == 0, again.err);
-    BOOST_TEST(again.out.find("removed") != std::string::npos, again.out);
-    BOOST_TEST(!fs::exists(region_file(home, in_use.name)));
-    BOOST_TEST(!segment_exists(in_use_before));
+    BOOST_TEST(again.out.find(keeps ? "repaired" : "removed") != std::string::npos, again.out);
+    BOOST_TEST(fs::exists(region_file(home, in_use.name)) == keeps);
+    if (keeps) {
+        BOOST_TEST(inspect(home, in_use.name).attachers.empty());
+        // The repaired region is healthy now; even --remove-stale-files leaves a healthy one.
+        const Run files = regiontool({"clean", home.path().string(), "--remove-stale-files", "--json"});
+        BOOST_TEST(files.status == 0, files.err);
+        BOOST_TEST(action_of(parse_json(files.out), in_use.name) == "left");
+        BOOST_TEST(fs::exists(region_file(home, in_use.name)));
+    } else {
+        BOOST_TEST(!segment_exists(in_use_before));
+    }
     BOOST_TEST(fs::exists(region_file(home, healthy.name)));
     BOOST_TEST(segments_for(region_file(home, stale.name)).size() == 0u);
-    unlink(home, healthy.name, Force::yes);
+    std::error_code ec;  // some are gone already
+    for (const auto& n : {healthy.name, stale.name, in_use.name}) unlink(home, n, Force::yes, ec);
+}
+
+// --remove-stale-files: a stale file region goes (the operator asked for it).
+BOOST_AUTO_TEST_CASE(clean_removes_a_stale_file_region_only_when_asked) {
+    Home home;
+    Children children;
+    const Options stale = make_region(home, Backing::file);
+    children.kill(attach_in_child(children, stale, true));
+    const Run dry = regiontool({"clean", home.path().string(), "--dry-run", "--remove-stale-files", "--json"});
+    BOOST_TEST(dry.status == 0, dry.err);
+    BOOST_TEST(action_of(parse_json(dry.out), stale.name) == "would remove");
+    BOOST_TEST(fs::exists(region_file(home, stale.name)));
+    const Run clean = regiontool({"clean", home.path().string(), "--remove-stale-files", "--json"});
+    BOOST_TEST(clean.status == 0, clean.err);
+    BOOST_TEST(action_of(parse_json(clean.out), stale.name) == "removed");
+    BOOST_TEST(!fs::exists(region_file(home, stale.name)));
 }
 
 const auto kShm = bdata::make({"posix", "sysv"});

@@ -249,6 +249,8 @@ Health assess(const std::filesystem::path& home, const std::string& name) {
     } catch (const shmregion::Error& e) {
         if (e.code() == shmregion::errc::segment_missing) {
             h.state = "orphan";
+        } else if (e.code() == shmregion::errc::segment_foreign) {
+            h.state = "foreign";  // may exist where it was made: never an orphan from here
         } else {
             h.state = "corrupt";
         }

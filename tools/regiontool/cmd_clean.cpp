@@ -1,24 +1,104 @@
-// regiontool clean HOME [--dry-run] [--json]: remove what crashes left, never a region in use.
+// regiontool clean HOME [--dry-run] [--remove-stale-files] [--any-owner] [--json]: remove or
+// repair what crashes left, never a region in use, never a file region's data unless asked.
 #include "cli.hpp"
 
 #include <iostream>
 
 namespace regiontool {
+namespace {
+
+struct Outcome {
+    std::string action = "left";
+    std::string why;
+    bool failed = false;
+};
+
+/// A refusal by the removal rule (another user's, a foreign segment) leaves the region and
+/// says why; anything else is a failure.
+void refused_or_failed(Outcome& out, const std::error_code& ec) {
+    if (ec == shmregion::errc::wrong_owner) {
+        out.why = "belongs to another user (--any-owner removes it)";
+    } else if (ec == shmregion::errc::segment_foreign) {
+        out.why = "its segment lives in another /dev/shm or IPC namespace: clean it there";
+    } else {
+        out.action = "FAILED";
+        out.why = ec.message();
+        out.failed = true;
+    }
+}
+
+Outcome remove(const std::filesystem::path& home, const std::string& name, const shmregion::RemoveOptions& how) {
+    Outcome out;
+    std::error_code ec;
+    if (shmregion::remove_unused(home, name, how, ec)) {
+        out.action = "removed";
+    } else if (!ec) {
+        out.why = "in use (a process attached or is joining)";
+    } else if (ec == shmregion::errc::region_not_found) {
+        out.action = "removed";
+        out.why = "already gone";
+    } else {
+        refused_or_failed(out, ec);
+    }
+    return out;
+}
+
+Outcome repair(const std::filesystem::path& home, const std::string& name, const shmregion::RemoveOptions& how) {
+    Outcome out;
+    std::error_code ec;
+    const shmregion::RepairReport r = shmregion::repair(home, name, how.require_same_owner, ec);
+    if (ec) {
+        refused_or_failed(out, ec);
+        return out;
+    }
+    if (r.removed) {
+        out.action = "removed";
+        out.why = "it was marked for removal and its last attacher had died: removed as that detach would have";
+        return out;
+    }
+    out.action = "repaired";
+    std::vector<std::string> parts;
+    if (r.dead_attachers) parts.push_back("dropped " + std::to_string(r.dead_attachers) + " dead attacher(s)");
+    if (r.lock_recovered) parts.push_back("recovered the lock of a dead holder (the next lock() reports owner_died)");
+    if (r.growth_recovered) parts.push_back("finished or undid a dead grower's growth");
+    if (parts.empty()) parts.push_back("nothing left to mend");
+    for (std::size_t i = 0; i < parts.size(); ++i) out.why += (i ? "; " : "") + parts[i];
+    out.why += "; data kept";
+    return out;
+}
+
+}  // namespace
 
 Command clean_command() {
-    Command c{"clean", "clean HOME [--dry-run] [--json]", "remove stale, incomplete and orphan regions",
-              "Removes from HOME every region that crashes left behind: stale (attached only by\n"
-              "dead processes, or locked by a dead holder), incomplete (its creator never\n"
-              "finished) and orphan (its segment is gone), and undoes creations whose creator\n"
-              "died before publishing (hidden pending files and their segments). A region with\n"
-              "a live attacher is never removed: removal takes the lock every attacher shares\n"
-              "on the region's file, so it cannot race an attach either. Healthy regions and\n"
-              "corrupt ones (inspect them, then unlink --force) are left, and the output says\n"
-              "why. --dry-run only says what would go. Exit 0, or 1 if a removal failed.\n",
-              Spec{{}, {"dry-run", "json"}, 1, 1}, nullptr};
+    Command c{"clean", "clean HOME [--dry-run] [--remove-stale-files] [--any-owner] [--json]",
+              "repair or remove what crashes left, never a region in use",
+              "Mends or removes, in HOME, what crashes left behind, and says for each region what\n"
+              "it did and why:\n"
+              "  stale file region      repaired as its next joiner would (dead attachers dropped,\n"
+              "                         the count rebuilt, a dead holder's lock recovered, a dead\n"
+              "                         grower's growth finished or undone); its bytes are the\n"
+              "                         data, so it is kept. --remove-stale-files removes it (and\n"
+              "                         incomplete file regions) instead.\n"
+              "  stale shm region       removed (its memory would not survive a reboot anyway)\n"
+              "  incomplete, orphan     removed (the creator never finished; the segment is gone)\n"
+              "  foreign                left: the segment lives in another /dev/shm or IPC\n"
+              "                         namespace, where it may be alive; clean it there\n"
+              "  ok, corrupt            left (inspect a corrupt one, then unlink --force)\n"
+              "  any with a live attacher  left: its attachers repair it at their next lock()\n"
+              "It also removes segments of HOME's regions whose file is gone (orphan segments)\n"
+              "and undoes creations whose creator died before publishing (hidden pending files\n"
+              "and their segments). A region with a live attacher is never removed: removal\n"
+              "takes the lock every attacher shares on the region's file, so it cannot race an\n"
+              "attach either. Only the caller's own regions are touched, root included:\n"
+              "--any-owner also handles other users'. --dry-run only says what it would do,\n"
+              "abandoned creations included. Exit 0, or 1 if a removal or repair failed.\n",
+              Spec{{}, {"dry-run", "json", "remove-stale-files", "any-owner"}, 1, 1}, nullptr};
     c.run = [](const Args& a) {
         const std::filesystem::path home = a.positional[0];
         const bool dry = a.flag("dry-run");
+        const bool remove_files = a.flag("remove-stale-files");
+        shmregion::RemoveOptions how;
+        how.require_same_owner = !a.flag("any-owner");
         bool failed = false;
         Json j;
         j.begin_object().key("home").value(home.string()).key("dry_run").value(dry).key("regions").begin_array();
@@ -26,31 +106,38 @@ Command clean_command() {
         const auto names = shmregion::list(home);
         for (const auto& name : names) {
             const Health h = assess(home, name);
-            std::string action = "left", why = h.reason.empty() ? "healthy" : h.reason;
-            const bool debris = h.state == "stale" || h.state == "incomplete" || h.state == "orphan";
-            if (h.state == "corrupt") why += " (not removed: inspect it, then unlink --force)";
-            if (debris && h.info && h.info->live_attachers() > 0) {
-                why = std::to_string(h.info->live_attachers()) + " live attacher(s)";
-            } else if (debris && dry) {
-                action = "would remove";
-            } else if (debris) {
-                std::error_code ec;
-                if (shmregion::remove_unused(home, name, ec)) {
-                    action = "removed";
-                } else if (!ec) {
-                    why = "in use (a process attached or is joining)";
-                } else if (ec == shmregion::errc::region_not_found) {
-                    action = "removed";
-                    why = "already gone";
+            Outcome out;
+            out.why = h.reason.empty() ? "healthy" : h.reason;
+            const bool file = h.info && h.info->backing == shmregion::Backing::file;
+            const std::size_t live = h.info ? h.info->live_attachers() : 0;
+            enum { leave, mend, drop } plan = leave;
+            if (h.state == "corrupt") {
+                out.why += " (not removed: inspect it, then unlink --force)";
+            } else if (h.state == "foreign") {
+                out.why += " (not removed: clean it where it was made)";
+            } else if (live > 0 && h.state != "ok") {
+                // Its live attachers mend it themselves at their next lock().
+                out.why = std::to_string(live) + " live attacher(s)";
+            } else if (h.state == "stale") {
+                plan = file && !remove_files ? mend : drop;
+            } else if (h.state == "incomplete" || h.state == "orphan") {
+                if (file && !remove_files) {
+                    out.why += " (a file region's bytes are its data: --remove-stale-files removes it)";
                 } else {
-                    action = "FAILED";
-                    why = ec.message();
-                    failed = true;
+                    plan = drop;
                 }
             }
-            j.begin_object().key("name").value(name).key("state").value(h.state).key("action").value(action)
-                .key("why").value(why).end_object();
-            t.row({name, h.state, action, why});
+            if (plan != leave && dry) {
+                out.action = plan == mend ? "would repair" : "would remove";
+            } else if (plan != leave) {
+                const std::string reason = out.why;
+                out = plan == mend ? repair(home, name, how) : remove(home, name, how);
+                if (out.why.empty()) out.why = reason;
+            }
+            failed = failed || out.failed;
+            j.begin_object().key("name").value(name).key("state").value(h.state).key("action").value(out.action)
+                .key("why").value(out.why).end_object();
+            t.row({name, h.state, out.action, out.why});
         }
         // Segments of this home's regions whose file is gone.
         std::error_code oec;
@@ -78,14 +165,12 @@ Command clean_command() {
         }
         j.end_array().key("abandoned").begin_array();
         // Creations whose creator died before publishing: hidden pending files, segments.
-        std::vector<std::string> abandoned;
-        if (!dry) {
-            std::error_code ec;
-            abandoned = shmregion::remove_abandoned(home, ec);
-            if (ec) {
-                abandoned.push_back("FAILED: " + ec.message());
-                failed = true;
-            }
+        std::error_code ec;
+        std::vector<std::string> abandoned =
+            dry ? shmregion::abandoned_creations(home, ec) : shmregion::remove_abandoned(home, ec);
+        if (ec) {
+            abandoned.push_back("FAILED: " + ec.message());
+            failed = true;
         }
         for (const auto& line : abandoned) j.value(line);
         j.end_array().end_object();

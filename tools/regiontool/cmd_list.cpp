@@ -16,6 +16,9 @@ Command list_command() {
               "  orphan      the locator names a segment that no longer exists, or a segment\n"
               "              made for a region of HOME has no region file any more (its row\n"
               "              names the segment)\n"
+              "  foreign     the segment was made in another /dev/shm or IPC namespace (a\n"
+              "              container, a unit with PrivateDevices=, unshare -m/-i): it cannot\n"
+              "              be seen from here and may well be alive there\n"
               "Reads only; changes nothing. Exit status 1 if any region is not ok.\n",
               Spec{{}, {"json"}, 0, 1}, nullptr};
     c.run = [](const Args& a) {

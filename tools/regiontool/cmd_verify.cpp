@@ -11,7 +11,9 @@ Command verify_command() {
               "version, layout, every size against the real size of the file or segment, and\n"
               "that the creator finished. Reads only; changes nothing.\n"
               "Exit status 0 if every region is healthy (ok or stale: a stale region's header is\n"
-              "valid and is repaired by its next user), 1 if any is corrupt, incomplete or orphan.\n",
+              "valid and is repaired by its next user; or foreign: its segment lives in another\n"
+              "/dev/shm or IPC namespace, where it must be verified), 1 if any is corrupt,\n"
+              "incomplete or orphan.\n",
               Spec{{}, {"json"}, 1, 2}, nullptr};
     c.run = [](const Args& a) {
         const std::filesystem::path home = a.positional[0];
@@ -26,7 +28,7 @@ Command verify_command() {
         Table t({"NAME", "RESULT", "DETAIL"});
         for (const auto& name : names) {
             const Health h = assess(home, name);
-            const bool ok = h.state == "ok" || h.state == "stale";
+            const bool ok = h.state == "ok" || h.state == "stale" || h.state == "foreign";
             healthy = healthy && ok;
             j.begin_object().key("name").value(name).key("healthy").value(ok).key("state").value(h.state);
             if (!h.reason.empty()) j.key("reason").value(h.reason);
