@@ -8,6 +8,7 @@
 #include "backing/store.hpp"
 #include "io/engine_impl.hpp"
 #include "sync/liveness.hpp"
+#include "sys/crash_point.hpp"
 #include "sys/failure.hpp"
 
 #include <boost/interprocess/exceptions.hpp>
@@ -75,6 +76,7 @@ public:
             // with an rm -rf of the home): orphan_segments() finds it, and it goes when
             // slot 0's process is dead.
             const std::uint64_t born = write_birth_record(req);
+            SHMREGION_CRASH_POINT("create.posix_after_birth");
             // tmpfs allocates the pages now, so a full /dev/shm is ENOSPC here, never SIGBUS later.
             io::detail::extend_or_throw(*req.engine, seg_fd(), born, req.region_bytes, "/dev/shm" + segment_,
                                         io::ExtendMethod::automatic);

@@ -116,7 +116,12 @@ void validate_grow_record(const RegionHeader& h, const std::filesystem::path& fi
     const GrowRecord& g = h.grow;
     if (g.state == kGrowIdle) return;
     if (g.state != kGrowExtending) corrupt(file, "grow.state", "holds " + num(g.state) + ", not a known state");
+    // Called on its own on a live header (recovery after a grower died), so nothing that
+    // validate_header checked before can be assumed here.
     const std::uint64_t ps = h.page_size;
+    if (ps != page_size())
+        corrupt(file, "page_size", "is " + num(ps) + " in a header with a grow record, not this system's " +
+                                       num(page_size()));
     if (g.old_region_size % ps != 0 || g.new_region_size % ps != 0 || g.old_region_size >= g.new_region_size ||
         g.new_region_size > h.max_region_size)
         corrupt(file, "grow", "records growth from " + num(g.old_region_size) + " to " + num(g.new_region_size) +

@@ -3,6 +3,10 @@
 #define BOOST_TEST_MODULE unit_options
 #include "unit_helpers.hpp"
 
+#include <sys/stat.h>
+
+#include <sstream>
+
 #include <cstdint>
 #include <limits>
 
@@ -188,6 +192,35 @@ BOOST_AUTO_TEST_CASE(system_v_regions_cannot_grow) {
         BOOST_TEST(r.max_size() == r.size());
         r.detach();
         unlink(home, ok.name);
+    }
+}
+
+// Only the nine permission bits: setuid, setgid, sticky and file-type bits are refused
+// (0100000 used to become 0000 silently), and nothing is created.
+BOOST_AUTO_TEST_CASE(permissions_beyond_0777_are_refused) {
+    test::TempHome home;
+    for (Backing b : {Backing::file, Backing::posix, Backing::sysv}) {
+        for (::mode_t m : {::mode_t{04600}, ::mode_t{02600}, ::mode_t{01600}, ::mode_t{07777}, ::mode_t{0100000},
+                           ::mode_t{0100600}}) {
+            BOOST_TEST_CONTEXT("backing " << backing_name(b) << ", permissions 0" << std::oct << m) {
+                auto o = test::options(home, b);
+                o.permissions = m;
+                std::ostringstream text;
+                text << "permissions 0" << std::oct << m;
+                expect_attach_fails(o, code(errc::invalid_options), {text.str(), "0777"});
+                BOOST_TEST(!fs::exists(region_file(home, o.name)));
+                BOOST_TEST(test::posix_segments_of(o.name).empty());
+            }
+        }
+        BOOST_TEST_CONTEXT("backing " << backing_name(b) << ", group and other bits") {
+            auto o = test::options(home, b);
+            o.permissions = 0664;
+            Region r = Region::attach(o);
+            struct stat st {};
+            BOOST_TEST(::stat(region_file(home, o.name).c_str(), &st) == 0);
+            BOOST_TEST((st.st_mode & 07777) == 0664u);
+            r.mark_for_removal();
+        }
     }
 }
 
