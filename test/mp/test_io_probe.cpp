@@ -396,7 +396,11 @@ void run_prefault_child(bool probe_first) {
 }  // namespace
 
 // io_uring was found working, then io_uring_setup fails with EPERM.
-BOOST_AUTO_TEST_CASE(prefault_falls_back_when_a_ring_no_longer_opens, *boost::unit_test::label("needs_uring")) { run_prefault_child(true); }
+BOOST_AUTO_TEST_CASE(prefault_falls_back_when_a_ring_no_longer_opens, *boost::unit_test::label("needs_uring")) {
+    run_prefault_child(true);
+}
 
 // io_uring_setup fails with EPERM from the start.
-BOOST_AUTO_TEST_CASE(prefault_without_io_uring_eperm, *boost::unit_test::label("needs_uring")) { run_prefault_child(false); }
+BOOST_AUTO_TEST_CASE(prefault_without_io_uring_eperm, *boost::unit_test::label("needs_uring")) {
+    run_prefault_child(false);
+}

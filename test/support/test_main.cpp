@@ -6,7 +6,7 @@
 //                    and "other" if some case is in none; exits 0 (CTest's registration
 //                    runs this, test/support/capability_groups.cmake)
 //   --group=<g>      runs only the cases in group <g> ("other": the cases in no group); a
-//                    group with no case prints so and exits 0
+//                    group with no case prints so and exits 0 (--run_test overrides it)
 // and one rule: when every test case that ran was skipped (skip_test) and none failed, the
 // exit code is 77, which CTest reports as Skipped. Otherwise Boost.Test's result code stands;
 // skipped cases beside passed ones are then listed with a warning (a group whose cases do not
@@ -104,9 +104,9 @@ int result_with_skips() {
         return kSkipExit;
     }
     if (failed == 0)
-        std::cout << "warning: these skips are counted as passes in CTest's summary, beside "
-                  << ran - skipped << " cases that passed; put the skipping cases in a capability group of "
-                  << "their own (test/support/skip.hpp)" << std::endl;
+        std::cout << "warning: " << ran - skipped << " other cases passed, so this run passes and a CTest "
+                  << "entry running it would hide these skips; each capability group should hold only cases "
+                  << "that need the same capability (test/support/skip.hpp)" << std::endl;
     return boost_rc;
 }
 

@@ -160,8 +160,8 @@ bool usable_or_skip(EngineKind k) {
         BOOST_ERROR("the sync engine must always work, but probe() says: " << p->detail);
         return false;
     }
-    test::skip_test("engine " + std::string(io::to_string(k)) + (p->built ? " does not work here: " : " is not built: ") +
-                    p->detail);
+    test::skip_test("engine " + std::string(io::to_string(k)) +
+                    (p->built ? " does not work here: " : " is not built: ") + p->detail);
     return false;
 }
 
