@@ -13,6 +13,7 @@
 #pragma once
 
 #include "region/header.hpp"
+#include "skip.hpp"
 #include "sync/robust_mutex.hpp"
 #include "test_support.hpp"
 

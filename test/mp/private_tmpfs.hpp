@@ -1,6 +1,7 @@
 // A private mount namespace with a small tmpfs, for tests of a full disk or /dev/shm:
 // used in a fork()ed child (test::spawn), whose mounts vanish with it. Where mounting is
-// not permitted the child says why and exits kSkipped, and the case passes with the reason.
+// not permitted the child says why and exits kSkipped, and the case is skipped with the
+// reason (skip.hpp: such cases are in capability group needs_tmpfs_mount).
 #pragma once
 
 #include "mp_support.hpp"
@@ -117,7 +118,8 @@ inline int enter_private_tmpfs(const fs::path& home, TmpfsMount& m, fs::path& at
 }
 
 /// In the parent: runs child_fn(home, reason) in a child under a watchdog. If the child
-/// skipped, says why and returns false; otherwise checks that it exited 0 and returns true.
+/// skipped, skips the case (test::skip_test) and returns false; otherwise checks that it
+/// exited 0 and returns true.
 template <class Fn>
 bool run_skippable(const fs::path& home, Fn&& child_fn, unsigned watchdog_s) {
     Children children;
@@ -126,7 +128,7 @@ bool run_skippable(const fs::path& home, Fn&& child_fn, unsigned watchdog_s) {
     const pid_t child = children.spawn([&] { return child_fn(home, why); }, watchdog_s);
     const int rc = children.wait(child);
     if (rc == kSkipped) {
-        BOOST_TEST_MESSAGE("skipped: " << why);
+        test::skip_test(why);
         return false;
     }
     BOOST_TEST(rc == 0, "child exit " << rc

@@ -2,7 +2,7 @@
 // that enters a private mount namespace (unshare(CLONE_NEWNS), "/" made private) and mounts
 // the tmpfs there, so the mount is invisible to everyone else and goes with the child
 // (it is still unmounted at the end). Without the privilege to do so (EPERM) the child
-// exits kSkipped and the case says why and passes. Checks, for every engine that works
+// exits kSkipped and the case says why and is skipped (group needs_tmpfs_mount). Checks, for every engine that works
 // here (sync at least), each engine forced through Options::io_engine or used directly:
 //  - file regions in the tmpfs: a 4 MiB region is created and written; creating a 64 MiB
 //    one fails with no_space_on_device naming its file, leaves nothing in home and no
@@ -286,19 +286,19 @@ void run_case(Fn&& child_fn) {
 
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(file_region_creation_hits_enospc) {
+BOOST_AUTO_TEST_CASE(file_region_creation_hits_enospc, *boost::unit_test::label("needs_tmpfs_mount")) {
     run_case([](const fs::path& home, char* why) {
         return in_small_tmpfs(home, why, [](const fs::path& mnt, EngineKind k) { return region_case(mnt, k); });
     });
 }
 
-BOOST_AUTO_TEST_CASE(extend_hits_enospc_and_undoes_itself) {
+BOOST_AUTO_TEST_CASE(extend_hits_enospc_and_undoes_itself, *boost::unit_test::label("needs_tmpfs_mount")) {
     run_case([](const fs::path& home, char* why) {
         return in_small_tmpfs(home, why, [](const fs::path& mnt, EngineKind k) { return extend_case(mnt, k); });
     });
 }
 
-BOOST_AUTO_TEST_CASE(posix_region_creation_hits_enospc_in_dev_shm) {
+BOOST_AUTO_TEST_CASE(posix_region_creation_hits_enospc_in_dev_shm, *boost::unit_test::label("needs_tmpfs_mount")) {
     run_case([](const fs::path& home, char* why) {
         TmpfsMount shm;
         bool mounted = false;

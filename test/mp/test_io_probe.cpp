@@ -216,14 +216,16 @@ void run_filtered(const std::vector<Blocked>& blocked, EngineKind next, const st
                                       << "choice " << io::to_string(next));
 }
 
+/// True (and the case is skipped, saying why) if it cannot run here. Cases that call it are
+/// in capability group needs_uring.
 bool skip_unless_uring_works(const Reference& ref) {
     if (kAuditArch == 0) {
-        BOOST_TEST_MESSAGE("skipped: no seccomp architecture constant for this build's architecture");
+        test::skip_test("no seccomp architecture constant for this build's architecture");
         return true;
     }
     if (!ref.works[index_of(EngineKind::uring)]) {
-        BOOST_TEST_MESSAGE("skipped: io_uring does not work here at all ("
-                           << ref.detail[index_of(EngineKind::uring)] << "), so there is nothing to fall back from");
+        test::skip_test(std::string("io_uring does not work here at all (") + ref.detail[index_of(EngineKind::uring)] +
+                        "), so there is nothing to fall back from");
         return true;
     }
     return false;
@@ -231,7 +233,7 @@ bool skip_unless_uring_works(const Reference& ref) {
 
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(uring_forbidden_by_seccomp_eperm) {
+BOOST_AUTO_TEST_CASE(uring_forbidden_by_seccomp_eperm, *boost::unit_test::label("needs_uring")) {
     Children children;
     const Reference ref = reference_probe(children);
     if (skip_unless_uring_works(ref)) return;
@@ -239,7 +241,7 @@ BOOST_AUTO_TEST_CASE(uring_forbidden_by_seccomp_eperm) {
                  {{EngineKind::uring, std::strerror(EPERM)}}, children);
 }
 
-BOOST_AUTO_TEST_CASE(uring_missing_enosys) {
+BOOST_AUTO_TEST_CASE(uring_missing_enosys, *boost::unit_test::label("needs_uring")) {
     Children children;
     const Reference ref = reference_probe(children);
     if (skip_unless_uring_works(ref)) return;
@@ -248,13 +250,10 @@ BOOST_AUTO_TEST_CASE(uring_missing_enosys) {
 }
 
 // io_uring forbidden and io_setup failing with EAGAIN (fs.aio-max-nr exhausted): posix.
-BOOST_AUTO_TEST_CASE(uring_forbidden_and_aio_exhausted_choose_posix) {
+BOOST_AUTO_TEST_CASE(uring_forbidden_and_aio_exhausted_choose_posix, *boost::unit_test::label("needs_seccomp_arch")) {
     Children children;
     const Reference ref = reference_probe(children);
-    if (kAuditArch == 0) {
-        BOOST_TEST_MESSAGE("skipped: no seccomp architecture constant for this build's architecture");
-        return;
-    }
+    if (kAuditArch == 0) SHMREGION_SKIP("no seccomp architecture constant for this build's architecture");
     std::vector<Rejection> rejected;
     if (ref.works[index_of(EngineKind::uring)]) rejected.push_back({EngineKind::uring, std::strerror(EPERM)});
     if (ref.works[index_of(EngineKind::libaio)]) rejected.push_back({EngineKind::libaio, std::strerror(EAGAIN)});
@@ -397,7 +396,11 @@ void run_prefault_child(bool probe_first) {
 }  // namespace
 
 // io_uring was found working, then io_uring_setup fails with EPERM.
-BOOST_AUTO_TEST_CASE(prefault_falls_back_when_a_ring_no_longer_opens) { run_prefault_child(true); }
+BOOST_AUTO_TEST_CASE(prefault_falls_back_when_a_ring_no_longer_opens, *boost::unit_test::label("needs_uring")) {
+    run_prefault_child(true);
+}
 
 // io_uring_setup fails with EPERM from the start.
-BOOST_AUTO_TEST_CASE(prefault_without_io_uring_eperm) { run_prefault_child(false); }
+BOOST_AUTO_TEST_CASE(prefault_without_io_uring_eperm, *boost::unit_test::label("needs_uring")) {
+    run_prefault_child(false);
+}

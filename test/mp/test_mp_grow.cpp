@@ -643,7 +643,7 @@ void run_in_namespace(Fn&& child_fn) {
 
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(file_grow_hits_enospc_on_a_small_tmpfs) {
+BOOST_AUTO_TEST_CASE(file_grow_hits_enospc_on_a_small_tmpfs, *boost::unit_test::label("needs_tmpfs_mount")) {
     run_in_namespace([](const fs::path& home, char* why) {
         TmpfsMount m;
         fs::path mnt;
@@ -652,7 +652,7 @@ BOOST_AUTO_TEST_CASE(file_grow_hits_enospc_on_a_small_tmpfs) {
     });
 }
 
-BOOST_AUTO_TEST_CASE(posix_grow_hits_enospc_in_a_small_dev_shm) {
+BOOST_AUTO_TEST_CASE(posix_grow_hits_enospc_in_a_small_dev_shm, *boost::unit_test::label("needs_tmpfs_mount")) {
     run_in_namespace([](const fs::path& home, char* why) {
         TmpfsMount m, shm;
         fs::path mnt;
@@ -672,16 +672,15 @@ BOOST_AUTO_TEST_CASE(posix_grow_hits_enospc_in_a_small_dev_shm) {
 // ---- the ceiling is address space, not memory ---------------------------------------------
 
 // A 64 GiB ceiling on a 1 MiB region: attach costs no resident memory for the reservation.
+BOOST_TEST_DECORATOR(*boost::unit_test::label("needs_64gib_address_space"))
 BOOST_DATA_TEST_CASE(a_64_gib_ceiling_costs_no_resident_memory, kGrowable, backing_name) {
     Home home;
     const Options o = growable(home, backing_named(backing_name), 1 * MiB, 64 * GiB);
     const std::uint64_t rss_before = status_kb("VmRSS:");
     std::error_code ec;
     Region r = Region::attach(o, ec);
-    if (ec == std::errc::not_enough_memory) {
-        BOOST_TEST_MESSAGE("skipped: reserving 64 GiB of address space failed here (RLIMIT_AS?): " << ec.message());
-        return;
-    }
+    if (ec == std::errc::not_enough_memory)
+        SHMREGION_SKIP("reserving 64 GiB of address space failed here (RLIMIT_AS?): " << ec.message());
     BOOST_REQUIRE_MESSAGE(!ec, ec.message());
     const std::uint64_t rss_after = status_kb("VmRSS:");
     BOOST_TEST_MESSAGE(backing_name << ": VmRSS " << rss_before << " kB before the attach, " << rss_after << " kB after");
@@ -709,16 +708,15 @@ BOOST_DATA_TEST_CASE(a_64_gib_ceiling_costs_no_resident_memory, kGrowable, backi
 
 // A joiner whose RLIMIT_AS cannot hold the 64 GiB ceiling: ENOMEM saying it could not
 // reserve the address space; the region and its other attacher are unaffected.
+BOOST_TEST_DECORATOR(*boost::unit_test::label("needs_64gib_address_space"))
 BOOST_DATA_TEST_CASE(a_joiner_without_room_for_the_ceiling_gets_enomem, kGrowable, backing_name) {
     Home home;
     Children children;
     const Options o = growable(home, backing_named(backing_name), 1 * MiB, 64 * GiB);
     std::error_code ec;
     Region r = Region::attach(o, ec);
-    if (ec == std::errc::not_enough_memory) {
-        BOOST_TEST_MESSAGE("skipped: reserving 64 GiB of address space failed here (RLIMIT_AS?): " << ec.message());
-        return;
-    }
+    if (ec == std::errc::not_enough_memory)
+        SHMREGION_SKIP("reserving 64 GiB of address space failed here (RLIMIT_AS?): " << ec.message());
     BOOST_REQUIRE_MESSAGE(!ec, ec.message());
     fill_pattern(r.data(), r.size(), 13);
 

@@ -372,7 +372,8 @@ BOOST_AUTO_TEST_CASE(a_guard_inherited_through_fork_never_unlocks) {
 
 // From another IPC namespace (a container) a System V segment is invisible, not gone: a
 // joiner there must not take the region's locator for an orphan and remove it.
-BOOST_AUTO_TEST_CASE(a_joiner_in_another_ipc_namespace_leaves_the_locator_alone) {
+BOOST_AUTO_TEST_CASE(a_joiner_in_another_ipc_namespace_leaves_the_locator_alone,
+                     *boost::unit_test::label("needs_ipc_namespace")) {
     Home home;
     Children children;
     Options o = test::options(home, Backing::sysv);
@@ -390,10 +391,7 @@ BOOST_AUTO_TEST_CASE(a_joiner_in_another_ipc_namespace_leaves_the_locator_alone)
         return 0;
     });
     const int rc = children.wait(child);
-    if (rc == 77) {
-        BOOST_TEST_MESSAGE("skipped: unshare(CLONE_NEWIPC) is not permitted here");
-        return;
-    }
+    if (rc == 77) SHMREGION_SKIP("unshare(CLONE_NEWIPC) is not permitted here");
     BOOST_TEST(rc == 0);
     BOOST_TEST(fs::exists(file));
     Region again = Region::attach(o);  // and here it is still the same region

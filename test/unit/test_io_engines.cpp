@@ -1,6 +1,7 @@
 // The I/O engines (io/engine.hpp, io/ops.hpp), one conformance suite run over every engine
 // kind (uring, libaio, posix, sync). An engine this build lacks or this machine refuses is
-// reported and skipped; the sync engine must always work. Per engine, on files in a test
+// reported and skipped (capability groups needs_uring, needs_libaio, needs_posix_aio; see
+// ByEngine below); the sync engine must always work. Per engine, on files in a test
 // home and in /dev/shm:
 //  - a batch of writes at unaligned and 4096-aligned offsets, lengths and buffers, then
 //    reads: results, user_data, the bytes seen by pread, by the engine and through
@@ -86,6 +87,32 @@ const auto kPlaces = bdata::make({"home", "dev_shm"});
 const auto kMethods = bdata::make({"automatic", "fallocate", "zero_writes"});
 const auto kBackings = bdata::make({"file", "posix"});
 
+/// The capability group (test/support/skip.hpp) of a case for engine `engine`: uring, libaio
+/// and posix need that engine to work here; sync must always work (no group). With
+/// `fallocate_place`, the case also needs fallocate in that place's file system.
+std::string engine_group(const std::string& engine, const std::string& fallocate_place = "") {
+    std::string needs = engine == "sync" ? "" : engine == "posix" ? "posix_aio" : engine;
+    if (!fallocate_place.empty()) needs += (needs.empty() ? "fallocate_" : "_fallocate_") + fallocate_place;
+    return needs.empty() ? needs : "needs_" + needs;
+}
+
+/// Labels each sample of a data test case over kEngines (first) with its engine's group:
+/// BOOST_TEST_DECORATOR(*test::group_samples(<its dataset>, ByEngine{})).
+struct ByEngine {
+    template <class... Rest>
+    std::string operator()(const char* engine, const Rest&...) const {
+        return engine_group(engine);
+    }
+};
+
+/// The same for kEngines * kPlaces * kMethods, where ExtendMethod::fallocate may also be
+/// refused by the file system (needs_<engine>_fallocate_<place>, needs_fallocate_<place>).
+struct ByEngineAndFallocate {
+    std::string operator()(const char* engine, const char* place, const char* method) const {
+        return engine_group(engine, std::string(method) == "fallocate" ? place : "");
+    }
+};
+
 const EngineKind kAllKinds[] = {EngineKind::uring, EngineKind::libaio, EngineKind::posix, EngineKind::sync};
 
 EngineKind engine_named(const char* name) {
@@ -133,8 +160,8 @@ bool usable_or_skip(EngineKind k) {
         BOOST_ERROR("the sync engine must always work, but probe() says: " << p->detail);
         return false;
     }
-    BOOST_TEST_MESSAGE("skipped for engine " << io::to_string(k) << ": "
-                                             << (p->built ? "does not work here: " : "not built: ") << p->detail);
+    test::skip_test("engine " + std::string(io::to_string(k)) +
+                    (p->built ? " does not work here: " : " is not built: ") + p->detail);
     return false;
 }
 
@@ -545,6 +572,7 @@ BOOST_AUTO_TEST_CASE(environment_forces_sync) {
 // A batch of writes (unaligned offsets, lengths and buffers into one file; 4096-aligned ones
 // into another) in one submit(), reaped; the bytes by pread, read back through the engine,
 // through mmap(MAP_SHARED); stores through the mapping read back through the engine.
+BOOST_TEST_DECORATOR(*test::group_samples(kEngines * kPlaces, ByEngine{}))
 BOOST_DATA_TEST_CASE(write_read_round_trip, kEngines * kPlaces, engine_name, place) {
     const EngineKind kind = engine_named(engine_name);
     if (!usable_or_skip(kind)) return;
@@ -634,6 +662,7 @@ BOOST_DATA_TEST_CASE(write_read_round_trip, kEngines * kPlaces, engine_name, pla
 // io::extend from a non-zero (unaligned) size: old bytes unchanged, new bytes zero, the new
 // size, blocks allocated; again with the throwing form. ExtendMethod::fallocate may be
 // refused (EOPNOTSUPP) by a file system without fallocate: then the file is unchanged.
+BOOST_TEST_DECORATOR(*test::group_samples(kEngines * kPlaces * kMethods, ByEngineAndFallocate{}))
 BOOST_DATA_TEST_CASE(extend_allocates_zeroed_space, kEngines * kPlaces * kMethods, engine_name, place, method_name) {
     const EngineKind kind = engine_named(engine_name);
     if (!usable_or_skip(kind)) return;
@@ -650,8 +679,8 @@ BOOST_DATA_TEST_CASE(extend_allocates_zeroed_space, kEngines * kPlaces * kMethod
     std::error_code ec = make_error_code(std::errc::interrupted);  // must be overwritten
     io::extend(*engine, f.fd(), from, to, f.path(), method, ec);
     if (method == io::ExtendMethod::fallocate && ec == std::errc::operation_not_supported) {
-        BOOST_TEST_MESSAGE("skipped: fallocate is not supported by engine " << engine_name << " on " << place
-                                                                            << ": " << ec.message());
+        test::skip_test("fallocate is not supported by engine " + std::string(engine_name) + " on " + place + ": " +
+                        ec.message());
         BOOST_TEST(static_cast<std::uint64_t>(stat_of(f.fd()).st_size) == from);
         BOOST_TEST((pread_bytes(f.fd(), from + 1, 0) == old));
         return;
@@ -683,6 +712,7 @@ BOOST_DATA_TEST_CASE(extend_allocates_zeroed_space, kEngines * kPlaces * kMethod
 }
 
 // io::flush, fdatasync and fsync forms, both API forms; stores through a mapping included.
+BOOST_TEST_DECORATOR(*test::group_samples(kEngines * kPlaces, ByEngine{}))
 BOOST_DATA_TEST_CASE(flush_succeeds, kEngines * kPlaces, engine_name, place) {
     const EngineKind kind = engine_named(engine_name);
     if (!usable_or_skip(kind)) return;
@@ -708,6 +738,7 @@ BOOST_DATA_TEST_CASE(flush_succeeds, kEngines * kPlaces, engine_name, place) {
 }
 
 // Errors of extend and flush name the operation and the file, and keep the errno.
+BOOST_TEST_DECORATOR(*test::group_samples(kEngines, ByEngine{}))
 BOOST_DATA_TEST_CASE(operation_errors_name_the_file, kEngines, engine_name) {
     const EngineKind kind = engine_named(engine_name);
     if (!usable_or_skip(kind)) return;
@@ -734,6 +765,7 @@ BOOST_DATA_TEST_CASE(operation_errors_name_the_file, kEngines, engine_name) {
 // What submit() accepts: every supported op completes (user_data returned); others are
 // -EOPNOTSUPP; malformed requests -EINVAL; a closed descriptor -EBADF; reads past the end
 // of the file 0 bytes, across it a short read.
+BOOST_TEST_DECORATOR(*test::group_samples(kEngines, ByEngine{}))
 BOOST_DATA_TEST_CASE(supported_unsupported_and_failing_requests, kEngines, engine_name) {
     const EngineKind kind = engine_named(engine_name);
     if (!usable_or_skip(kind)) return;
@@ -837,6 +869,7 @@ BOOST_DATA_TEST_CASE(supported_unsupported_and_failing_requests, kEngines, engin
 
 // queue_depth 4: a batch of 10 starts at most 4; with the queue full nothing more starts;
 // reaping, then submitting the rest, completes every request once.
+BOOST_TEST_DECORATOR(*test::group_samples(kEngines, ByEngine{}))
 BOOST_DATA_TEST_CASE(a_full_queue_starts_fewer, kEngines, engine_name) {
     const EngineKind kind = engine_named(engine_name);
     if (!usable_or_skip(kind)) return;
@@ -892,7 +925,8 @@ BOOST_DATA_TEST_CASE(a_full_queue_starts_fewer, kEngines, engine_name) {
 // a Region attached there with io_engine = posix (its creation extends the file through the
 // engine). Each child runs under a 10 s watchdog; the parent uses the engine right before
 // each fork.
-BOOST_AUTO_TEST_CASE(posix_engine_in_a_child_forked_right_after_the_parent_used_it) {
+BOOST_AUTO_TEST_CASE(posix_engine_in_a_child_forked_right_after_the_parent_used_it,
+                     *boost::unit_test::label("needs_posix_aio")) {
     if (!usable_or_skip(EngineKind::posix)) return;
     test::TempHome home;
     TestFile f(home.path());
@@ -1199,6 +1233,7 @@ private:
 // keeps it in flight until reaped, the sync one too); extend with every method and flush in
 // both forms fail with device_or_resource_busy and leave the file as it was; the read is
 // then reaped with its own result, and with the engine idle extend works.
+BOOST_TEST_DECORATOR(*test::group_samples(kEngines, ByEngine{}))
 BOOST_DATA_TEST_CASE(extend_and_flush_refuse_a_busy_engine, kEngines, engine_name) {
     const EngineKind kind = engine_named(engine_name);
     if (!usable_or_skip(kind)) return;
@@ -1259,7 +1294,7 @@ BOOST_DATA_TEST_CASE(extend_and_flush_refuse_a_busy_engine, kEngines, engine_nam
 // forever) and leave the file as it was; after a byte is written to the pipe the read
 // completes and the engine drains; then extend works. In a child under a 20 s watchdog, so
 // that a hang is a failure rather than a stuck run.
-BOOST_AUTO_TEST_CASE(extend_and_flush_refuse_a_uring_read_stuck_on_a_pipe) {
+BOOST_AUTO_TEST_CASE(extend_and_flush_refuse_a_uring_read_stuck_on_a_pipe, *boost::unit_test::label("needs_uring")) {
     if (!usable_or_skip(EngineKind::uring)) return;
     test::TempHome home;
     TestFile f(home.path());
@@ -1321,6 +1356,7 @@ BOOST_AUTO_TEST_CASE(extend_and_flush_refuse_a_uring_read_stuck_on_a_pipe) {
 // it, above it, and 0, with every method, fail with errc::size_mismatch in both forms (the
 // message names the file), and the file keeps its size, blocks and bytes. (It used to
 // allocate or write zeros from the wrong offset.)
+BOOST_TEST_DECORATOR(*test::group_samples(kEngines, ByEngine{}))
 BOOST_DATA_TEST_CASE(extend_refuses_a_from_that_is_not_the_file_size, kEngines, engine_name) {
     const EngineKind kind = engine_named(engine_name);
     if (!usable_or_skip(kind)) return;
@@ -1463,7 +1499,8 @@ BOOST_AUTO_TEST_CASE(detach_in_a_child_forked_during_a_background_prefault_unmap
 // needs POSIX AIO of its own, which it cannot have if this process used POSIX AIO in the
 // last second (see posix_engine_in_a_child_forked_right_after_the_parent_used_it); if it did
 // anyway, the case waits for glibc's idle threads to retire and tries once more.
-BOOST_AUTO_TEST_CASE(posix_engine_refused_in_a_child_forked_with_requests_in_flight) {
+BOOST_AUTO_TEST_CASE(posix_engine_refused_in_a_child_forked_with_requests_in_flight,
+                     *boost::unit_test::label("needs_posix_aio")) {
     if (!usable_or_skip(EngineKind::posix)) return;
     test::TempHome home;
     Options forced = test::options(home, Backing::file, 1 * MiB);

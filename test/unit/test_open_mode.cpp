@@ -470,11 +470,8 @@ BOOST_AUTO_TEST_CASE(list_returns_region_names_sorted) {
 // Files of the wrong owner: a region file or segment of another user is refused (unless
 // the caller opts in), and a forced unlink does not remove a segment that belongs to
 // someone other than the locator's owner. Needs root to give files away (CI runs as root).
-BOOST_AUTO_TEST_CASE(files_of_another_user_are_refused) {
-    if (::geteuid() != 0) {
-        BOOST_TEST_MESSAGE("skipped: needs root to chown test files");
-        return;
-    }
+BOOST_AUTO_TEST_CASE(files_of_another_user_are_refused, *boost::unit_test::label("needs_root")) {
+    if (::geteuid() != 0) SHMREGION_SKIP("needs root to chown test files");
     const uid_t stranger = 54321;
     test::TempHome home;
     for (Backing b : kNamedBackings) {

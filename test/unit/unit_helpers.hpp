@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "region/header.hpp"
+#include "skip.hpp"
 #include "test_support.hpp"
 
 #include <shmregion/shmregion.hpp>
