@@ -72,7 +72,8 @@ int check_foreign_everywhere(const fs::path& home, const Options& o) {
 }  // namespace
 
 // Item 1: a container with its own /dev/shm shares the home (bind-mounted) with the host.
-BOOST_AUTO_TEST_CASE(another_dev_shm_sees_a_posix_region_as_foreign_and_removes_nothing) {
+BOOST_AUTO_TEST_CASE(another_dev_shm_sees_a_posix_region_as_foreign_and_removes_nothing,
+                     *boost::unit_test::label("needs_tmpfs_mount")) {
     Home home;
     const Options o = made(home, Backing::posix);
     auto child = [&](const fs::path& h, char* reason) {
@@ -92,7 +93,8 @@ BOOST_AUTO_TEST_CASE(another_dev_shm_sees_a_posix_region_as_foreign_and_removes_
 }
 
 // Item 1, System V: unshare -i.
-BOOST_AUTO_TEST_CASE(another_ipc_namespace_sees_a_sysv_region_as_foreign_and_removes_nothing) {
+BOOST_AUTO_TEST_CASE(another_ipc_namespace_sees_a_sysv_region_as_foreign_and_removes_nothing,
+                     *boost::unit_test::label("needs_ipc_namespace")) {
     Home home;
     const Options o = made(home, Backing::sysv);
     auto child = [&](const fs::path& h, char* reason) {
@@ -235,7 +237,8 @@ BOOST_AUTO_TEST_CASE(joins_survive_a_concurrent_last_detach) {
 // Item 7: a segment without a file judges its attachers by the one rule for regions
 // without a file: pid, start time and pid namespace. An attacher in another PID namespace
 // (pid 1 there) cannot be checked from here and counts as alive.
-BOOST_AUTO_TEST_CASE(an_orphan_segment_attached_from_another_pid_namespace_is_in_use) {
+BOOST_AUTO_TEST_CASE(an_orphan_segment_attached_from_another_pid_namespace_is_in_use,
+                     *boost::unit_test::label("needs_pid_namespace")) {
     Home home;
     const Options o = made(home, Backing::posix);
     const RegionInfo info = inspect(home, o.name);
@@ -268,10 +271,7 @@ BOOST_AUTO_TEST_CASE(an_orphan_segment_attached_from_another_pid_namespace_is_in
     });
     if (!known.wait(10000) || !attached.wait(10000)) {
         const int rc = children.wait(child);
-        if (rc == 77) {
-            BOOST_TEST_MESSAGE("skipped: unshare(CLONE_NEWPID|CLONE_NEWNS) is not permitted here");
-            return;
-        }
+        if (rc == 77) SHMREGION_SKIP("unshare(CLONE_NEWPID|CLONE_NEWNS) is not permitted here");
         BOOST_FAIL("the attacher in a new PID namespace did not attach: exit " << rc);
     }
     struct Reap {  // the grandchild is killed, then reaped by its parent, which exits

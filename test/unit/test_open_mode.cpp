@@ -532,11 +532,8 @@ BOOST_AUTO_TEST_CASE(files_of_another_user_are_refused, *boost::unit_test::label
 
 // Gentle unlink of another user's region, with the owner check waived: it attaches as
 // require_same_owner = false would, marks and detaches.
-BOOST_AUTO_TEST_CASE(gentle_unlink_of_another_users_region_when_asked) {
-    if (::geteuid() != 0) {
-        BOOST_TEST_MESSAGE("skipped: needs root to chown test files");
-        return;
-    }
+BOOST_AUTO_TEST_CASE(gentle_unlink_of_another_users_region_when_asked, *boost::unit_test::label("needs_root")) {
+    if (::geteuid() != 0) SHMREGION_SKIP("needs root to chown test files");
     test::TempHome home;
     auto o = test::options(home, Backing::file);
     Region::attach(o).detach();
