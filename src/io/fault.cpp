@@ -99,6 +99,7 @@ Plan::Hit Plan::enter(const Request& r, EngineKind engine, bool direct) noexcept
         rec.dev = st.st_dev;
         rec.ino = st.st_ino;
     }
+    rec.addr = r.addr;
     rec.offset = r.offset;
     rec.length = r.length;
     rec.forwarded = h.action == Action::short_transfer ? h.bytes : h.action ? 0 : r.length;

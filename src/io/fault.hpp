@@ -75,6 +75,7 @@ struct Record {
     int fd = -1;
     dev_t dev = 0;  ///< the file behind fd at submission (0, 0 if fstat failed)
     ino_t ino = 0;
+    const void* addr = nullptr;    ///< the buffer (write, read) or range (madvise)
     std::uint64_t offset = 0;
     std::uint64_t length = 0;      ///< as asked
     std::uint64_t forwarded = 0;   ///< as passed to the real engine (less if shortened)
