@@ -178,11 +178,10 @@ int FaultEngine::submit(std::span<const Request> batch) noexcept {
         std::lock_guard lk(plan_->mu_);
         const Plan::Hit h = plan_->enter(r, real_->kind(), false);
         if (h.action == Action::reject) {
-            if (started > 0) {  // the ones before it start; the caller resubmits from here
-                plan_->undo(h);
-                break;
-            }
+            // Not started. After others: a partial submission (as io_submit() reports one),
+            // the caller submits the rest again; at the head: the error.
             if (h.record < plan_->records_.size()) plan_->records_[h.record].result = -h.error;
+            if (started > 0) break;
             return -h.error;
         }
         const std::size_t slot = take_slot(r.user_data, h.record, plan_->epoch_);

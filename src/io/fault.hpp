@@ -10,11 +10,12 @@
 // the order of submissions and completions, so a test can assert "an fdatasync of this
 // file was issued after the writes had completed".
 //
-// Counting: each request is counted once when it reaches the head of a submit() (or runs
-// beside the engine, below): in the count of its op and in the overall count. A Rule with
-// an op counts in that op's count, one without in the overall count. The first rule that
-// hits a request decides; a request no rule hits is forwarded unchanged. Requests are
-// forwarded to the real engine one at a time (in order), not as one batch.
+// Counting: each request is counted when submit() takes it up (or when it runs beside the
+// engine, below), in the count of its op and in the overall count; a request left out
+// because the queue is full is not counted, a refused one submitted again counts again. A
+// Rule with an op counts in that op's count, one without in the overall count. The first
+// rule that hits a request decides; a request no rule hits is forwarded unchanged.
+// Requests are forwarded to the real engine one at a time (in order), not as one batch.
 //
 // Beside the engine: where an engine lacks an op, extension runs it itself (fallocate on
 // libaio and posix). When extension's engine is a FaultEngine such a request goes through
@@ -56,7 +57,8 @@ inline constexpr std::uint64_t every = 0;
 
 enum class Action : std::uint8_t {
     fail,            ///< not run; its completion carries -error
-    reject,          ///< not started: submit() returns -error (the requests before it start)
+    reject,          ///< not started: submit() returns -error, or if requests before it in the
+                     ///< batch started, their number (a partial submission, as io_submit's)
     short_transfer,  ///< a write or read run for `bytes` bytes only (0: not run, completes 0)
 };
 

@@ -372,27 +372,35 @@ BOOST_AUTO_TEST_CASE(requests_not_failed_really_happen) {
     BOOST_TEST(plan->injected() == 2u);
 }
 
-// A refused request stops the batch there (the ones before it start) and is counted once:
-// resubmitted, it is the next request and goes through. Refused at the head, submit()
-// returns -errno and starts nothing.
+// A refused request stops the batch there (the ones before it start: a partial submission)
+// and is counted once: resubmitted, it is the next request and goes through. Refused at the
+// head of a batch, submit() returns -errno and starts nothing.
 BOOST_AUTO_TEST_CASE(a_refused_request_is_counted_once) {
     test::TempHome home;
     TestFile f(home.path(), "");
     auto real = io::open(g_engine, 8);
     auto plan = std::make_shared<fault::Plan>();
-    plan->reject(Op::write, 2, EAGAIN);
+    plan->reject(Op::write, 2, EAGAIN).reject(Op::write, 5, EBUSY);
     fault::FaultEngine fe(*real, plan);
     const std::string a = pattern(3 * 4096, 5);
     io::Request batch[3];
     for (std::size_t i = 0; i < 3; ++i)
         batch[i] = {Op::write, f.fd(), const_cast<char*>(a.data() + i * 4096), 4096, i * 4096, 0, i};
-    BOOST_TEST(fe.submit(batch) == 1);
-    BOOST_TEST(fe.submit(std::span<const io::Request>(batch + 1, 2)) == -EAGAIN);
-    BOOST_TEST(fe.submit(std::span<const io::Request>(batch + 1, 2)) == 2);
+    BOOST_TEST(fe.submit(batch) == 1);  // #1 starts, #2 is refused
+    BOOST_TEST(fe.in_flight() == 1u);
+    BOOST_TEST(fe.submit(std::span<const io::Request>(batch + 1, 2)) == 2);  // #3, #4
     BOOST_TEST(fe.drain() == 0);
     UNIT_CHECK_SAME_BYTES(a, test::read_file(f.path()));
-    BOOST_TEST(plan->count(Op::write) == 4u);  // 1, the refused 2, and the two resubmitted
-    BOOST_TEST(plan->injected() == 1u);
+    BOOST_TEST(fe.submit(std::span<const io::Request>(batch, 1)) == -EBUSY);  // #5, at the head
+    BOOST_TEST(fe.in_flight() == 0u);
+    BOOST_TEST(plan->count(Op::write) == 5u);
+    BOOST_TEST(plan->injected() == 2u);
+    const auto recs = plan->records();
+    BOOST_REQUIRE(recs.size() == 5u);
+    BOOST_TEST(recs[1].result == -EAGAIN);
+    BOOST_TEST(recs[1].completed == 0u);
+    BOOST_TEST(recs[2].offset == recs[1].offset);
+    BOOST_TEST(recs[4].result == -EBUSY);
 }
 
 // ---- creation -------------------------------------------------------------------------------
@@ -583,6 +591,43 @@ BOOST_DATA_TEST_CASE(zero_writes_then_fdatasync_of_the_same_file, kPlaces, place
     BOOST_TEST(syncs[0].completed > syncs[0].submitted);
     BOOST_TEST(syncs[0].result == 0);
     BOOST_TEST(plan->injected() == 1u);
+}
+
+// A partial submission (the third write refused after two started) is continued: the
+// extension submits the rest again and succeeds, the file complete. A submission refused
+// with nothing in flight fails the extension, and the file is as it was.
+BOOST_AUTO_TEST_CASE(a_partial_submission_is_continued_a_refused_one_fails) {
+    test::TempHome home;
+    const std::string old = pattern(3000, 6);
+    TestFile f(home.path(), old);
+    const std::uint64_t to = old.size() + 4 * MiB;
+    auto real = io::open(g_engine, 64);
+    {
+        auto plan = std::make_shared<fault::Plan>();
+        plan->reject(Op::write, 3, EAGAIN);
+        fault::FaultEngine fe(*real, plan);
+        io::extend(fe, f.fd(), old.size(), to, f.path(), io::ExtendMethod::zero_writes);
+        BOOST_TEST(static_cast<std::uint64_t>(stat_fd(f.fd()).st_size) == to);
+        const std::string now = test::read_file(f.path());
+        UNIT_CHECK_SAME_BYTES(old, now.substr(0, old.size()));
+        BOOST_TEST(now.find_first_not_of('\0', old.size()) == std::string::npos);
+        const auto writes = plan->records(Op::write);
+        BOOST_REQUIRE(writes.size() >= 4u);
+        BOOST_TEST((writes[2].fault == fault::Action::reject));
+        BOOST_TEST(writes[2].result == -EAGAIN);
+        BOOST_TEST(writes[3].offset == writes[2].offset, "the refused write was not submitted again");
+        BOOST_REQUIRE(::ftruncate(f.fd(), static_cast<off_t>(old.size())) == 0);
+    }
+    {
+        auto plan = std::make_shared<fault::Plan>();
+        plan->reject(Op::write, 1, EAGAIN);
+        fault::FaultEngine fe(*real, plan);
+        expect_error([&] { io::extend(fe, f.fd(), old.size(), to, f.path(), io::ExtendMethod::zero_writes); },
+                     generic(EAGAIN), {f.path().string(), strerror_text(EAGAIN)});
+        BOOST_TEST(static_cast<std::uint64_t>(stat_fd(f.fd()).st_size) == old.size());
+        UNIT_CHECK_SAME_BYTES(old, test::read_file(f.path()));
+        BOOST_TEST(fe.in_flight() == 0u);
+    }
 }
 
 // With ExtendMethod::automatic the fallocate is one request, through the engine where it
