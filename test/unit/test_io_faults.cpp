@@ -12,11 +12,14 @@
 //  - Region::grow fails the same ways on both backings, on the fallocate and on the
 //    zero-write path (fallocate refused with EOPNOTSUPP by the plan): the region's size,
 //    generation, bytes and the backing's size are unchanged, every old byte can be read and
-//    written (no SIGBUS), and a later grow succeeds with zeroed new space;
+//    written (no SIGBUS), and a later grow succeeds with zeroed new space; under the
+//    caller's LockGuard the guard keeps the lock; a short write is retried for the rest;
 //  - io::extend itself, with ExtendMethod::automatic and ::zero_writes, in home and in
 //    /dev/shm: the file keeps its old size and bytes; a short write is retried for the rest
 //    (the file is complete and allocated); the zero writes cover the range exactly and are
-//    followed by an fdatasync of the same file issued after every write completed;
+//    followed by an fdatasync of the same file issued after every write completed; a
+//    partial submission is continued, a refused one with nothing in flight fails;
+//    fallocate is one request, beside the engine where it lacks the op;
 //  - Region::flush() reports EIO from the fdatasync and a later flush succeeds; a flush
 //    issues an fdatasync of the region file's inode, after the data was stored, and leaves
 //    no dirty page of the file (cachestat, where the kernel has it); a POSIX region's flush
@@ -475,6 +478,35 @@ BOOST_DATA_TEST_CASE(grow_fails_and_changes_nothing, kBackings * kFailures, back
     BOOST_TEST(std::memcmp(data, fill.data(), fill.size()) == 0);
     BOOST_TEST(first_not(data + fill.size(), r.size() - fill.size(), 0) == r.size() - fill.size(),
                "the grown part is not zero");
+}
+
+// A growth under the caller's own guard fails: the guard still holds the lock (the failure
+// neither released nor broke it), the grow record is clear, and a growth under the same
+// guard then succeeds.
+BOOST_AUTO_TEST_CASE(grow_under_the_callers_guard_fails_and_keeps_the_lock) {
+    test::TempHome home;
+    const Options o = region_options(home, Backing::file, 1 * MiB, 8 * MiB);
+    Region r = Region::attach(o);
+    LockGuard g = r.lock();
+    {
+        fault::ScopedFaultPlan faults;
+        faults->fail(Op::fallocate, 1, ENOSPC);
+        std::error_code ec;
+        r.grow(4 * MiB, ec);
+        BOOST_TEST(ec == generic(ENOSPC));
+        BOOST_TEST(faults->injected() == 1u);
+    }
+    BOOST_TEST(g.owns_lock());
+    RegionInfo info = inspect(home, o.name);
+    BOOST_TEST((info.lock_state == LockState::held));
+    BOOST_TEST(!info.grow_in_progress);
+    BOOST_TEST(info.size == 1 * MiB);
+    r.grow(4 * MiB);
+    BOOST_TEST(r.size() == 4 * MiB);
+    g.unlock();
+    info = inspect(home, o.name);
+    BOOST_TEST((info.lock_state == LockState::free));
+    BOOST_TEST(info.size == 4 * MiB);
 }
 
 // A short write is not an error: extension writes the rest, and the growth succeeds with
