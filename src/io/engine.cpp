@@ -5,6 +5,9 @@
 #include "shmregion_config.hpp"
 #include "sys/failure.hpp"
 #include "sys/os.hpp"
+#ifdef SHMREGION_TEST_HOOKS
+#include "io/fault.hpp"
+#endif
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -224,7 +227,11 @@ Engine& thread_engine(EngineKind kind) {
     auto& slot = cache.engines[static_cast<std::size_t>(kind)];
     if (slot && slot->in_flight() != 0) slot.reset();  // left busy by a failed operation
     if (!slot) slot = open_concrete(kind, 64);
+#ifdef SHMREGION_TEST_HOOKS
+    return fault::thread_engine_hook(*slot);  // a FaultEngine over it while a test's plan is installed
+#else
     return *slot;
+#endif
 }
 
 const ProbeResult& probe_cached(EngineKind kind) {

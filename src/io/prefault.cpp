@@ -13,6 +13,9 @@
 
 #include "sys/failure.hpp"
 #include "sys/os.hpp"
+#ifdef SHMREGION_TEST_HOOKS
+#include "io/fault.hpp"
+#endif
 
 #include <linux/futex.h>
 #include <sys/mman.h>
@@ -130,6 +133,9 @@ void run_uring(PrefaultState& s) {
     }
     if (!engine->supports(Op::madvise))
         throw_failure(errc::engine_unavailable, {}, "this kernel's io_uring has no madvise operation");
+#ifdef SHMREGION_TEST_HOOKS
+    engine = fault::owned_engine_hook(std::move(engine));  // a FaultEngine while a test's plan is installed
+#endif
     const std::size_t n = s.chunks();
     std::array<Completion, 16> done;
     auto request = [&](std::size_t i) {
