@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what shmregion needs on Debian 12 when it is missing, then configures and builds.
 #   scripts/setup.sh BUILD_DIR [extra cmake args...]
+# SHMREGION_EXTRA_PACKAGES: more Debian packages this build needs (e.g. "clang libclang-rt-dev"
+# for SHMREGION_FUZZ=ON); SHMREGION_BUILD_TARGETS: build only these targets (default: all).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:?usage: setup.sh BUILD_DIR [cmake args...]}
 shift
 
-packages=(g++ cmake make pkg-config libboost-dev libboost-test-dev liburing-dev libaio-dev)
+packages=(g++ cmake make pkg-config libboost-dev libboost-test-dev liburing-dev libaio-dev ${SHMREGION_EXTRA_PACKAGES:-})
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -24,4 +26,6 @@ fi
 
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S "$here" -B "$build" "$@" >/dev/null
-cmake --build "$build" -j"$jobs" >/dev/null
+targets=()
+for t in ${SHMREGION_BUILD_TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$build" -j"$jobs" "${targets[@]}" >/dev/null

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Sets up everything and runs the whole test suite twice: a warnings-as-errors build, then
-# an AddressSanitizer + UndefinedBehaviorSanitizer build. Exits non-zero on any failure.
+# an AddressSanitizer + UndefinedBehaviorSanitizer build; then builds the libFuzzer targets
+# with clang (installed when missing), replays their corpus and fuzzes each for a bounded
+# number of executions (about a minute in all; test/fuzz/README.md). Exits non-zero on any
+# failure, a crash, leak or hang found by the fuzzers included.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -14,3 +17,11 @@ echo "== build with AddressSanitizer + UndefinedBehaviorSanitizer and test"
   -DSHMREGION_SANITIZE=address,undefined
 (cd "$here/build/asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --output-on-failure -j"$jobs")
+
+echo "== fuzz: libFuzzer targets (clang, AddressSanitizer + UndefinedBehaviorSanitizer): corpus replay, then fuzzing"
+SHMREGION_EXTRA_PACKAGES="clang libclang-rt-dev" \
+  SHMREGION_BUILD_TARGETS="fuzz_header fuzz_locator fuzz_inspect fuzz_corpus_gen" CXX=clang++ \
+  "$here/scripts/setup.sh" "$here/build/fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMREGION_WERROR=ON \
+  -DBUILD_TESTING=OFF -DSHMREGION_FUZZ=ON
+(cd "$here/build/fuzz" && ctest --output-on-failure -L fuzz)
+"$here/scripts/fuzz.sh" "$here/build/fuzz"
