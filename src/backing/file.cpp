@@ -23,7 +23,7 @@ public:
         pending_ = std::make_unique<PendingFile>(req.home, req.file, req.permissions, lock_fd_,
                                                  PendingFile::Visibility::unnamed);
         // Allocate every block now: a full disk is an error here, not a SIGBUS later.
-        io::detail::extend_or_throw(*req.engine, lock_fd_.get(), 0, req.region_bytes, req.file,
+        io::detail::extend_or_throw(*req.engine, data_fd(), 0, req.region_bytes, req.file,
                                     io::ExtendMethod::automatic);
     }
 
@@ -43,15 +43,17 @@ public:
         }
     }
 
-    // Mapped from an open file description of its own, never the one that carries the
-    // liveness locks: a mapping keeps the description it was made from alive for as long
-    // as the memory map lives, and a memory map can outlive its process (ps, top, pmap or
-    // an agent reading /proc/PID/smaps holds it a moment; a CLONE_VM child, for good). The
-    // locks then die with the process's descriptors, as liveness requires.
-    void map(Mapping& m, std::uint64_t bytes) override { m.map_shared_fd(map_fd(), bytes, file_); }
+    // Mapped, extended and flushed through an open file description of its own, never the
+    // one that carries the liveness locks: whatever holds a reference to a description
+    // keeps its locks alive, and both a mapping (for as long as the memory map lives,
+    // which can outlive the process: ps, top or an agent reading /proc/PID/smaps holds it a
+    // moment, a CLONE_VM child for good) and an asynchronous request in flight (io_uring
+    // tears a dead process's ring down after the process is gone) hold one. The locks must
+    // die with the process's descriptors, as liveness requires.
+    void map(Mapping& m, std::uint64_t bytes) override { m.map_shared_fd(data_fd(), bytes, file_); }
     bool growable() const noexcept override { return true; }
-    int grow_fd() const noexcept override { return lock_fd_.get(); }
-    void map_more(Mapping& m, std::uint64_t bytes) override { m.extend_shared_fd(map_fd(), bytes, file_); }
+    int grow_fd() const noexcept override { return data_fd_ ? data_fd_.get() : -1; }
+    void map_more(Mapping& m, std::uint64_t bytes) override { m.extend_shared_fd(data_fd(), bytes, file_); }
 
     bool publish(const std::shared_ptr<Mapping>&) override {
         bool ok = pending_->link_into_place();
@@ -63,16 +65,17 @@ public:
 
 
 private:
-    int map_fd() {
-        if (!map_fd_) {
-            map_fd_.reset(reopen_description(lock_fd_.get(), O_RDWR));
-            if (!map_fd_) throw_errno(errno, "reopen (a description of its own for the mapping)", file_);
+    /// Opened when first needed (a read-only inspect never maps nor writes).
+    int data_fd() {
+        if (!data_fd_) {
+            data_fd_.reset(reopen_description(lock_fd_.get(), O_RDWR));
+            if (!data_fd_) throw_errno(errno, "reopen (a description of its own for the region's bytes)", file_);
         }
-        return map_fd_.get();
+        return data_fd_.get();
     }
 
     std::unique_ptr<PendingFile> pending_;
-    Fd map_fd_;  // never locked
+    Fd data_fd_;  // mapping, extension, flush; never locked
 };
 
 }  // namespace

@@ -104,8 +104,10 @@ public:
     /// Growth in place (Region::grow). Backings that cannot grow (System V: fixed size;
     /// anonymous: a new page would not be shared with the other processes) say false.
     virtual bool growable() const noexcept { return false; }
-    /// The descriptor whose file the growth extends (io::extend) and a failed growth cuts
-    /// back; -1 when there is nothing to extend (heap memory).
+    /// The descriptor for I/O on the backing's bytes: what growth extends (io::extend) and
+    /// a failed growth cuts back, what flush() syncs; -1 when there is nothing to extend
+    /// (heap memory). Never the lock descriptor: an asynchronous request in flight keeps the
+    /// description it was made on, and so its liveness locks, alive after the process died.
     virtual int grow_fd() const noexcept { return -1; }
     /// Maps the backing up to `bytes` in m (after extending it).
     virtual void map_more(Mapping& m, std::uint64_t bytes);

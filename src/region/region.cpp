@@ -938,7 +938,7 @@ void do_flush(RegionImpl& r) {
     // Only a file region's memory outlives a reboot; shm and anonymous memory have nothing
     // to write back.
     if (r.store->kind() != Backing::file) return;
-    io::detail::flush_or_throw(r.engine(), r.store->lock_fd(), r.file, true);
+    io::detail::flush_or_throw(r.engine(), r.store->grow_fd(), r.file, true);
     if (!r.home_synced) {
         // The region's name in home must survive a crash too: fdatasync does not commit a
         // new directory entry (the creator's link()), an fsync of the directory does.

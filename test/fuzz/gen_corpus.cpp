@@ -203,7 +203,12 @@ void locator_seeds(const Made& m) {
     for (const auto& c : locator_changes()) {
         Locator l = base;
         c.apply(l);
+        // Sealed again, so the change meets the check it is aimed at, not the checksum; and
+        // once unsealed, for the checksum itself (what a flipped bit on disk gives).
+        Locator damaged = l;
+        l.checksum = detail::locator_checksum(l);
         emit("locator", b + "-" + c.name, bytes_of(l));
+        if (base.checksum != 0) emit("locator", b + "-" + c.name + "-unsealed", bytes_of(damaged));
     }
     Bytes truncated(m.home_file.begin(), m.home_file.begin() + 100);
     emit("locator", b + "-truncated-100", truncated);
