@@ -30,7 +30,9 @@
 //   torture                       short: what CTest runs
 //   torture -- --config=long      long: docs/reliability.md
 //   options: --workers=N --rounds=N --kills=N --seed=N --backings=file,posix,sysv,anonymous
-//            --no-tool (skip regiontool verify)
+//            --no-tool (skip regiontool verify) --hang-s=N (watchdog, default 20)
+//            --max-run-us=N (longest run before a random kill)
+//            --inject=corrupt|hang (a deliberate defect: the run must fail)
 // The last line printed is the summary: kills, records, lock acquisitions, owner_died
 // reports, failures.
 #define BOOST_TEST_MODULE torture
@@ -92,6 +94,9 @@ struct Config {
     unsigned hang_s = 20;            // watchdog: the next lock, the gate, an auditor
     std::uint64_t seed = 0;
     bool tool = true;
+    /// Self-check of the checker: "corrupt" (a worker damages a committed record once),
+    /// "hang" (a worker keeps the lock forever once). Each must make the run fail.
+    std::string inject;
     std::vector<std::string> backings{"file", "posix", "sysv", "anonymous"};
 
     bool selected(std::string_view b) const {
@@ -152,6 +157,13 @@ Config parse_config() {
             c.seed = std::stoull(value);
         } else if (key == "no-tool") {
             c.tool = false;
+        } else if (key == "hang-s") {
+            c.hang_s = std::max(2u, parse_unsigned(key, value));
+        } else if (key == "max-run-us") {
+            c.max_run_us = parse_unsigned(key, value);
+        } else if (key == "inject") {
+            if (value != "corrupt" && value != "hang") throw std::invalid_argument("torture: --inject is corrupt or hang");
+            c.inject = value;
         } else if (key == "backings") {
             c.backings.clear();
             std::stringstream in(value);
@@ -238,6 +250,14 @@ void fill_payload(unsigned char* p, std::uint32_t len, std::uint64_t id) {
     }
 }
 
+/// A generator for (seed, stream): through seed_seq, since mt19937_64 seeded with nearby
+/// values gives correlated low bits.
+std::mt19937_64 make_rng(std::uint64_t seed, std::uint64_t stream) {
+    std::seed_seq seq{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32),
+                      static_cast<std::uint32_t>(stream), static_cast<std::uint32_t>(stream >> 32)};
+    return std::mt19937_64(seq);
+}
+
 /// What a walk over the log found. Trivially copyable: it travels in shared memory.
 struct Verdict {
     std::uint64_t committed = 0;
@@ -318,6 +338,17 @@ Truth truth_of(std::uint32_t phase) {
 
 /// Where a lock holder ordered to die stops in its record write.
 enum Stop : int { kStopHeader, kStopAllocated, kStopHalfPayload, kStopPayload, kStopCommitted, kStops };
+/// Other orders (WorkerSlot::order): say so, then make this call; the kill comes at a
+/// random moment during or after it.
+enum Order : std::uint32_t { kOrderGrow = 100, kOrderReattach, kOrderReap };
+const char* order_name(std::uint32_t o) {
+    switch (o) {
+        case kOrderGrow: return "grow";
+        case kOrderReattach: return "detach + attach";
+        case kOrderReap: return "reap_dead_attachers";
+        default: return "?";
+    }
+}
 const char* stop_name(int s) {
     static const char* const names[] = {"after the record header, before allocating",
                                         "after allocating, before the payload", "half-way through the payload",
@@ -330,7 +361,7 @@ struct WorkerSlot {
     std::atomic<std::uint32_t> phase{kStarting};
     std::atomic<std::uint32_t> attached{0};
     std::atomic<std::int32_t> pid{0};
-    std::atomic<std::uint32_t> holder_order{0};  // supervisor -> worker: 1 + Stop
+    std::atomic<std::uint32_t> order{0};  // supervisor -> worker: 1 + Stop, or an Order
     char failure[400] = {};
 };
 
@@ -394,7 +425,7 @@ public:
            int holder_w, int resume_r)
         : cfg_(cfg), ctl_(ctl), o_(o), inherited_(inherited), idx_(idx), parked_w_(parked_w), holder_w_(holder_w),
           resume_r_(resume_r), me_(ctl.w[idx]), self_(::getpid()),
-          rng_(cfg.seed ^ mix(static_cast<std::uint64_t>(self_))) {}
+          rng_(make_rng(cfg.seed, 1000 + static_cast<std::uint64_t>(self_))) {}
 
     int run() {
         try {
@@ -420,7 +451,14 @@ public:
                     if (int rc = park()) return rc;
                     continue;
                 }
-                if (std::uint32_t order = me_.holder_order.load()) return hold_and_stop(static_cast<int>(order) - 1);
+                if (const std::uint32_t order = me_.order.load()) {
+                    if (order <= kStops) return hold_and_stop(static_cast<int>(order) - 1);
+                    me_.order = 0;
+                    send_byte(holder_w_, static_cast<unsigned char>(idx_));
+                    const int rc = order == kOrderGrow ? grow_op() : order == kOrderReattach ? reattach_op() : reap_op();
+                    if (rc) return rc;
+                    continue;
+                }
                 if (int rc = one_op()) return rc;
             }
             me_.phase = kDetach;
@@ -491,6 +529,7 @@ private:
     int one_op() {
         const unsigned roll = static_cast<unsigned>(rng_() % 100);
         const bool named = o_.backing != Backing::anonymous;
+        if (!cfg_.inject.empty() && idx_ == 0 && ++ops_ == 200) return locked([&] { return inject(); });
         if (roll < 55) return locked([&] { return write_record(-1); });
         if (roll < 62) return locked([&] { return verify(); });
         if (roll < 72 && growable()) return grow_op();
@@ -503,6 +542,32 @@ private:
                 if (int rc = write_record(-1)) return rc;
             return 0;
         });
+    }
+
+    /// --inject: a deliberate defect, to show that the supervisor notices it.
+    int inject() {
+        if (cfg_.inject == "hang") {
+            std::fprintf(stderr, "torture: worker %u (pid %d) keeps the lock forever (--inject=hang)\n", idx_,
+                         static_cast<int>(self_));
+            for (;;) ::pause();
+        }
+        const auto* lh = reinterpret_cast<const LogHeader*>(base());
+        const std::uint64_t state = load(&lh->state);
+        const auto epoch = static_cast<std::uint32_t>(state >> 32);
+        unsigned char* log = base() + kLogHeaderBytes;
+        std::uint64_t off = 0;
+        for (; off < (state & 0xffffffffu); off += rec_bytes(std::min(kMaxPayload, reinterpret_cast<RecHead*>(log + off)->len))) {
+            RecHead h;
+            std::memcpy(&h, log + off, sizeof h);
+            if (h.len > kMaxPayload) break;
+            const auto* commit = reinterpret_cast<const std::uint64_t*>(log + off + sizeof h + pad8(h.len));
+            if (h.len > 0 && load(commit) == commit_word(h.checksum, epoch, off)) break;
+        }
+        if (off >= (state & 0xffffffffu)) return write_record(-1);  // nothing to damage yet
+        log[off + sizeof(RecHead)] = static_cast<unsigned char>(log[off + sizeof(RecHead)] ^ 0x5a);
+        std::fprintf(stderr, "torture: worker %u (pid %d) damaged a committed record (--inject=corrupt)\n", idx_,
+                     static_cast<int>(self_));
+        return 0;
     }
 
     int verify() {
@@ -650,6 +715,7 @@ private:
     Region* r_ = nullptr;
     std::uint64_t counter_ = 0;
     std::uint64_t last_size_ = 0;
+    std::uint64_t ops_ = 0;
 };
 
 // ---- the auditor process: attaches, locks, checks, reaps, reads the header, detaches ------
@@ -702,14 +768,14 @@ int audit_main(Control& ctl, const Options& o, Region& inherited) {
 // ---- figures --------------------------------------------------------------------------------
 
 struct Stats {
-    std::uint64_t rounds = 0, kills = 0, holder_kills = 0, random_kills = 0, in_library_call = 0, holder_deaths = 0;
+    std::uint64_t rounds = 0, kills = 0, holder_kills = 0, call_kills = 0, random_kills = 0, pair_kills = 0, in_library_call = 0, holder_deaths = 0;
     std::uint64_t audits = 0, tool_runs = 0, commits = 0, locks = 0, reports = 0, grows = 0, refreshes = 0;
     std::uint64_t reattaches = 0, reaps = 0, wraps = 0, verifies = 0, uncommitted_seen = 0;
     std::uint64_t failures = 0;
     double seconds = 0;
 
     void add(const Stats& s) {
-        rounds += s.rounds; kills += s.kills; holder_kills += s.holder_kills; random_kills += s.random_kills;
+        rounds += s.rounds; kills += s.kills; holder_kills += s.holder_kills; call_kills += s.call_kills; pair_kills += s.pair_kills; random_kills += s.random_kills;
         in_library_call += s.in_library_call; holder_deaths += s.holder_deaths; audits += s.audits; tool_runs += s.tool_runs;
         commits += s.commits; locks += s.locks; reports += s.reports; grows += s.grows; refreshes += s.refreshes;
         reattaches += s.reattaches; reaps += s.reaps; wraps += s.wraps; verifies += s.verifies;
@@ -718,13 +784,14 @@ struct Stats {
     std::string line(const std::string& label) const {
         char buf[700];
         std::snprintf(buf, sizeof buf,
-                      "torture summary [%s]: kills %" PRIu64 " (holder mid-write %" PRIu64 ", random %" PRIu64
-                      ", of which inside a library call %" PRIu64 "), holder deaths %" PRIu64
+                      "torture summary [%s]: kills %" PRIu64 " (holder mid-write %" PRIu64 ", in a call %" PRIu64
+                      ", random %" PRIu64 " of which %" PRIu64 " two at once; in a library call when killed %" PRIu64
+                      "), holder deaths %" PRIu64
                       ", records committed %" PRIu64 ", lock acquisitions %" PRIu64 ", owner_died reports %" PRIu64
                       ", uncommitted records seen %" PRIu64 ", grows %" PRIu64 ", log wraps %" PRIu64
                       ", re-attaches %" PRIu64 ", audits %" PRIu64 ", regiontool runs %" PRIu64 ", rounds %" PRIu64
                       ", failures %" PRIu64 ", %.1f s",
-                      label.c_str(), kills, holder_kills, random_kills, in_library_call, holder_deaths, commits, locks,
+                      label.c_str(), kills, holder_kills, call_kills, random_kills, pair_kills, in_library_call, holder_deaths, commits, locks,
                       reports, uncommitted_seen, grows, wraps, reattaches, audits, tool_runs, rounds, failures,
                       seconds);
         return buf;
@@ -751,7 +818,7 @@ public:
             o_.size = cfg.fixed_size;
         } else {
             o_ = test::options(home, backing, growable() ? cfg.size : cfg.fixed_size);
-            if (growable()) o_.max_size = cfg.max_size;
+            if (growable()) o_.max_size = index % 2 == 1 ? 4 * cfg.max_size : cfg.max_size;  // growth all round long
         }
         o_.max_attachers = 64;
         o_.join_timeout = std::chrono::milliseconds(std::chrono::seconds(cfg.hang_s) / 2);
@@ -851,7 +918,7 @@ private:
         s.phase = kStarting;
         s.attached = 0;
         s.pid = 0;
-        s.holder_order = 0;
+        s.order = 0;
         s.failure[0] = 0;
         const int resume_r = p[0];
         const pid_t pid = test::spawn(
@@ -1007,7 +1074,7 @@ private:
     }
 
     /// Waits for the ordered holder to announce that it holds the lock mid-write.
-    void wait_holder(unsigned v, int stop) {
+    void wait_holder(unsigned v, const std::string& order) {
         const auto deadline = Clock::now() + std::chrono::seconds(cfg_.hang_s);
         for (;;) {
             pollfd p{holder_r_, POLLIN, 0};
@@ -1017,20 +1084,21 @@ private:
                 fatal("unexpected byte on the holder pipe");
             }
             pump(0);
-            if (!procs_[v].alive) fatal("the ordered lock holder died before it held the lock");
+            if (!procs_[v].alive) fatal("the worker told to " + order + " died before it said so");
             if (Clock::now() > deadline)
-                fatal("worker " + std::to_string(v) + " was ordered to take the lock and stop " + stop_name(stop) +
-                      "; within " + std::to_string(cfg_.hang_s) + " s it did not (phase " +
+                fatal("worker " + std::to_string(v) + " was told to take the lock and stop " + order +
+                      "; within " + std::to_string(cfg_.hang_s) + " s it did not say so (phase " +
                       phase_name(ctl_.w[v].phase) + ") -- a lock that never came?\n" + dump());
         }
     }
 
-    /// SIGSTOPs every live worker but v and waits until each is stopped.
-    void stop_others(unsigned v) {
+    /// SIGSTOPs every live worker but the victims and waits until each is stopped.
+    void stop_others(const std::vector<unsigned>& victims) {
+        auto spared = [&](unsigned i) { return std::find(victims.begin(), victims.end(), i) != victims.end(); };
         for (unsigned i = 0; i < kMaxWorkers; ++i)
-            if (procs_[i].alive && i != v) ::kill(procs_[i].pid, SIGSTOP);
+            if (procs_[i].alive && !spared(i)) ::kill(procs_[i].pid, SIGSTOP);
         for (unsigned i = 0; i < kMaxWorkers; ++i) {
-            if (!procs_[i].alive || i == v) continue;
+            if (!procs_[i].alive || spared(i)) continue;
             int status = 0;
             while (::waitpid(procs_[i].pid, &status, WUNTRACED) < 0 && errno == EINTR) {
             }
@@ -1050,58 +1118,97 @@ private:
 
     void kill_one(unsigned k) {
         pump(0);
-        const unsigned v = pick_victim();
-        const pid_t vp = procs_[v].pid;
-        const bool holder = rng_() % 2 == 0;
+        std::vector<unsigned> victims{pick_victim()};
+        const unsigned v = victims[0];
+        // 45% the holder mid-write, 20% a worker told to make a library call, 35% random
+        // (a quarter of those: two workers at once).
+        const unsigned kind = static_cast<unsigned>(rng_() % 20);
+        const bool holder = kind < 9;
+        std::uint32_t call = 0;
+        if (kind >= 9 && kind < 13) {
+            const std::uint32_t calls[] = {kOrderGrow, kOrderReattach, kOrderReap};
+            call = calls[rng_() % 3];
+            if (call == kOrderGrow && !growable()) call = kOrderReap;
+            if (call == kOrderReattach && !named()) call = kOrderReap;
+        }
+        if (kind >= 13 && kind % 4 == 0 && cfg_.workers >= 3) {
+            unsigned v2 = v;
+            while (v2 == v) v2 = pick_victim();
+            victims.push_back(v2);
+        }
         const std::uint64_t reports0 = ctl_.reports, spurious0 = ctl_.spurious;
         Truth truth = Truth::held;
         std::string what;
         if (holder) {
             const int stop = static_cast<int>(rng_() % kStops);
-            ctl_.w[v].holder_order = static_cast<std::uint32_t>(stop + 1);
-            wait_holder(v, stop);
+            ctl_.w[v].order = static_cast<std::uint32_t>(stop + 1);
+            wait_holder(v, stop_name(stop));
             delay_us(rng_() % (cfg_.max_hold_us + 1));
-            what = "kill " + std::to_string(k) + " (lock holder pid " + std::to_string(vp) + " stopped " +
+            what = "kill " + std::to_string(k) + " (lock holder pid " + std::to_string(procs_[v].pid) + " stopped " +
                    stop_name(stop) + ")";
             ++stats_.holder_kills;
+        } else if (call) {
+            ctl_.w[v].order = call;
+            wait_holder(v, std::string("and call ") + order_name(call));
+            stop_others(victims);  // the victim runs alone until it dies
+            delay_us(rng_() % (cfg_.max_hold_us + 1));
+            ++stats_.call_kills;
         } else {
             delay_us(rng_() % (cfg_.max_run_us + 1));
-            stop_others(v);  // nobody may take the lock before its word is read
+            stop_others(victims);  // nobody may take the lock before its word is read
             ++stats_.random_kills;
+            if (victims.size() > 1) ++stats_.pair_kills;
         }
         ctl_.expect_reports = 1;
-        ::kill(vp, SIGKILL);
-        const int st = test::wait_exit(vp);
-        procs_[v].alive = false;
-        close_resume(v);
-        ++stats_.kills;
-        if (st != -SIGKILL)
-            fatal("victim pid " + std::to_string(vp) + " ended with " + describe_status(st) + " instead of SIGKILL" +
-                  (ctl_.w[v].failure[0] ? std::string(": ") + ctl_.w[v].failure : std::string()));
+        for (unsigned i : victims) ::kill(procs_[i].pid, SIGKILL);
+        std::vector<pid_t> pids;
+        for (unsigned i : victims) {
+            const pid_t vp = procs_[i].pid;
+            pids.push_back(vp);
+            const int st = test::wait_exit(vp);
+            procs_[i].alive = false;
+            close_resume(i);
+            ++stats_.kills;
+            if (st != -SIGKILL)
+                fatal("victim pid " + std::to_string(vp) + " ended with " + describe_status(st) +
+                      " instead of SIGKILL" +
+                      (ctl_.w[i].failure[0] ? std::string(": ") + ctl_.w[i].failure : std::string()));
+        }
         if (!holder) {
             // The kernel's word decides: it marks a dead owner's robust mutex OWNER_DIED
             // (with no owner) as the process exits, and everybody else is stopped.
             const auto word = mptest::lock_word_of(sup_, o_.max_attachers);
-            const std::uint32_t phase = ctl_.w[v].phase;
             truth = word.owner_died && word.owner_tid == 0 ? Truth::held : Truth::not_held;
-            what = "kill " + std::to_string(k) + " (random: pid " + std::to_string(vp) + " in phase " +
-                   phase_name(phase) + (truth == Truth::held ? ", holding the lock" : ", not holding the lock") + ")";
-            const Truth by_phase = truth_of(phase);
-            if (by_phase == Truth::unknown) ++stats_.in_library_call;
-            if (by_phase != Truth::unknown && by_phase != truth)
+            what = "kill " + std::to_string(k) + " (" +
+                   (call ? std::string("told to call ") + order_name(call) : std::string("random")) + ":";
+            bool certain_holder = false, all_certainly_free = true;
+            for (unsigned i : victims) {
+                const std::uint32_t phase = ctl_.w[i].phase;
+                what += std::string(" pid ") + std::to_string(procs_[i].pid) + " in phase " + phase_name(phase);
+                const Truth by_phase = truth_of(phase);
+                if (by_phase == Truth::unknown) ++stats_.in_library_call;
+                if (by_phase == Truth::held) certain_holder = true;
+                if (by_phase != Truth::not_held) all_certainly_free = false;
+            }
+            what += truth == Truth::held ? ", the lock held)" : ", the lock not held)";
+            if ((certain_holder && truth != Truth::held) || (all_certainly_free && truth != Truth::not_held))
                 fail("after " + what + ": the lock word (owner tid " + std::to_string(word.owner_tid) +
-                     ", owner_died bit " + std::to_string(word.owner_died) + ") disagrees with the victim's phase");
+                     ", owner_died bit " + std::to_string(word.owner_died) + ") disagrees with the victims' phases");
             continue_others();
         }
-        if (truth != Truth::not_held) dead_holders_.insert(vp);
-        if (truth == Truth::held) ++stats_.holder_deaths;
+        if (truth != Truth::not_held) {
+            for (unsigned j = 0; j < victims.size(); ++j)
+                if (victims.size() == 1 || truth_of(ctl_.w[victims[j]].phase) != Truth::not_held)
+                    dead_holders_.insert(pids[j]);
+            ++stats_.holder_deaths;
+        }
 
         ctl_.gate = 1;
         wait_gate(what);
         audit(what, truth, reports0, spurious0);
         ctl_.expect_reports = 0;
         resume_all();
-        spawn_worker(v);
+        for (unsigned i : victims) spawn_worker(i);
     }
 
     /// Every worker is parked (or gone): an auditor process locks and checks, then the
@@ -1323,7 +1430,7 @@ BOOST_DATA_TEST_CASE(torture, bdata::make({"file", "posix", "sysv", "anonymous"}
     }
     const Backing backing = mptest::backing_named(backing_name);
     Stats stats;
-    std::mt19937_64 rng(cfg.seed ^ mix(static_cast<std::uint64_t>(backing)));
+    std::mt19937_64 rng = make_rng(cfg.seed, static_cast<std::uint64_t>(backing));
     const auto t0 = Clock::now();
     fs::path home_path;
     {
