@@ -83,9 +83,9 @@ constexpr unsigned kMaxWorkers = 32;
 struct Config {
     std::string name = "short";
     unsigned workers = 4;
-    unsigned rounds = 3;             // regions per backing
-    unsigned kills = 12;             // per round
-    unsigned max_run_us = 20000;     // random run time before a random kill
+    unsigned rounds = 4;             // regions per backing
+    unsigned kills = 50;             // kill events per round
+    unsigned max_run_us = 30000;     // random run time before a random kill
     unsigned max_hold_us = 2000;     // random delay before killing the announced lock holder
     std::uint64_t size = 64 * 1024;  // initial size (file, posix)
     std::uint64_t max_size = 1024 * 1024;
@@ -105,8 +105,8 @@ struct Config {
     void make_long() {
         name = "long";
         workers = 6;
-        rounds = 16;
-        kills = 40;
+        rounds = 20;
+        kills = 60;
         max_run_us = 50000;
         max_size = 4 * 1024 * 1024;
         fixed_size = 1024 * 1024;
@@ -772,6 +772,7 @@ struct Stats {
     std::uint64_t audits = 0, tool_runs = 0, commits = 0, locks = 0, reports = 0, grows = 0, refreshes = 0;
     std::uint64_t reattaches = 0, reaps = 0, wraps = 0, verifies = 0, uncommitted_seen = 0;
     std::uint64_t failures = 0;
+    std::uint64_t by_phase[kExiting + 1] = {};  // victims by their phase when killed
     double seconds = 0;
 
     void add(const Stats& s) {
@@ -780,6 +781,7 @@ struct Stats {
         commits += s.commits; locks += s.locks; reports += s.reports; grows += s.grows; refreshes += s.refreshes;
         reattaches += s.reattaches; reaps += s.reaps; wraps += s.wraps; verifies += s.verifies;
         uncommitted_seen += s.uncommitted_seen; failures += s.failures; seconds += s.seconds;
+        for (std::size_t i = 0; i <= kExiting; ++i) by_phase[i] += s.by_phase[i];
     }
     std::string line(const std::string& label) const {
         char buf[700];
@@ -794,7 +796,11 @@ struct Stats {
                       label.c_str(), kills, holder_kills, call_kills, random_kills, pair_kills, in_library_call, holder_deaths, commits, locks,
                       reports, uncommitted_seen, grows, wraps, reattaches, audits, tool_runs, rounds, failures,
                       seconds);
-        return buf;
+        std::string out = buf;
+        out += "\n  victims' phases when killed:";
+        for (std::uint32_t i = 0; i <= kExiting; ++i)
+            if (by_phase[i]) out += std::string(" ") + phase_name(i) + " " + std::to_string(by_phase[i]);
+        return out;
     }
 };
 
@@ -1166,6 +1172,7 @@ private:
             const pid_t vp = procs_[i].pid;
             pids.push_back(vp);
             const int st = test::wait_exit(vp);
+            ++stats_.by_phase[std::min<std::uint32_t>(ctl_.w[i].phase, kExiting)];
             procs_[i].alive = false;
             close_resume(i);
             ++stats_.kills;
