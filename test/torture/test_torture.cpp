@@ -105,10 +105,10 @@ struct Config {
     void make_long() {
         name = "long";
         workers = 6;
-        rounds = 20;
-        kills = 60;
+        rounds = 30;
+        kills = 80;
         max_run_us = 50000;
-        max_size = 4 * 1024 * 1024;
+        max_size = 2 * 1024 * 1024;
         fixed_size = 1024 * 1024;
     }
 };
@@ -455,7 +455,7 @@ public:
                     if (order <= kStops) return hold_and_stop(static_cast<int>(order) - 1);
                     me_.order = 0;
                     send_byte(holder_w_, static_cast<unsigned char>(idx_));
-                    const int rc = order == kOrderGrow ? grow_op() : order == kOrderReattach ? reattach_op() : reap_op();
+                    const int rc = order == kOrderGrow ? grow_burst() : order == kOrderReattach ? reattach_op() : reap_op();
                     if (rc) return rc;
                     continue;
                 }
@@ -606,6 +606,21 @@ private:
         ctl_.grows.fetch_add(1);
         if (r_->size() < target) return fail(25, "grow(%" PRIu64 ") returned with size() %zu", target, r_->size());
         last_size_ = r_->size();
+        return touch_last_byte();
+    }
+
+    /// Told to grow: several small growths in a row, so that the kill lands inside one.
+    int grow_burst() {
+        for (int i = 0; i < 16; ++i) {
+            if (r_->size() >= r_->max_size()) return refresh_op();
+            const std::uint64_t target = std::min<std::uint64_t>(r_->max_size(), r_->size() + cfg_.grow_step);
+            me_.phase = kGrow;
+            r_->grow(target);
+            me_.phase = kIdle;
+            ctl_.grows.fetch_add(1);
+            if (r_->size() < target) return fail(25, "grow(%" PRIu64 ") returned with size() %zu", target, r_->size());
+            last_size_ = r_->size();
+        }
         return touch_last_byte();
     }
 
@@ -824,7 +839,7 @@ public:
             o_.size = cfg.fixed_size;
         } else {
             o_ = test::options(home, backing, growable() ? cfg.size : cfg.fixed_size);
-            if (growable()) o_.max_size = index % 2 == 1 ? 4 * cfg.max_size : cfg.max_size;  // growth all round long
+            if (growable()) o_.max_size = index % 2 == 1 ? 64 * cfg.max_size : cfg.max_size;  // growth all round long
         }
         o_.max_attachers = 64;
         o_.join_timeout = std::chrono::milliseconds(std::chrono::seconds(cfg.hang_s) / 2);
@@ -1126,15 +1141,15 @@ private:
         pump(0);
         std::vector<unsigned> victims{pick_victim()};
         const unsigned v = victims[0];
-        // 45% the holder mid-write, 20% a worker told to make a library call, 35% random
-        // (a quarter of those: two workers at once).
+        // 40% the holder mid-write, 25% a worker told to make a library call (grow half of
+        // the time where it can), 35% random (a quarter of those: two workers at once).
         const unsigned kind = static_cast<unsigned>(rng_() % 20);
-        const bool holder = kind < 9;
+        const bool holder = kind < 8;
         std::uint32_t call = 0;
-        if (kind >= 9 && kind < 13) {
-            const std::uint32_t calls[] = {kOrderGrow, kOrderReattach, kOrderReap};
-            call = calls[rng_() % 3];
-            if (call == kOrderGrow && !growable()) call = kOrderReap;
+        if (kind >= 8 && kind < 13) {
+            const std::uint32_t calls[] = {kOrderGrow, kOrderGrow, kOrderGrow, kOrderReattach, kOrderReap, kOrderReap};
+            call = calls[rng_() % 6];
+            if (call == kOrderGrow && !growable()) call = kOrderReattach;
             if (call == kOrderReattach && !named()) call = kOrderReap;
         }
         if (kind >= 13 && kind % 4 == 0 && cfg_.workers >= 3) {
