@@ -84,7 +84,11 @@ struct Config {
     std::string name = "short";
     unsigned workers = 4;
     unsigned rounds = 4;             // regions per backing
-    unsigned kills = 50;             // kill events per round
+#if defined(__SANITIZE_ADDRESS__)
+    unsigned kills = 60;             // kill events per round (sanitizers: 3-5x slower forks)
+#else
+    unsigned kills = 100;            // kill events per round
+#endif
     unsigned max_run_us = 30000;     // random run time before a random kill
     unsigned max_hold_us = 2000;     // random delay before killing the announced lock holder
     std::uint64_t size = 64 * 1024;  // initial size (file, posix)
