@@ -1,9 +1,11 @@
 // Torture: for every backing (file, posix, sysv, anonymous shared by fork()), a supervisor
 // runs N worker processes on one region. Each worker loops over attach / lock / two-step
 // checksummed record writes / grow (file and posix) / refresh / unlock / reap / detach.
-// The supervisor SIGKILLs one worker at a time: either at a random moment, or on purpose
-// while it holds the region lock in the middle of a record write (it stops at one of five
-// points of the write and says so through a pipe). After every kill it checks:
+// The supervisor SIGKILLs workers one kill event at a time: on purpose while it holds the
+// region lock in the middle of a record write (it stops at one of five points of the write
+// and says so through a pipe); at a random moment of a library call it was told to make
+// (a burst of growths, detach + attach, reap); or at a random moment of its normal work
+// (sometimes two workers at once). After every kill it checks:
 //
 //  - the next lock comes: every survivor reaches the gate (a worker blocked on the lock of
 //    the dead holder must get it) and an auditor process attaches and locks, each under a
