@@ -1,0 +1,1482 @@
+// Torture: for every backing (file, posix, sysv, anonymous shared by fork()), a supervisor
+// runs N worker processes on one region. Each worker loops over attach / lock / two-step
+// checksummed record writes / grow (file and posix) / refresh / unlock / reap / detach.
+// The supervisor SIGKILLs workers one kill event at a time: on purpose while it holds the
+// region lock in the middle of a record write (it stops at one of five points of the write
+// and says so through a pipe); at a random moment of a library call it was told to make
+// (a burst of growths, detach + attach, reap); or at a random moment of its normal work
+// (sometimes two workers at once). After every kill it checks:
+//
+//  - the next lock comes: every survivor reaches the gate (a worker blocked on the lock of
+//    the dead holder must get it) and an auditor process attaches and locks, each under a
+//    watchdog; a hang is a failure that prints every worker's phase and the lock's state;
+//  - owner_died() is reported exactly once per death of a holder (counted over the workers
+//    and the auditor) and never otherwise. A holder killed on purpose held it; for a random
+//    kill the supervisor SIGSTOPs every other worker first, and after the kill reads the
+//    robust mutex's futex word (the kernel marks it OWNER_DIED when its owner dies), which
+//    must agree with the victim's phase word when that phase is certain (held by the
+//    application, or outside any call that may lock);
+//  - the record log: every committed record intact (checksum), uncommitted records only
+//    from writers that died holding the lock, no committed record lost (the workers count
+//    their commits, under the lock, in memory the region does not share);
+//  - the reference count equals the live attachers after reap_dead_attachers(), and
+//    inspect() (or the header, for anonymous) is healthy: valid, lock free, nothing
+//    unreported, no growth pending;
+//  - `regiontool verify HOME NAME` exits 0 (named backings).
+//
+// Each round uses a fresh region; it ends with every worker detaching, a last audit, the
+// supervisor's detach and unlink (or remove-on-last-detach, every other round), and a
+// check that nothing is left: no file in home, no /dev/shm entry, no System V segment.
+//
+// Configurations (arguments after "--", or SHMREGION_TORTURE_CONFIG / _SEED):
+//   torture                       short: what CTest runs
+//   torture -- --config=long      long: docs/reliability.md
+//   options: --workers=N --rounds=N --kills=N --seed=N --backings=file,posix,sysv,anonymous
+//            --no-tool (skip regiontool verify) --hang-s=N (watchdog, default 20)
+//            --max-run-us=N (longest run before a random kill)
+//            --inject=corrupt|hang (a deliberate defect: the run must fail)
+// The last line printed is the summary: kills, records, lock acquisitions, owner_died
+// reports, failures.
+#define BOOST_TEST_MODULE torture
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include "tool_support.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <new>
+#include <random>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+using namespace shmregion;
+namespace bdata = boost::unit_test::data;
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr unsigned kMaxWorkers = 32;
+
+// ---- configuration ------------------------------------------------------------------------
+
+struct Config {
+    std::string name = "short";
+    unsigned workers = 4;
+    unsigned rounds = 4;             // regions per backing
+#if defined(__SANITIZE_ADDRESS__)
+    unsigned kills = 60;             // kill events per round (sanitizers: 3-5x slower forks)
+#else
+    unsigned kills = 100;            // kill events per round
+#endif
+    unsigned max_run_us = 30000;     // random run time before a random kill
+    unsigned max_hold_us = 2000;     // random delay before killing the announced lock holder
+    std::uint64_t size = 64 * 1024;  // initial size (file, posix)
+    std::uint64_t max_size = 1024 * 1024;
+    std::uint64_t fixed_size = 256 * 1024;  // sysv, anonymous
+    std::uint64_t grow_step = 64 * 1024;    // a writer that finds the log full grows this much
+    unsigned hang_s = 20;            // watchdog: the next lock, the gate, an auditor
+    std::uint64_t seed = 0;
+    bool tool = true;
+    /// Self-check of the checker: "corrupt" (a worker damages a committed record once),
+    /// "hang" (a worker keeps the lock forever once). Each must make the run fail.
+    std::string inject;
+    std::vector<std::string> backings{"file", "posix", "sysv", "anonymous"};
+
+    bool selected(std::string_view b) const {
+        return std::find(backings.begin(), backings.end(), b) != backings.end();
+    }
+    void make_long() {
+        name = "long";
+        workers = 6;
+        rounds = 30;
+        kills = 80;
+        max_run_us = 50000;
+        max_size = 2 * 1024 * 1024;
+        fixed_size = 1024 * 1024;
+    }
+};
+
+unsigned parse_unsigned(const std::string& key, const std::string& v) {
+    try {
+        std::size_t used = 0;
+        const unsigned long n = std::stoul(v, &used);
+        if (used == v.size()) return static_cast<unsigned>(n);
+    } catch (const std::exception&) {
+    }
+    throw std::invalid_argument("torture: --" + key + " needs a number, not '" + v + "'");
+}
+
+Config parse_config() {
+    Config c;
+    std::vector<std::string> args;
+    if (const char* e = std::getenv("SHMREGION_TORTURE_CONFIG"); e && *e) args.push_back(std::string("--config=") + e);
+    if (const char* e = std::getenv("SHMREGION_TORTURE_SEED"); e && *e) args.push_back(std::string("--seed=") + e);
+    auto& mts = boost::unit_test::framework::master_test_suite();
+    for (int i = 1; i < mts.argc; ++i) args.emplace_back(mts.argv[i]);
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        std::string a = args[i];
+        if (a.rfind("--", 0) != 0) throw std::invalid_argument("torture: unexpected argument '" + a + "'");
+        a = a.substr(2);
+        std::string key = a, value;
+        if (auto eq = a.find('='); eq != std::string::npos) {
+            key = a.substr(0, eq);
+            value = a.substr(eq + 1);
+        } else if (key != "no-tool") {
+            if (i + 1 >= args.size()) throw std::invalid_argument("torture: --" + key + " needs a value");
+            value = args[++i];
+        }
+        if (key == "config") {
+            if (value == "long") c.make_long();
+            else if (value != "short") throw std::invalid_argument("torture: --config is short or long");
+        } else if (key == "workers") {
+            c.workers = parse_unsigned(key, value);
+            if (c.workers < 2 || c.workers > kMaxWorkers)
+                throw std::invalid_argument("torture: --workers is 2.." + std::to_string(kMaxWorkers));
+        } else if (key == "rounds") {
+            c.rounds = parse_unsigned(key, value);
+        } else if (key == "kills") {
+            c.kills = parse_unsigned(key, value);
+        } else if (key == "seed") {
+            c.seed = std::stoull(value);
+        } else if (key == "no-tool") {
+            c.tool = false;
+        } else if (key == "hang-s") {
+            c.hang_s = std::max(2u, parse_unsigned(key, value));
+        } else if (key == "max-run-us") {
+            c.max_run_us = parse_unsigned(key, value);
+        } else if (key == "inject") {
+            if (value != "corrupt" && value != "hang") throw std::invalid_argument("torture: --inject is corrupt or hang");
+            c.inject = value;
+        } else if (key == "backings") {
+            c.backings.clear();
+            std::stringstream in(value);
+            for (std::string b; std::getline(in, b, ',');) {
+                Backing parsed{};
+                if (!parse_backing(b, parsed) || parsed == Backing::any || parsed == Backing::heap)
+                    throw std::invalid_argument("torture: unknown backing '" + b + "'");
+                c.backings.push_back(b);
+            }
+        } else {
+            throw std::invalid_argument("torture: unknown option --" + key);
+        }
+    }
+    if (c.seed == 0) c.seed = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32) | 1u;
+    return c;
+}
+
+const Config& config() {
+    static const Config c = parse_config();
+    return c;
+}
+
+// ---- the record log, kept in the region's data() ------------------------------------------
+//
+// offset 0: LogHeader. `state` packs epoch (high 32 bits) and head (low 32 bits: bytes used
+// after the header) into one word, so a writer killed anywhere leaves a consistent state.
+// Records follow, 8-aligned:  RecHead | payload (len bytes, padded to 8) | commit word.
+// A record is written under the lock in two steps: (1) its header (with the checksum of
+// header and payload), the allocation (state), the payload; (2) the commit word, a hash of
+// checksum, epoch and offset, which a stale word from an earlier epoch cannot match. A
+// record without its commit word is uncommitted: its writer died in the middle. When the
+// log is full a writer grows the region (file, posix) or starts a new epoch at offset 0.
+
+constexpr std::uint64_t kLogMagic = 0x31474f4c54524f54ull;  // "TORTLOG1"
+constexpr std::uint32_t kRecMagic = 0x31434552u;            // "REC1"
+constexpr std::uint32_t kMaxPayload = 1024;
+
+struct LogHeader {
+    std::uint64_t magic;
+    std::uint64_t state;
+    std::uint64_t reserved[6];
+};
+struct RecHead {
+    std::uint32_t magic;
+    std::uint32_t len;
+    std::uint32_t epoch;
+    std::uint32_t pid;
+    std::uint64_t id;
+    std::uint64_t checksum;
+};
+static_assert(sizeof(LogHeader) == 64 && sizeof(RecHead) == 32);
+constexpr std::uint64_t kLogHeaderBytes = sizeof(LogHeader);
+
+constexpr std::uint64_t pad8(std::uint64_t n) { return (n + 7) & ~std::uint64_t{7}; }
+constexpr std::uint64_t rec_bytes(std::uint32_t len) { return sizeof(RecHead) + pad8(len) + 8; }
+
+std::uint64_t load(const std::uint64_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+void store(std::uint64_t* p, std::uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+std::uint64_t mix(std::uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+std::uint64_t fnv1a(const void* p, std::size_t n, std::uint64_t h) {
+    const auto* b = static_cast<const unsigned char*>(p);
+    for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+std::uint64_t record_checksum(const RecHead& h, const unsigned char* payload) {
+    RecHead c = h;
+    c.checksum = 0;
+    return fnv1a(payload, h.len, fnv1a(&c, sizeof c, 0xcbf29ce484222325ull));
+}
+std::uint64_t commit_word(std::uint64_t checksum, std::uint32_t epoch, std::uint64_t off) {
+    return mix(checksum ^ ((std::uint64_t{epoch} << 32) | off)) ^ 0xc0417eddc0417eddull;
+}
+void fill_payload(unsigned char* p, std::uint32_t len, std::uint64_t id) {
+    std::uint64_t s = 0;
+    for (std::uint32_t i = 0; i < len; ++i) {
+        if (i % 8 == 0) s = mix(id + i);
+        p[i] = static_cast<unsigned char>(s >> (8 * (i % 8)));
+    }
+}
+
+/// A generator for (seed, stream): through seed_seq, since mt19937_64 seeded with nearby
+/// values gives correlated low bits.
+std::mt19937_64 make_rng(std::uint64_t seed, std::uint64_t stream) {
+    std::seed_seq seq{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32),
+                      static_cast<std::uint32_t>(stream), static_cast<std::uint32_t>(stream >> 32)};
+    return std::mt19937_64(seq);
+}
+
+/// What a walk over the log found. Trivially copyable: it travels in shared memory.
+struct Verdict {
+    std::uint64_t committed = 0;
+    std::uint64_t uncommitted = 0;
+    std::uint64_t head = 0;
+    std::uint32_t epoch = 0;
+    bool corrupt = false;
+    std::uint32_t n_pids = 0;
+    std::int32_t uncommitted_pids[16] = {};
+    char problem[240] = {};
+};
+
+Verdict verify_log(const void* data, std::uint64_t usable) {
+    Verdict v;
+    const auto* base = static_cast<const unsigned char*>(data);
+    auto bad = [&](const char* fmt, auto... args) {
+        v.corrupt = true;
+        std::snprintf(v.problem, sizeof v.problem, fmt, args...);
+        return v;
+    };
+    if (usable < kLogHeaderBytes) return bad("usable size %" PRIu64 " is below the log header", usable);
+    const auto* lh = reinterpret_cast<const LogHeader*>(base);
+    const std::uint64_t magic = load(&lh->magic);
+    const std::uint64_t state = load(&lh->state);
+    v.epoch = static_cast<std::uint32_t>(state >> 32);
+    v.head = state & 0xffffffffu;
+    if (magic == 0 && state == 0) return v;  // nobody wrote yet
+    if (magic != kLogMagic) return bad("log magic is %#" PRIx64, magic);
+    if (v.head > usable - kLogHeaderBytes)
+        return bad("log head %" PRIu64 " beyond the region's %" PRIu64 " usable bytes", v.head, usable);
+    const unsigned char* log = base + kLogHeaderBytes;
+    std::uint64_t off = 0;
+    while (off < v.head) {
+        if (off + sizeof(RecHead) + 8 > v.head) return bad("record at %" PRIu64 " runs past head %" PRIu64, off, v.head);
+        RecHead h;
+        std::memcpy(&h, log + off, sizeof h);
+        if (h.magic != kRecMagic || h.epoch != v.epoch || h.len > kMaxPayload || off + rec_bytes(h.len) > v.head)
+            return bad("allocated record at %" PRIu64 " (epoch %" PRIu32 ") has a bad header: magic %#" PRIx32
+                       " epoch %" PRIu32 " len %" PRIu32 " pid %" PRIu32,
+                       off, v.epoch, h.magic, h.epoch, h.len, h.pid);
+        const auto* commit = reinterpret_cast<const std::uint64_t*>(log + off + sizeof h + pad8(h.len));
+        if (load(commit) == commit_word(h.checksum, v.epoch, off)) {
+            if (record_checksum(h, log + off + sizeof h) != h.checksum)
+                return bad("committed record at %" PRIu64 " (writer %" PRIu32 ", id %#" PRIx64 ", %" PRIu32
+                           " bytes) fails its checksum",
+                           off, h.pid, h.id, h.len);
+            ++v.committed;
+        } else {
+            ++v.uncommitted;
+            if (v.n_pids < 16) v.uncommitted_pids[v.n_pids++] = static_cast<std::int32_t>(h.pid);
+        }
+        off += rec_bytes(h.len);
+    }
+    return v;
+}
+
+// ---- state shared by the supervisor and its children (MAP_SHARED, not the region) ---------
+
+enum Phase : std::uint32_t {
+    kStarting, kIdle, kParked, kAttach, kJoin, kLock, kHeld, kUnlock, kGrow, kRefresh, kReap, kDetach, kExiting,
+};
+const char* phase_name(std::uint32_t p) {
+    static const char* const names[] = {"starting", "idle", "parked", "attach", "join_after_fork", "lock",
+                                        "held",     "unlock", "grow", "refresh", "reap", "detach", "exiting"};
+    return p < sizeof names / sizeof names[0] ? names[p] : "?";
+}
+/// Did a process killed in this phase hold the region lock? attach, join, lock, unlock,
+/// grow, reap and detach may hold it inside the library for part of the call: unknown
+/// (the lock word tells).
+enum class Truth { not_held, held, unknown };
+Truth truth_of(std::uint32_t phase) {
+    switch (phase) {
+        case kHeld: return Truth::held;
+        case kStarting: case kIdle: case kParked: case kRefresh: case kExiting: return Truth::not_held;
+        default: return Truth::unknown;
+    }
+}
+
+/// Where a lock holder ordered to die stops in its record write.
+enum Stop : int { kStopHeader, kStopAllocated, kStopHalfPayload, kStopPayload, kStopCommitted, kStops };
+/// Other orders (WorkerSlot::order): say so, then make this call; the kill comes at a
+/// random moment during or after it.
+enum Order : std::uint32_t { kOrderGrow = 100, kOrderReattach, kOrderReap };
+const char* order_name(std::uint32_t o) {
+    switch (o) {
+        case kOrderGrow: return "grow";
+        case kOrderReattach: return "detach + attach";
+        case kOrderReap: return "reap_dead_attachers";
+        default: return "?";
+    }
+}
+const char* stop_name(int s) {
+    static const char* const names[] = {"after the record header, before allocating",
+                                        "after allocating, before the payload", "half-way through the payload",
+                                        "after the payload, before the commit word",
+                                        "after the commit word, before acknowledging"};
+    return s >= 0 && s < kStops ? names[s] : "?";
+}
+
+struct WorkerSlot {
+    std::atomic<std::uint32_t> phase{kStarting};
+    std::atomic<std::uint32_t> attached{0};
+    std::atomic<std::int32_t> pid{0};
+    std::atomic<std::uint32_t> order{0};  // supervisor -> worker: 1 + Stop, or an Order
+    char failure[400] = {};
+};
+
+struct AuditResult {
+    std::uint32_t stage = 0;  // how far the auditor got
+    bool owner_died = false;
+    std::uint64_t acked = 0;  // Control::acked, read under the lock
+    std::uint64_t size = 0;
+    Verdict verdict;
+    std::uint64_t reaped = 0;
+    std::uint32_t ref_count = 0;
+    std::uint32_t live = 0;
+    std::uint32_t dead = 0;
+    char error[400] = {};
+};
+const char* audit_stage_name(std::uint32_t s) {
+    static const char* const names[] = {"attaching", "locking", "checking the log", "unlocking", "reaping",
+                                        "reading the header", "detaching", "done"};
+    return s < sizeof names / sizeof names[0] ? names[s] : "?";
+}
+
+struct Control {
+    std::atomic<std::uint32_t> gate{0};            // 1: park at the top of the loop
+    std::atomic<std::uint32_t> quit{0};            // 1: detach and exit
+    std::atomic<std::uint32_t> expect_reports{0};  // 1 from a kill until its audit is done
+    std::atomic<std::uint64_t> reports{0};         // owner_died() seen by workers
+    std::atomic<std::uint64_t> spurious{0};        // ... while no kill was pending
+    std::atomic<std::int32_t> spurious_pid{0};
+    /// Commits acknowledged in the log's current epoch: epoch << 40 | count. Written under
+    /// the region lock, in one store.
+    std::atomic<std::uint64_t> acked{0};
+    std::atomic<std::uint64_t> commits{0}, locks{0}, grows{0}, refreshes{0}, reattaches{0}, reaps{0}, wraps{0},
+        verifies{0};
+    WorkerSlot w[kMaxWorkers];
+    AuditResult audit;
+};
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free && std::atomic<std::uint32_t>::is_always_lock_free);
+
+constexpr unsigned char kMsgFailed = 0x80;  // | worker index: a worker's check failed
+constexpr unsigned char kMsgExited = 0x40;  // | worker index: detached, exiting 0
+constexpr unsigned char kMsgIndex = 0x3f;
+
+void send_byte(int fd, unsigned char b) noexcept {
+    while (::write(fd, &b, 1) < 0 && errno == EINTR) {
+    }
+}
+
+/// Children must die of a fault rather than enter Boost.Test's handlers (which would go
+/// on running tests in the child), and of SIGALRM, their watchdog.
+void default_signals_in_child() {
+    for (int s : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGALRM}) ::signal(s, SIG_DFL);
+}
+
+std::uint64_t page_size() { return static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)); }
+
+// ---- a worker process ---------------------------------------------------------------------
+
+class Worker {
+public:
+    Worker(const Config& cfg, Control& ctl, const Options& o, Region& inherited, unsigned idx, int parked_w,
+           int holder_w, int resume_r)
+        : cfg_(cfg), ctl_(ctl), o_(o), inherited_(inherited), idx_(idx), parked_w_(parked_w), holder_w_(holder_w),
+          resume_r_(resume_r), me_(ctl.w[idx]), self_(::getpid()),
+          rng_(make_rng(cfg.seed, 1000 + static_cast<std::uint64_t>(self_))) {}
+
+    int run() {
+        try {
+            me_.pid.store(self_);
+            if (o_.backing == Backing::anonymous) {
+                me_.phase = kJoin;
+                inherited_.join_after_fork();
+                r_ = &inherited_;
+            } else {
+                me_.phase = kAttach;
+                own_ = Region::attach(o_);
+                r_ = &own_;
+                if (own_.created()) return fail(20, "attach created the region: the supervisor's region was gone");
+            }
+            me_.attached = 1;
+            me_.phase = kIdle;
+            last_size_ = r_->size();
+            for (;;) {
+                ::alarm(cfg_.hang_s * 3);
+                me_.phase = kIdle;
+                if (ctl_.quit.load()) break;
+                if (ctl_.gate.load()) {
+                    if (int rc = park()) return rc;
+                    continue;
+                }
+                if (const std::uint32_t order = me_.order.load()) {
+                    if (order <= kStops) return hold_and_stop(static_cast<int>(order) - 1);
+                    me_.order = 0;
+                    send_byte(holder_w_, static_cast<unsigned char>(idx_));
+                    const int rc = order == kOrderGrow ? grow_burst() : order == kOrderReattach ? reattach_op() : reap_op();
+                    if (rc) return rc;
+                    continue;
+                }
+                if (int rc = one_op()) return rc;
+            }
+            me_.phase = kDetach;
+            r_->detach();
+            me_.attached = 0;
+            me_.phase = kExiting;
+            send_byte(parked_w_, static_cast<unsigned char>(kMsgExited | idx_));
+            return 0;
+        } catch (const std::exception& e) {
+            return fail(250, "exception in phase %s: %s", phase_name(me_.phase), e.what());
+        }
+    }
+
+private:
+    int fail(int code, const char* fmt, ...) __attribute__((format(printf, 3, 4))) {
+        char msg[320];
+        va_list ap;
+        va_start(ap, fmt);
+        std::vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        std::snprintf(me_.failure, sizeof me_.failure, "worker %u (pid %d): %s", idx_, static_cast<int>(self_), msg);
+        std::fprintf(stderr, "torture: %s (exit %d)\n", me_.failure, code);
+        send_byte(parked_w_, static_cast<unsigned char>(kMsgFailed | idx_));
+        return code;
+    }
+
+    int park() {
+        me_.phase = kParked;
+        send_byte(parked_w_, static_cast<unsigned char>(idx_));
+        char c = 0;
+        ssize_t n;
+        while ((n = ::read(resume_r_, &c, 1)) < 0 && errno == EINTR) {
+        }
+        if (n != 1) return fail(22, "the supervisor went away while this worker was parked");
+        me_.phase = kIdle;
+        return 0;
+    }
+
+    bool growable() const { return o_.backing == Backing::file || o_.backing == Backing::posix; }
+    unsigned char* base() const { return static_cast<unsigned char*>(r_->data()); }
+
+    void note_owner_died() {
+        ctl_.reports.fetch_add(1);
+        if (!ctl_.expect_reports.load()) {
+            ctl_.spurious.fetch_add(1);
+            ctl_.spurious_pid.store(self_);
+        }
+    }
+
+    /// Runs body with the lock held, phases recorded around every call.
+    template <class Body>
+    int locked(Body&& body) {
+        me_.phase = kLock;
+        LockGuard g = r_->lock();
+        me_.phase = kHeld;
+        ctl_.locks.fetch_add(1);
+        if (g.owner_died()) note_owner_died();
+        if (r_->size() < last_size_)
+            return fail(23, "size() went down from %" PRIu64 " to %zu", last_size_, r_->size());
+        last_size_ = r_->size();
+        const int rc = body();
+        me_.phase = kUnlock;
+        g.unlock();
+        me_.phase = kIdle;
+        return rc;
+    }
+
+    int one_op() {
+        const unsigned roll = static_cast<unsigned>(rng_() % 100);
+        const bool named = o_.backing != Backing::anonymous;
+        if (!cfg_.inject.empty() && idx_ == 0 && ++ops_ == 200) return locked([&] { return inject(); });
+        if (roll < 55) return locked([&] { return write_record(-1); });
+        if (roll < 62) return locked([&] { return verify(); });
+        if (roll < 72 && growable()) return grow_op();
+        if (roll < 82) return refresh_op();
+        if (roll < 89 && named) return reattach_op();
+        if (roll < 94) return reap_op();
+        return locked([&] {  // a burst: several records in one critical section
+            const unsigned n = 2 + static_cast<unsigned>(rng_() % 4);
+            for (unsigned i = 0; i < n; ++i)
+                if (int rc = write_record(-1)) return rc;
+            return 0;
+        });
+    }
+
+    /// --inject: a deliberate defect, to show that the supervisor notices it.
+    int inject() {
+        if (cfg_.inject == "hang") {
+            std::fprintf(stderr, "torture: worker %u (pid %d) keeps the lock forever (--inject=hang)\n", idx_,
+                         static_cast<int>(self_));
+            for (;;) ::pause();
+        }
+        const auto* lh = reinterpret_cast<const LogHeader*>(base());
+        const std::uint64_t state = load(&lh->state);
+        const auto epoch = static_cast<std::uint32_t>(state >> 32);
+        unsigned char* log = base() + kLogHeaderBytes;
+        std::uint64_t off = 0;
+        for (; off < (state & 0xffffffffu); off += rec_bytes(std::min(kMaxPayload, reinterpret_cast<RecHead*>(log + off)->len))) {
+            RecHead h;
+            std::memcpy(&h, log + off, sizeof h);
+            if (h.len > kMaxPayload) break;
+            const auto* commit = reinterpret_cast<const std::uint64_t*>(log + off + sizeof h + pad8(h.len));
+            if (h.len > 0 && load(commit) == commit_word(h.checksum, epoch, off)) break;
+        }
+        if (off >= (state & 0xffffffffu)) return write_record(-1);  // nothing to damage yet
+        log[off + sizeof(RecHead)] = static_cast<unsigned char>(log[off + sizeof(RecHead)] ^ 0x5a);
+        std::fprintf(stderr, "torture: worker %u (pid %d) damaged a committed record (--inject=corrupt)\n", idx_,
+                     static_cast<int>(self_));
+        return 0;
+    }
+
+    int verify() {
+        const Verdict v = verify_log(r_->data(), r_->size());
+        ctl_.verifies.fetch_add(1);
+        if (v.corrupt) return fail(30, "log check under the lock: %s", v.problem);
+        for (std::uint32_t i = 0; i < v.n_pids; ++i)
+            if (v.uncommitted_pids[i] == self_) return fail(31, "an uncommitted record of this live writer");
+        return 0;
+    }
+
+    int touch_last_byte() {
+        const std::size_t n = r_->size();
+        const volatile unsigned char* p = base();
+        (void)p[n - 1];  // SIGBUS here if the mapping is not backed
+        return 0;
+    }
+
+    int refresh_op() {
+        me_.phase = kRefresh;
+        r_->refresh();
+        me_.phase = kIdle;
+        ctl_.refreshes.fetch_add(1);
+        if (r_->size() < last_size_)
+            return fail(24, "refresh: size() went down from %" PRIu64 " to %zu", last_size_, r_->size());
+        last_size_ = r_->size();
+        return touch_last_byte();
+    }
+
+    int grow_op() {
+        if (r_->size() >= r_->max_size()) return refresh_op();
+        const std::uint64_t target = std::min<std::uint64_t>(r_->max_size(), r_->size() + (1 + rng_() % 16) * page_size());
+        me_.phase = kGrow;
+        r_->grow(target);
+        me_.phase = kIdle;
+        ctl_.grows.fetch_add(1);
+        if (r_->size() < target) return fail(25, "grow(%" PRIu64 ") returned with size() %zu", target, r_->size());
+        last_size_ = r_->size();
+        return touch_last_byte();
+    }
+
+    /// Told to grow: several small growths in a row, so that the kill lands inside one.
+    int grow_burst() {
+        for (int i = 0; i < 16; ++i) {
+            if (r_->size() >= r_->max_size()) return refresh_op();
+            const std::uint64_t target = std::min<std::uint64_t>(r_->max_size(), r_->size() + cfg_.grow_step);
+            me_.phase = kGrow;
+            r_->grow(target);
+            me_.phase = kIdle;
+            ctl_.grows.fetch_add(1);
+            if (r_->size() < target) return fail(25, "grow(%" PRIu64 ") returned with size() %zu", target, r_->size());
+            last_size_ = r_->size();
+        }
+        return touch_last_byte();
+    }
+
+    int reattach_op() {
+        me_.phase = kDetach;
+        own_.detach();
+        me_.attached = 0;
+        me_.phase = kAttach;
+        own_ = Region::attach(o_);
+        me_.attached = 1;
+        me_.phase = kIdle;
+        ctl_.reattaches.fetch_add(1);
+        if (own_.created()) return fail(26, "re-attach created the region: the supervisor's region was gone");
+        if (own_.size() < last_size_)
+            return fail(27, "re-attach: size() %zu below the %" PRIu64 " seen before", own_.size(), last_size_);
+        last_size_ = own_.size();
+        return 0;
+    }
+
+    int reap_op() {
+        me_.phase = kReap;
+        r_->reap_dead_attachers();
+        me_.phase = kIdle;
+        ctl_.reaps.fetch_add(1);
+        return 0;
+    }
+
+    int hold_and_stop(int stop) {
+        return locked([&] {
+            if (int rc = write_record(stop)) return rc;
+            return fail(28, "the record write did not stop %s", stop_name(stop));
+        });
+    }
+
+    /// The victim of a holder kill: say so and wait, holding the lock, to be killed.
+    [[noreturn]] void stop_here() {
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+        send_byte(holder_w_, static_cast<unsigned char>(idx_));
+        for (;;) ::pause();
+    }
+
+    /// Appends one record (the lock is held). stop >= 0: stop there for good (stop_here).
+    int write_record(int stop) {
+        auto* lh = reinterpret_cast<LogHeader*>(base());
+        const std::uint64_t magic = load(&lh->magic);
+        if (magic == 0) store(&lh->magic, kLogMagic);
+        else if (magic != kLogMagic) return fail(40, "log magic is %#" PRIx64, magic);
+        const std::uint64_t state = load(&lh->state);
+        std::uint32_t epoch = static_cast<std::uint32_t>(state >> 32);
+        std::uint64_t head = state & 0xffffffffu;
+        const auto len = static_cast<std::uint32_t>(rng_() % 8 == 0 ? rng_() % (kMaxPayload + 1) : rng_() % 200);
+        const std::uint64_t need = rec_bytes(len);
+        auto capacity = [&] { return r_->size() - kLogHeaderBytes; };
+        if (head > capacity()) return fail(41, "log head %" PRIu64 " beyond the capacity %" PRIu64, head, capacity());
+        if (head + need > capacity() && growable() && r_->size() < r_->max_size()) {
+            const std::uint64_t target = std::min<std::uint64_t>(r_->max_size(), r_->size() + cfg_.grow_step);
+            r_->grow(target);  // under this thread's guard
+            ctl_.grows.fetch_add(1);
+            if (r_->size() < target)
+                return fail(42, "grow(%" PRIu64 ") under the lock returned with size() %zu", target, r_->size());
+            last_size_ = r_->size();
+        }
+        if (head + need > capacity()) {  // full: check everything, then a new epoch
+            const Verdict v = verify_log(r_->data(), r_->size());
+            if (v.corrupt) return fail(43, "log check before starting a new epoch: %s", v.problem);
+            ++epoch;
+            head = 0;
+            store(&lh->state, std::uint64_t{epoch} << 32);
+            ctl_.wraps.fetch_add(1);
+        }
+        unsigned char* at = base() + kLogHeaderBytes + head;
+        RecHead h{kRecMagic, len, epoch, static_cast<std::uint32_t>(self_),
+                  (static_cast<std::uint64_t>(self_) << 32) | ++counter_, 0};
+        std::array<unsigned char, kMaxPayload> payload;
+        fill_payload(payload.data(), len, h.id);
+        h.checksum = record_checksum(h, payload.data());
+        // Step 1: header, allocation, payload.
+        std::memcpy(at, &h, sizeof h);
+        if (stop == kStopHeader) stop_here();
+        store(&lh->state, (std::uint64_t{epoch} << 32) | (head + need));
+        if (stop == kStopAllocated) stop_here();
+        const std::uint32_t half = len / 2;
+        std::memcpy(at + sizeof h, payload.data(), half);
+        if (stop == kStopHalfPayload) stop_here();
+        std::memcpy(at + sizeof h + half, payload.data() + half, len - half);
+        if (stop == kStopPayload) stop_here();
+        // Step 2: the commit word.
+        store(reinterpret_cast<std::uint64_t*>(at + sizeof h + pad8(len)), commit_word(h.checksum, epoch, head));
+        if (stop == kStopCommitted) stop_here();
+        std::uint64_t a = ctl_.acked.load();
+        if ((a >> 40) != epoch) a = std::uint64_t{epoch} << 40;
+        ctl_.acked.store(a + 1);
+        ctl_.commits.fetch_add(1);
+        return 0;
+    }
+
+    const Config& cfg_;
+    Control& ctl_;
+    const Options& o_;
+    Region& inherited_;
+    const unsigned idx_;
+    const int parked_w_, holder_w_, resume_r_;
+    WorkerSlot& me_;
+    const pid_t self_;
+    std::mt19937_64 rng_;
+    Region own_;
+    Region* r_ = nullptr;
+    std::uint64_t counter_ = 0;
+    std::uint64_t last_size_ = 0;
+    std::uint64_t ops_ = 0;
+};
+
+// ---- the auditor process: attaches, locks, checks, reaps, reads the header, detaches ------
+
+int audit_main(Control& ctl, const Options& o, Region& inherited) {
+    AuditResult& out = ctl.audit;
+    try {
+        Region own;
+        Region* r = &inherited;
+        out.stage = 0;
+        if (o.backing == Backing::anonymous) {
+            inherited.join_after_fork();
+        } else {
+            own = Region::attach(o);
+            r = &own;
+            if (own.created()) throw std::runtime_error("attach created the region: it was gone");
+        }
+        out.stage = 1;
+        LockGuard g = r->lock();
+        ctl.locks.fetch_add(1);
+        out.stage = 2;
+        out.owner_died = g.owner_died();
+        out.acked = ctl.acked.load();
+        out.size = r->size();
+        out.verdict = verify_log(r->data(), r->size());
+        out.stage = 3;
+        g.unlock();
+        out.stage = 4;
+        out.reaped = r->reap_dead_attachers();
+        out.stage = 5;
+        if (o.backing == Backing::anonymous) {
+            out.ref_count = mptest::ref_count_of(*r, o.max_attachers);
+            out.live = mptest::slots_in_use(*r, o.max_attachers);
+        } else {
+            const RegionInfo info = inspect(o.home, o.name);
+            out.ref_count = info.ref_count;
+            out.live = static_cast<std::uint32_t>(info.live_attachers());
+            out.dead = static_cast<std::uint32_t>(mptest::dead_attachers(info));
+        }
+        out.stage = 6;
+        r->detach();
+        out.stage = 7;
+        return 0;
+    } catch (const std::exception& e) {
+        std::snprintf(out.error, sizeof out.error, "%s", e.what());
+        return 3;
+    }
+}
+
+// ---- figures --------------------------------------------------------------------------------
+
+struct Stats {
+    std::uint64_t rounds = 0, kills = 0, holder_kills = 0, call_kills = 0, random_kills = 0, pair_kills = 0, in_library_call = 0, holder_deaths = 0;
+    std::uint64_t audits = 0, tool_runs = 0, commits = 0, locks = 0, reports = 0, grows = 0, refreshes = 0;
+    std::uint64_t reattaches = 0, reaps = 0, wraps = 0, verifies = 0, uncommitted_seen = 0;
+    std::uint64_t failures = 0;
+    std::uint64_t by_phase[kExiting + 1] = {};  // victims by their phase when killed
+    double seconds = 0;
+
+    void add(const Stats& s) {
+        rounds += s.rounds; kills += s.kills; holder_kills += s.holder_kills; call_kills += s.call_kills; pair_kills += s.pair_kills; random_kills += s.random_kills;
+        in_library_call += s.in_library_call; holder_deaths += s.holder_deaths; audits += s.audits; tool_runs += s.tool_runs;
+        commits += s.commits; locks += s.locks; reports += s.reports; grows += s.grows; refreshes += s.refreshes;
+        reattaches += s.reattaches; reaps += s.reaps; wraps += s.wraps; verifies += s.verifies;
+        uncommitted_seen += s.uncommitted_seen; failures += s.failures; seconds += s.seconds;
+        for (std::size_t i = 0; i <= kExiting; ++i) by_phase[i] += s.by_phase[i];
+    }
+    std::string line(const std::string& label) const {
+        char buf[700];
+        std::snprintf(buf, sizeof buf,
+                      "torture summary [%s]: kills %" PRIu64 " (holder mid-write %" PRIu64 ", in a call %" PRIu64
+                      ", random %" PRIu64 " of which %" PRIu64 " two at once; in a library call when killed %" PRIu64
+                      "), holder deaths %" PRIu64
+                      ", records committed %" PRIu64 ", lock acquisitions %" PRIu64 ", owner_died reports %" PRIu64
+                      ", uncommitted records seen %" PRIu64 ", grows %" PRIu64 ", log wraps %" PRIu64
+                      ", re-attaches %" PRIu64 ", audits %" PRIu64 ", regiontool runs %" PRIu64 ", rounds %" PRIu64
+                      ", failures %" PRIu64 ", %.1f s",
+                      label.c_str(), kills, holder_kills, call_kills, random_kills, pair_kills, in_library_call, holder_deaths, commits, locks,
+                      reports, uncommitted_seen, grows, wraps, reattaches, audits, tool_runs, rounds, failures,
+                      seconds);
+        std::string out = buf;
+        out += "\n  victims' phases when killed:";
+        for (std::uint32_t i = 0; i <= kExiting; ++i)
+            if (by_phase[i]) out += std::string(" ") + phase_name(i) + " " + std::to_string(by_phase[i]);
+        return out;
+    }
+};
+
+Stats& totals() {
+    static Stats s;
+    return s;
+}
+
+struct Abort {};  // a round cannot go on (thrown after the failure was reported)
+
+// ---- one round: one region, N workers, K kills ---------------------------------------------
+
+class Round {
+public:
+    Round(const Config& cfg, const fs::path& home, Backing backing, unsigned index, Stats& stats, std::mt19937_64& rng)
+        : cfg_(cfg), home_(home), backing_(backing), index_(index), stats_(stats), rng_(rng),
+          mem_(sizeof(Control)), ctl_(*new (mem_.get()) Control{}) {
+        if (backing == Backing::anonymous) {
+            o_.name = test::unique_name("torture");
+            o_.backing = backing;
+            o_.size = cfg.fixed_size;
+        } else {
+            o_ = test::options(home, backing, growable() ? cfg.size : cfg.fixed_size);
+            if (growable()) o_.max_size = index % 2 == 1 ? 64 * cfg.max_size : cfg.max_size;  // growth all round long
+        }
+        o_.max_attachers = 64;
+        o_.join_timeout = std::chrono::milliseconds(std::chrono::seconds(cfg.hang_s) / 2);
+        o_.remove_on_last_detach = index % 2 == 1;
+        label_ = std::string(to_string(backing)) + " round " + std::to_string(index) + " (" + o_.name + "): ";
+        int p[2];
+        if (::pipe2(p, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
+        parked_r_ = p[0];
+        parked_w_ = p[1];
+        if (::pipe2(p, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
+        holder_r_ = p[0];
+        holder_w_ = p[1];
+    }
+
+    ~Round() {
+        for (unsigned i = 0; i < kMaxWorkers; ++i) {
+            if (procs_[i].alive) test::kill_and_reap(procs_[i].pid);
+            close_resume(i);
+        }
+        std::error_code ec;
+        sup_.detach(ec);
+        if (backing_ != Backing::anonymous && fs::exists(region_file(home_, o_.name)))
+            shmregion::unlink(home_, o_.name, Force::yes, ec);
+        for (int fd : {parked_r_, parked_w_, holder_r_, holder_w_}) ::close(fd);
+        ctl_.~Control();
+    }
+
+    void run() {
+        sup_ = Region::attach(o_);
+        if (!sup_.created()) fatal("the supervisor's attach of a fresh name did not create it");
+        if (!growable()) {
+            std::error_code ec;
+            sup_.grow(sup_.size() + page_size(), ec);
+            if (ec != shmregion::errc::not_growable)
+                fail("grow of a " + std::string(to_string(backing_)) + " region: expected not_growable, got '" +
+                     ec.message() + "'");
+        }
+        if (backing_ != Backing::anonymous) first_info_ = inspect(home_, o_.name);
+        for (unsigned i = 0; i < cfg_.workers; ++i) spawn_worker(i);
+        for (unsigned k = 0; k < cfg_.kills; ++k) kill_one(k);
+        finish();
+        collect();
+    }
+
+private:
+    struct Proc {
+        pid_t pid = 0;
+        int resume_r = -1, resume_w = -1;
+        bool alive = false;      // not reaped yet
+        bool parked = false;     // at the gate (or, with quit, said it is exiting)
+        bool said_exit = false;  // sent kMsgExited: detached, exiting 0
+        int status = 0;          // once reaped: exit code or -signal
+    };
+
+    bool growable() const { return backing_ == Backing::file || backing_ == Backing::posix; }
+    bool named() const { return backing_ != Backing::anonymous; }
+
+    void fail(const std::string& msg) {
+        ++stats_.failures;
+        BOOST_ERROR(label_ + msg);
+    }
+    [[noreturn]] void fatal(const std::string& msg) {
+        fail(msg);
+        collect();
+        throw Abort{};
+    }
+
+    void collect() {
+        if (collected_) return;
+        collected_ = true;
+        stats_.commits += ctl_.commits;
+        stats_.locks += ctl_.locks;
+        stats_.reports += ctl_.reports + auditor_reports_;
+        stats_.grows += ctl_.grows;
+        stats_.refreshes += ctl_.refreshes;
+        stats_.reattaches += ctl_.reattaches;
+        stats_.reaps += ctl_.reaps;
+        stats_.wraps += ctl_.wraps;
+        stats_.verifies += ctl_.verifies;
+        ++stats_.rounds;
+    }
+
+    void close_resume(unsigned i) {
+        for (int* fd : {&procs_[i].resume_r, &procs_[i].resume_w}) {
+            if (*fd >= 0) ::close(*fd);
+            *fd = -1;
+        }
+    }
+
+    void spawn_worker(unsigned i) {
+        close_resume(i);
+        int p[2];
+        if (::pipe2(p, O_CLOEXEC) != 0) fatal("pipe2 failed");
+        procs_[i].resume_r = p[0];
+        procs_[i].resume_w = p[1];
+        WorkerSlot& s = ctl_.w[i];
+        s.phase = kStarting;
+        s.attached = 0;
+        s.pid = 0;
+        s.order = 0;
+        s.failure[0] = 0;
+        const int resume_r = p[0];
+        const pid_t pid = test::spawn(
+            [&, i, resume_r] {
+                default_signals_in_child();
+                Worker w(cfg_, ctl_, o_, sup_, i, parked_w_, holder_w_, resume_r);
+                return w.run();
+            },
+            cfg_.hang_s * 3);
+        mptest::spawned_pids().push_back(pid);
+        procs_[i].pid = pid;
+        procs_[i].alive = true;
+        procs_[i].parked = false;
+        procs_[i].said_exit = false;
+        procs_[i].status = 0;
+    }
+
+    std::string describe_status(int st) const {
+        if (st >= 0) return "exit " + std::to_string(st);
+        return std::string("signal ") + strsignal(-st);
+    }
+
+    /// Reaps workers that ended without being killed by us: a failure, unless the worker
+    /// said it was exiting (quit) and exited 0.
+    void check_unexpected_deaths() {
+        for (unsigned i = 0; i < kMaxWorkers; ++i) {
+            if (!procs_[i].alive) continue;
+            int status = 0;
+            const pid_t got = ::waitpid(procs_[i].pid, &status, WNOHANG);
+            if (got != procs_[i].pid) continue;
+            procs_[i].alive = false;
+            procs_[i].status = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+            drain();  // its last words may still be in the pipe
+            if (procs_[i].status == 0 && procs_[i].said_exit) continue;
+            fatal("worker " + std::to_string(i) + " (pid " + std::to_string(procs_[i].pid) + ") ended by itself with " +
+                  describe_status(procs_[i].status) + " in phase " + phase_name(ctl_.w[i].phase) +
+                  (ctl_.w[i].failure[0] ? std::string(": ") + ctl_.w[i].failure : std::string()) + "\n" + dump());
+        }
+    }
+
+    /// Handles one byte from the parked pipe.
+    void on_message(unsigned char b) {
+        const unsigned i = b & kMsgIndex;
+        if (i >= kMaxWorkers) fatal("garbage on the parked pipe");
+        if (b & kMsgFailed) {
+            if (procs_[i].alive) {
+                procs_[i].status = test::wait_exit(procs_[i].pid);
+                procs_[i].alive = false;
+            }
+            fatal(std::string(ctl_.w[i].failure) + " [" + describe_status(procs_[i].status) + "]\n" + dump());
+        }
+        if (b & kMsgExited) procs_[i].said_exit = true;
+        procs_[i].parked = true;
+    }
+
+    void read_messages() {
+        unsigned char buf[64];
+        const ssize_t n = ::read(parked_r_, buf, sizeof buf);
+        for (ssize_t j = 0; j < n; ++j) on_message(buf[j]);
+    }
+    void drain() {
+        for (pollfd p{parked_r_, POLLIN, 0}; ::poll(&p, 1, 0) > 0; p.revents = 0) read_messages();
+    }
+
+    /// Reads what the workers said, for at most timeout_ms, and looks for deaths.
+    void pump(int timeout_ms) {
+        pollfd p{parked_r_, POLLIN, 0};
+        if (::poll(&p, 1, timeout_ms) > 0) read_messages();
+        check_unexpected_deaths();
+    }
+
+    std::vector<unsigned> alive_not_parked() const {
+        std::vector<unsigned> v;
+        for (unsigned i = 0; i < kMaxWorkers; ++i)
+            if (procs_[i].alive && !procs_[i].parked) v.push_back(i);
+        return v;
+    }
+
+    /// Closes the gate and waits until every live worker is parked (or, with quit, gone).
+    /// A worker that never arrives is stuck, usually on a lock that never comes.
+    void wait_gate(const std::string& why) {
+        const auto deadline = Clock::now() + std::chrono::seconds(cfg_.hang_s);
+        for (std::vector<unsigned> missing; !(missing = alive_not_parked()).empty();) {
+            if (Clock::now() > deadline) {
+                std::string who;
+                for (unsigned i : missing)
+                    who += " worker " + std::to_string(i) + " (pid " + std::to_string(procs_[i].pid) + ", phase " +
+                           phase_name(ctl_.w[i].phase) + ")";
+                fatal("after " + why + ", within " + std::to_string(cfg_.hang_s) + " s these did not reach the gate:" +
+                      who + " -- a lock that never came?\n" + dump());
+            }
+            pump(100);
+        }
+    }
+
+    void resume_all() {
+        ctl_.gate = 0;
+        for (unsigned i = 0; i < kMaxWorkers; ++i) {
+            if (!procs_[i].alive || !procs_[i].parked) continue;
+            procs_[i].parked = false;
+            send_byte(procs_[i].resume_w, 1);
+        }
+    }
+
+    std::string dump() {
+        std::ostringstream s;
+        s << "  state: gate " << ctl_.gate << ", expect_reports " << ctl_.expect_reports << ", worker reports "
+          << ctl_.reports << ", commits " << ctl_.commits << ", locks " << ctl_.locks << "\n";
+        for (unsigned i = 0; i < kMaxWorkers; ++i)
+            if (procs_[i].alive)
+                s << "  worker " << i << " pid " << procs_[i].pid << " phase " << phase_name(ctl_.w[i].phase)
+                  << (ctl_.w[i].attached ? " attached" : " detached") << "\n";
+        if (named()) {
+            std::error_code ec;
+            const RegionInfo info = inspect(home_, o_.name, ec);
+            if (ec) {
+                s << "  inspect: " << ec.message() << "\n";
+            } else {
+                s << "  inspect: valid " << info.valid << ", lock " << mptest::lock_state_name(info.lock_state)
+                  << " (holder " << info.lock_holder << "), owner_died_unreported " << info.owner_died_unreported
+                  << ", grow_in_progress " << info.grow_in_progress << " (pid " << info.grow_pid << "), ref_count "
+                  << info.ref_count << ", size " << info.size << "/" << info.max_size << ", attachers:";
+                for (const auto& a : info.attachers) s << " " << a.pid << (a.alive ? "" : "(dead)");
+                s << "\n";
+            }
+        } else if (sup_) {
+            const auto w = mptest::lock_word_of(sup_, o_.max_attachers);
+            s << "  lock word: owner tid " << w.owner_tid << ", owner_died bit " << w.owner_died << ", ref_count "
+              << mptest::ref_count_of(sup_, o_.max_attachers) << "\n";
+        }
+        return s.str();
+    }
+
+    unsigned attached_workers() const {
+        unsigned n = 0;
+        for (unsigned i = 0; i < kMaxWorkers; ++i)
+            if (procs_[i].alive && ctl_.w[i].attached) ++n;
+        return n;
+    }
+
+    void delay_us(std::uint64_t us) {
+        timespec ts{static_cast<time_t>(us / 1000000), static_cast<long>((us % 1000000) * 1000)};
+        while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+    }
+
+    unsigned pick_victim() {
+        std::vector<unsigned> alive;
+        for (unsigned i = 0; i < kMaxWorkers; ++i)
+            if (procs_[i].alive) alive.push_back(i);
+        if (alive.empty()) fatal("no worker left to kill");
+        return alive[rng_() % alive.size()];
+    }
+
+    /// Waits for the ordered holder to announce that it holds the lock mid-write.
+    void wait_holder(unsigned v, const std::string& order) {
+        const auto deadline = Clock::now() + std::chrono::seconds(cfg_.hang_s);
+        for (;;) {
+            pollfd p{holder_r_, POLLIN, 0};
+            if (::poll(&p, 1, 100) > 0) {
+                unsigned char b = 0;
+                if (::read(holder_r_, &b, 1) == 1 && b == v) return;
+                fatal("unexpected byte on the holder pipe");
+            }
+            pump(0);
+            if (!procs_[v].alive) fatal("the worker told to " + order + " died before it said so");
+            if (Clock::now() > deadline)
+                fatal("worker " + std::to_string(v) + " was told to take the lock and stop " + order +
+                      "; within " + std::to_string(cfg_.hang_s) + " s it did not say so (phase " +
+                      phase_name(ctl_.w[v].phase) + ") -- a lock that never came?\n" + dump());
+        }
+    }
+
+    /// SIGSTOPs every live worker but the victims and waits until each is stopped.
+    void stop_others(const std::vector<unsigned>& victims) {
+        auto spared = [&](unsigned i) { return std::find(victims.begin(), victims.end(), i) != victims.end(); };
+        for (unsigned i = 0; i < kMaxWorkers; ++i)
+            if (procs_[i].alive && !spared(i)) ::kill(procs_[i].pid, SIGSTOP);
+        for (unsigned i = 0; i < kMaxWorkers; ++i) {
+            if (!procs_[i].alive || spared(i)) continue;
+            int status = 0;
+            while (::waitpid(procs_[i].pid, &status, WUNTRACED) < 0 && errno == EINTR) {
+            }
+            if (WIFSTOPPED(status)) continue;
+            procs_[i].alive = false;
+            procs_[i].status = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+            continue_others();
+            fatal("worker " + std::to_string(i) + " (pid " + std::to_string(procs_[i].pid) + ") ended by itself with " +
+                  describe_status(procs_[i].status) + " in phase " + phase_name(ctl_.w[i].phase) +
+                  (ctl_.w[i].failure[0] ? std::string(": ") + ctl_.w[i].failure : std::string()));
+        }
+    }
+    void continue_others() {
+        for (unsigned i = 0; i < kMaxWorkers; ++i)
+            if (procs_[i].alive) ::kill(procs_[i].pid, SIGCONT);
+    }
+
+    void kill_one(unsigned k) {
+        pump(0);
+        std::vector<unsigned> victims{pick_victim()};
+        const unsigned v = victims[0];
+        // 40% the holder mid-write, 25% a worker told to make a library call (grow half of
+        // the time where it can), 35% random (a quarter of those: two workers at once).
+        const unsigned kind = static_cast<unsigned>(rng_() % 20);
+        const bool holder = kind < 8;
+        std::uint32_t call = 0;
+        if (kind >= 8 && kind < 13) {
+            const std::uint32_t calls[] = {kOrderGrow, kOrderGrow, kOrderGrow, kOrderReattach, kOrderReap, kOrderReap};
+            call = calls[rng_() % 6];
+            if (call == kOrderGrow && !growable()) call = kOrderReattach;
+            if (call == kOrderReattach && !named()) call = kOrderReap;
+        }
+        if (kind >= 13 && kind % 4 == 0 && cfg_.workers >= 3) {
+            unsigned v2 = v;
+            while (v2 == v) v2 = pick_victim();
+            victims.push_back(v2);
+        }
+        const std::uint64_t reports0 = ctl_.reports, spurious0 = ctl_.spurious;
+        Truth truth = Truth::held;
+        std::string what;
+        if (holder) {
+            const int stop = static_cast<int>(rng_() % kStops);
+            ctl_.w[v].order = static_cast<std::uint32_t>(stop + 1);
+            wait_holder(v, stop_name(stop));
+            delay_us(rng_() % (cfg_.max_hold_us + 1));
+            what = "kill " + std::to_string(k) + " (lock holder pid " + std::to_string(procs_[v].pid) + " stopped " +
+                   stop_name(stop) + ")";
+            ++stats_.holder_kills;
+        } else if (call) {
+            ctl_.w[v].order = call;
+            wait_holder(v, std::string("and call ") + order_name(call));
+            stop_others(victims);  // the victim runs alone until it dies
+            delay_us(rng_() % (cfg_.max_hold_us + 1));
+            ++stats_.call_kills;
+        } else {
+            delay_us(rng_() % (cfg_.max_run_us + 1));
+            stop_others(victims);  // nobody may take the lock before its word is read
+            ++stats_.random_kills;
+            if (victims.size() > 1) ++stats_.pair_kills;
+        }
+        ctl_.expect_reports = 1;
+        for (unsigned i : victims) ::kill(procs_[i].pid, SIGKILL);
+        std::vector<pid_t> pids;
+        for (unsigned i : victims) {
+            const pid_t vp = procs_[i].pid;
+            pids.push_back(vp);
+            const int st = test::wait_exit(vp);
+            ++stats_.by_phase[std::min<std::uint32_t>(ctl_.w[i].phase, kExiting)];
+            procs_[i].alive = false;
+            close_resume(i);
+            ++stats_.kills;
+            if (st != -SIGKILL)
+                fatal("victim pid " + std::to_string(vp) + " ended with " + describe_status(st) +
+                      " instead of SIGKILL" +
+                      (ctl_.w[i].failure[0] ? std::string(": ") + ctl_.w[i].failure : std::string()));
+        }
+        if (!holder) {
+            // The kernel's word decides: it marks a dead owner's robust mutex OWNER_DIED
+            // (with no owner) as the process exits, and everybody else is stopped.
+            const auto word = mptest::lock_word_of(sup_, o_.max_attachers);
+            truth = word.owner_died && word.owner_tid == 0 ? Truth::held : Truth::not_held;
+            what = "kill " + std::to_string(k) + " (" +
+                   (call ? std::string("told to call ") + order_name(call) : std::string("random")) + ":";
+            bool certain_holder = false, all_certainly_free = true;
+            for (unsigned i : victims) {
+                const std::uint32_t phase = ctl_.w[i].phase;
+                what += std::string(" pid ") + std::to_string(procs_[i].pid) + " in phase " + phase_name(phase);
+                const Truth by_phase = truth_of(phase);
+                if (by_phase == Truth::unknown) ++stats_.in_library_call;
+                if (by_phase == Truth::held) certain_holder = true;
+                if (by_phase != Truth::not_held) all_certainly_free = false;
+            }
+            what += truth == Truth::held ? ", the lock held)" : ", the lock not held)";
+            if ((certain_holder && truth != Truth::held) || (all_certainly_free && truth != Truth::not_held))
+                fail("after " + what + ": the lock word (owner tid " + std::to_string(word.owner_tid) +
+                     ", owner_died bit " + std::to_string(word.owner_died) + ") disagrees with the victims' phases");
+            continue_others();
+        }
+        if (truth != Truth::not_held) {
+            for (unsigned j = 0; j < victims.size(); ++j)
+                if (victims.size() == 1 || truth_of(ctl_.w[victims[j]].phase) != Truth::not_held)
+                    dead_holders_.insert(pids[j]);
+            ++stats_.holder_deaths;
+        }
+
+        ctl_.gate = 1;
+        wait_gate(what);
+        audit(what, truth, reports0, spurious0);
+        ctl_.expect_reports = 0;
+        resume_all();
+        for (unsigned i : victims) spawn_worker(i);
+    }
+
+    /// Every worker is parked (or gone): an auditor process locks and checks, then the
+    /// supervisor reads the header and runs regiontool verify.
+    void audit(const std::string& what, Truth truth, std::uint64_t reports0, std::uint64_t spurious0) {
+        const unsigned attached = attached_workers();
+        std::memset(static_cast<void*>(&ctl_.audit), 0, sizeof ctl_.audit);
+        const pid_t pid = test::spawn(
+            [&] {
+                default_signals_in_child();
+                return audit_main(ctl_, o_, sup_);
+            },
+            cfg_.hang_s);
+        mptest::spawned_pids().push_back(pid);
+        const int st = test::wait_exit(pid);
+        const AuditResult& a = ctl_.audit;
+        ++stats_.audits;
+        if (st == -SIGALRM)
+            fatal("after " + what + ": the auditor hung for " + std::to_string(cfg_.hang_s) + " s while " +
+                  audit_stage_name(a.stage) + " -- the lock never came?\n" + dump());
+        if (st != 0)
+            fatal("after " + what + ": the auditor failed while " + audit_stage_name(a.stage) + " (" +
+                  describe_status(st) + "): " + a.error + "\n" + dump());
+        if (a.owner_died) ++auditor_reports_;
+
+        // owner_died(): exactly once per holder death, never otherwise.
+        const std::uint64_t reports = ctl_.reports - reports0 + (a.owner_died ? 1u : 0u);
+        if (ctl_.spurious != spurious0)
+            fail("owner_died() reported to pid " + std::to_string(ctl_.spurious_pid) +
+                 " while no holder had died (before " + what + ")");
+        const std::string seen = "owner_died() reported " + std::to_string(reports) + " time(s) (workers " +
+                                 std::to_string(ctl_.reports - reports0) + ", auditor " +
+                                 std::to_string(a.owner_died ? 1 : 0) + ")";
+        if (truth == Truth::held && reports != 1) fail("after " + what + ": " + seen + ", expected exactly once");
+        if (truth == Truth::not_held && reports != 0)
+            fail("after " + what + ": " + seen + ", but the victim did not hold the lock");
+
+        // The records.
+        const Verdict& v = a.verdict;
+        if (v.corrupt) fail("after " + what + ": the record log is damaged: " + v.problem);
+        stats_.uncommitted_seen = std::max(stats_.uncommitted_seen, v.uncommitted);
+        for (std::uint32_t i = 0; i < v.n_pids; ++i)
+            if (!dead_holders_.count(v.uncommitted_pids[i]))
+                fail("after " + what + ": an uncommitted record of pid " + std::to_string(v.uncommitted_pids[i]) +
+                     ", which did not die holding the lock");
+        if (v.uncommitted > dead_holders_.size())
+            fail("after " + what + ": " + std::to_string(v.uncommitted) + " uncommitted records, but only " +
+                 std::to_string(dead_holders_.size()) + " holders died");
+        const std::uint64_t acked_epoch = a.acked >> 40;
+        if (acked_epoch > v.epoch)
+            fail("after " + what + ": commits acknowledged in epoch " + std::to_string(acked_epoch) +
+                 " but the log is at epoch " + std::to_string(v.epoch));
+        const std::uint64_t acked = acked_epoch == v.epoch ? (a.acked & ((std::uint64_t{1} << 40) - 1)) : 0;
+        if (v.committed < acked)
+            fail("after " + what + ": " + std::to_string(v.committed) + " committed records in epoch " +
+                 std::to_string(v.epoch) + ", but " + std::to_string(acked) + " commits were acknowledged (lost)");
+        if (v.committed > acked + dead_holders_.size())
+            fail("after " + what + ": " + std::to_string(v.committed) + " committed records in epoch " +
+                 std::to_string(v.epoch) + " but only " + std::to_string(acked) + " acknowledged");
+
+        // The reference count, as the auditor saw it after its reap.
+        const std::uint32_t expect = attached + 2;  // the workers, the supervisor, the auditor
+        if (a.ref_count != expect || a.live != expect || a.dead != 0)
+            fail("after " + what + " and reap_dead_attachers() (dropped " + std::to_string(a.reaped) +
+                 "): ref_count " + std::to_string(a.ref_count) + ", live attachers " + std::to_string(a.live) +
+                 ", dead " + std::to_string(a.dead) + "; expected " + std::to_string(expect) + " live");
+
+        check_header(what, attached + 1);
+        if (named() && cfg_.tool) {
+            const auto run = tooltest::regiontool({"verify", home_.string(), o_.name});
+            ++stats_.tool_runs;
+            if (run.status != 0)
+                fail("after " + what + ": regiontool verify exited " + std::to_string(run.status) + ": " + run.out +
+                     run.err);
+        }
+    }
+
+    /// The header, read without the lock while every worker is parked: healthy, with
+    /// `expect` attachers.
+    void check_header(const std::string& what, std::uint32_t expect) {
+        if (named()) {
+            std::error_code ec;
+            const RegionInfo info = inspect(home_, o_.name, ec);
+            if (ec) return fail("after " + what + ": inspect: " + ec.message());
+            std::string bad;
+            if (!info.valid) bad += " not valid;";
+            if (info.lock_state != LockState::free)
+                bad += std::string(" lock ") + mptest::lock_state_name(info.lock_state) + " (holder " +
+                       std::to_string(info.lock_holder) + ");";
+            if (info.owner_died_unreported) bad += " an owner death is still unreported;";
+            if (info.grow_in_progress) bad += " a growth is pending;";
+            if (info.ref_count != expect || info.live_attachers() != expect || info.attachers.size() != expect)
+                bad += " ref_count " + std::to_string(info.ref_count) + ", live " +
+                       std::to_string(info.live_attachers()) + ", slots " + std::to_string(info.attachers.size()) +
+                       " (expected " + std::to_string(expect) + ");";
+            if (info.size > info.max_size || info.backing_size < info.region_size)
+                bad += " size " + std::to_string(info.size) + " / max " + std::to_string(info.max_size) +
+                       " / backing " + std::to_string(info.backing_size) + ";";
+            if (!bad.empty()) fail("after " + what + ", inspect says:" + bad);
+        } else {
+            const auto w = mptest::lock_word_of(sup_, o_.max_attachers);
+            const std::uint32_t refs = mptest::ref_count_of(sup_, o_.max_attachers);
+            const std::uint32_t slots = mptest::slots_in_use(sup_, o_.max_attachers);
+            if (w.owner_tid != 0 || w.owner_died || refs != expect || slots != expect)
+                fail("after " + what + ", the header says: lock owner " + std::to_string(w.owner_tid) +
+                     ", owner_died bit " + std::to_string(w.owner_died) + ", ref_count " + std::to_string(refs) +
+                     ", slots " + std::to_string(slots) + " (expected " + std::to_string(expect) + ")");
+        }
+    }
+
+    void finish() {
+        const std::uint64_t reports0 = ctl_.reports, spurious0 = ctl_.spurious;
+        pump(0);
+        ctl_.quit = 1;
+        for (unsigned i = 0; i < kMaxWorkers; ++i) procs_[i].parked = false;
+        wait_gate("the end of the round (every worker detaches)");
+        for (unsigned i = 0; i < kMaxWorkers; ++i) {
+            if (!procs_[i].alive) continue;
+            procs_[i].status = test::wait_exit(procs_[i].pid);
+            procs_[i].alive = false;
+            if (procs_[i].status != 0)
+                fail("worker " + std::to_string(i) + " ended with " + describe_status(procs_[i].status));
+        }
+        audit("the end of the round", Truth::not_held, reports0, spurious0);
+        const std::size_t reaped = sup_.reap_dead_attachers();
+        if (reaped != 0) fail("at the end: reap_dead_attachers() dropped " + std::to_string(reaped));
+        sup_.detach();
+        if (!named()) return;
+        const fs::path file = region_file(home_, o_.name);
+        if (o_.remove_on_last_detach) {
+            if (fs::exists(file)) fail("the last detach of a remove-on-last-detach region left " + file.string());
+        } else {
+            const RegionInfo info = inspect(home_, o_.name);
+            if (info.ref_count != 0) fail("after the last detach: ref_count " + std::to_string(info.ref_count));
+            shmregion::unlink(home_, o_.name);
+            if (fs::exists(file)) fail("unlink left " + file.string());
+        }
+        check_nothing_left();
+    }
+
+    /// No file in home, no /dev/shm entry of the region, no System V segment of this home.
+    void check_nothing_left() {
+        std::string left;
+        for (const auto& e : fs::directory_iterator(home_)) left += " " + e.path().filename().string();
+        for (const auto& s : test::posix_segments_of(o_.name)) left += " /dev/shm/" + s;
+        if (backing_ == Backing::posix && mptest::segment_exists(first_info_)) left += " /dev/shm" + first_info_.segment;
+        for (int id : mptest::sysv_segments_with_origin(fs::absolute(home_).string() + "/"))
+            left += " sysv id " + std::to_string(id);
+        if (backing_ == Backing::sysv && !mptest::sysv_segment_removed(first_info_.sysv_id))
+            left += " sysv id " + std::to_string(first_info_.sysv_id);
+        if (!left.empty()) fail("left behind at the end of the round:" + left);
+    }
+
+    const Config& cfg_;
+    const fs::path& home_;
+    const Backing backing_;
+    const unsigned index_;
+    Stats& stats_;
+    std::mt19937_64& rng_;
+    test::SharedMemory mem_;
+    Control& ctl_;
+    Options o_;
+    std::string label_;
+    Region sup_;
+    RegionInfo first_info_;
+    int parked_r_ = -1, parked_w_ = -1, holder_r_ = -1, holder_w_ = -1;
+    std::array<Proc, kMaxWorkers> procs_{};
+    std::set<std::int32_t> dead_holders_;  // victims that held (or may have held) the lock
+    std::uint64_t auditor_reports_ = 0;
+    bool collected_ = false;
+};
+
+// ---- can it run here? ------------------------------------------------------------------------
+
+/// Exits 77 if a selected backing cannot work on this machine (no /dev/shm, no System V).
+void probe_or_skip(const Config& cfg) {
+    for (const auto& name : cfg.backings) {
+        const Backing b = mptest::backing_named(name);
+        std::error_code ec;
+        if (b == Backing::anonymous) {
+            Options o;
+            o.name = test::unique_name("probe");
+            o.backing = b;
+            o.size = 4096;
+            Region r = Region::attach(o, ec);
+        } else {
+            test::TempHome home;
+            Region r = Region::attach(test::options(home, b, 4096), ec);
+        }
+        if (ec == std::errc::function_not_supported || ec == std::errc::operation_not_permitted ||
+            ec == std::errc::permission_denied || ec == std::errc::no_such_file_or_directory) {
+            std::cout << "torture: the " << name << " backing cannot run here (" << ec.message()
+                      << "): skipped (exit 77)" << std::endl;
+            std::_Exit(77);
+        }
+    }
+}
+
+struct Setup {
+    Setup() {
+        const Config& c = config();
+        probe_or_skip(c);
+        std::cout << "torture: config " << c.name << ", seed " << c.seed << ", " << c.workers << " workers, "
+                  << c.rounds << " rounds x " << c.kills << " kills per backing, backings";
+        for (const auto& b : c.backings) std::cout << " " << b;
+        std::cout << (c.tool ? ", regiontool verify after every kill" : "") << std::endl;
+    }
+    ~Setup() { std::cout << totals().line("all backings, config " + config().name) << std::endl; }
+};
+BOOST_TEST_GLOBAL_FIXTURE(Setup);
+
+}  // namespace
+
+BOOST_DATA_TEST_CASE(torture, bdata::make({"file", "posix", "sysv", "anonymous"}), backing_name) {
+    const Config& cfg = config();
+    if (!cfg.selected(backing_name)) {
+        BOOST_TEST_MESSAGE("backing " << backing_name << " not selected");
+        return;
+    }
+    const Backing backing = mptest::backing_named(backing_name);
+    Stats stats;
+    std::mt19937_64 rng = make_rng(cfg.seed, static_cast<std::uint64_t>(backing));
+    const auto t0 = Clock::now();
+    fs::path home_path;
+    {
+        mptest::Home home;
+        home_path = home.path();
+        for (unsigned round = 0; round < cfg.rounds; ++round) {
+            try {
+                Round r(cfg, home, backing, round, stats, rng);
+                r.run();
+            } catch (const Abort&) {
+                BOOST_TEST_MESSAGE(backing_name << ": round " << round << " aborted; no more rounds for this backing");
+                break;
+            }
+        }
+    }
+    BOOST_TEST(!fs::exists(home_path), "the test home " << home_path << " is still there");
+    stats.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::cout << stats.line(std::string(backing_name)) << std::endl;
+    totals().add(stats);
+    BOOST_TEST(stats.failures == 0u);
+}
