@@ -309,8 +309,10 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
     }
     r->unlock();
     // The first attacher after everybody left (a restart after a crash, typically) also
-    // undoes creations of this name whose creator died before publishing.
-    if (alone) sweep_abandoned(o.home, o.name);
+    // undoes creations of this name whose creator died before publishing: POSIX and System
+    // V creators leave hidden pending files (file creators an unnamed O_TMPFILE, which dies
+    // with them), so only their joins pay for the directory read.
+    if (alone && r->store && r->store->kind() != Backing::file) sweep_abandoned(o.home, o.name);
     return r;
 }
 

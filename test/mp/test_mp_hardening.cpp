@@ -64,6 +64,24 @@ int check_foreign_everywhere(const fs::path& home, const Options& o) {
     Region r = Region::attach(c, ec);
     CHILD_CHECK(ec == errc::segment_foreign, 25);
     CHILD_CHECK(orphan_segments(home).empty(), 26);
+    // And so says regiontool: list and verify name the state, clean leaves it and says why.
+    const auto tool = [&](const std::string& args, std::string& out) {
+        FILE* p = ::popen((std::string(REGIONTOOL) + " " + args + " 2>&1").c_str(), "r");
+        if (!p) return -1;
+        char buf[4096];
+        for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+        const int st = ::pclose(p);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    };
+    std::string list_out, verify_out, clean_out;
+    CHILD_CHECK(tool("list " + home.string() + " --json", list_out) == 1, 30);  // not ok
+    CHILD_CHECK(list_out.find("\"state\":\"foreign\"") != std::string::npos, 31);
+    CHILD_CHECK(tool("verify " + home.string() + " --json", verify_out) == 0, 32);  // not broken
+    CHILD_CHECK(verify_out.find("\"state\":\"foreign\"") != std::string::npos, 33);
+    CHILD_CHECK(tool("clean " + home.string() + " --json", clean_out) == 0, 34);
+    CHILD_CHECK(clean_out.find("\"action\":\"left\"") != std::string::npos, 35);
+    CHILD_CHECK(clean_out.find("lives in another") != std::string::npos, 36);
+    CHILD_CHECK(clean_out.find("\"action\":\"removed\"") == std::string::npos, 37);
     CHILD_CHECK(test::read_file(file) == locator, 27);
     // Only an explicit allow_foreign would remove the file (not done: the parent checks).
     return 0;

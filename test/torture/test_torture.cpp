@@ -603,15 +603,21 @@ private:
         return touch_last_byte();
     }
 
-    int grow_op() {
-        if (r_->size() >= r_->max_size()) return refresh_op();
-        const std::uint64_t target = std::min<std::uint64_t>(r_->max_size(), r_->size() + (1 + rng_() % 16) * page_size());
+    /// One growth by `step` bytes (up to the ceiling), checked; 0 or a failure code.
+    int grow_by(std::uint64_t step) {
+        const std::uint64_t target = std::min<std::uint64_t>(r_->max_size(), r_->size() + step);
         me_.phase = kGrow;
         r_->grow(target);
         me_.phase = kIdle;
         ctl_.grows.fetch_add(1);
         if (r_->size() < target) return fail(25, "grow(%" PRIu64 ") returned with size() %zu", target, r_->size());
         last_size_ = r_->size();
+        return 0;
+    }
+
+    int grow_op() {
+        if (r_->size() >= r_->max_size()) return refresh_op();
+        if (const int rc = grow_by((1 + rng_() % 16) * page_size())) return rc;
         return touch_last_byte();
     }
 
@@ -619,13 +625,7 @@ private:
     int grow_burst() {
         for (int i = 0; i < 16; ++i) {
             if (r_->size() >= r_->max_size()) return refresh_op();
-            const std::uint64_t target = std::min<std::uint64_t>(r_->max_size(), r_->size() + cfg_.grow_step);
-            me_.phase = kGrow;
-            r_->grow(target);
-            me_.phase = kIdle;
-            ctl_.grows.fetch_add(1);
-            if (r_->size() < target) return fail(25, "grow(%" PRIu64 ") returned with size() %zu", target, r_->size());
-            last_size_ = r_->size();
+            if (const int rc = grow_by(cfg_.grow_step)) return rc;
         }
         return touch_last_byte();
     }

@@ -182,33 +182,6 @@ std::string errno_text(std::int64_t negative_errno) {
 
 // ---- files, buffers, mappings -------------------------------------------------------------
 
-/// A file made for one test, in the test home or in /dev/shm (unique name), opened
-/// read-write; removed on destruction.
-class TestFile {
-public:
-    explicit TestFile(const fs::path& dir) {
-        const std::string stem = dir == "/dev/shm" ? "shmregion-iotest-" : "iotest-";
-        path_ = dir / test::unique_name(stem);
-        fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        BOOST_REQUIRE_MESSAGE(fd_ >= 0, "open " << path_ << ": " << std::strerror(errno));
-    }
-    ~TestFile() {
-        if (fd_ >= 0) ::close(fd_);
-        ::unlink(path_.c_str());
-    }
-    TestFile(const TestFile&) = delete;
-    TestFile& operator=(const TestFile&) = delete;
-    int fd() const noexcept { return fd_; }
-    const fs::path& path() const noexcept { return path_; }
-
-private:
-    fs::path path_;
-    int fd_ = -1;
-};
-
-fs::path place_dir(const test::TempHome& home, const std::string& place) {
-    return place == "dev_shm" ? fs::path("/dev/shm") : home.path();
-}
 
 /// Memory for one request: 4096-aligned (aligned_alloc), or deliberately misaligned (one
 /// byte past a malloc'd block), zero-filled.

@@ -168,32 +168,6 @@ std::string strerror_text(int err) { return std::strerror(err); }
 
 std::error_code generic(int err) { return {err, std::generic_category()}; }
 
-/// A file made for one test, in the test home or in /dev/shm (unique name), holding `bytes`.
-class TestFile {
-public:
-    TestFile(const fs::path& dir, const std::string& bytes) {
-        path_ = dir / test::unique_name(dir == "/dev/shm" ? "shmregion-faulttest-" : "faulttest-");
-        fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        BOOST_REQUIRE_MESSAGE(fd_ >= 0, "open " << path_ << ": " << std::strerror(errno));
-        BOOST_REQUIRE(::pwrite(fd_, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size()));
-    }
-    ~TestFile() {
-        ::close(fd_);
-        ::unlink(path_.c_str());
-    }
-    TestFile(const TestFile&) = delete;
-    TestFile& operator=(const TestFile&) = delete;
-    int fd() const noexcept { return fd_; }
-    const fs::path& path() const noexcept { return path_; }
-
-private:
-    fs::path path_;
-    int fd_ = -1;
-};
-
-fs::path place_dir(const test::TempHome& home, const std::string& place) {
-    return place == "dev_shm" ? fs::path("/dev/shm") : home.path();
-}
 
 /// `n` bytes of a pattern that differs at every offset (mod 251) and by seed.
 std::string pattern(std::size_t n, unsigned seed) {
@@ -329,7 +303,7 @@ using namespace faulttest;
 // user_data; the file holds exactly what ran.
 BOOST_AUTO_TEST_CASE(requests_not_failed_really_happen) {
     test::TempHome home;
-    TestFile f(home.path(), "");
+    TestFile f(home.path(), "", "faulttest-");
     auto real = io::open(g_engine, 8);
     auto plan = std::make_shared<fault::Plan>();
     plan->fail(Op::write, 2, EIO).short_write(3, 100);
@@ -380,7 +354,7 @@ BOOST_AUTO_TEST_CASE(requests_not_failed_really_happen) {
 // head of a batch, submit() returns -errno and starts nothing.
 BOOST_AUTO_TEST_CASE(a_refused_request_is_counted_once) {
     test::TempHome home;
-    TestFile f(home.path(), "");
+    TestFile f(home.path(), "", "faulttest-");
     auto real = io::open(g_engine, 8);
     auto plan = std::make_shared<fault::Plan>();
     plan->reject(Op::write, 2, EAGAIN).reject(Op::write, 5, EBUSY);
@@ -553,7 +527,7 @@ BOOST_DATA_TEST_CASE(extend_keeps_the_old_file, kPlaces * kMethods * kFailures, 
     }
     test::TempHome home;
     const std::string old = pattern(12345, 11);
-    TestFile f(place_dir(home, place), old);
+    TestFile f(place_dir(home, place), old, "faulttest-");
     const std::uint64_t to = old.size() + 3 * MiB + 17;
     auto real = io::open(g_engine, 64);
     for (int form = 0; form < 2; ++form) {
@@ -587,7 +561,7 @@ BOOST_DATA_TEST_CASE(extend_keeps_the_old_file, kPlaces * kMethods * kFailures, 
 BOOST_DATA_TEST_CASE(zero_writes_then_fdatasync_of_the_same_file, kPlaces, place) {
     test::TempHome home;
     const std::string old = pattern(5000, 4);
-    TestFile f(place_dir(home, place), old);
+    TestFile f(place_dir(home, place), old, "faulttest-");
     const std::uint64_t to = old.size() + 3 * MiB + 999;
     auto real = io::open(g_engine, 64);
     auto plan = std::make_shared<fault::Plan>();
@@ -631,7 +605,7 @@ BOOST_DATA_TEST_CASE(zero_writes_then_fdatasync_of_the_same_file, kPlaces, place
 BOOST_AUTO_TEST_CASE(a_partial_submission_is_continued_a_refused_one_fails) {
     test::TempHome home;
     const std::string old = pattern(3000, 6);
-    TestFile f(home.path(), old);
+    TestFile f(home.path(), old, "faulttest-");
     const std::uint64_t to = old.size() + 4 * MiB;
     auto real = io::open(g_engine, 64);
     {
@@ -666,7 +640,7 @@ BOOST_AUTO_TEST_CASE(a_partial_submission_is_continued_a_refused_one_fails) {
 // has the operation, beside it (direct) where it does not (libaio, posix); no writes.
 BOOST_AUTO_TEST_CASE(extension_by_fallocate_is_one_request) {
     test::TempHome home;
-    TestFile f(home.path(), pattern(777, 1));
+    TestFile f(home.path(), pattern(777, 1), "faulttest-");
     auto real = io::open(g_engine, 64);
     auto plan = std::make_shared<fault::Plan>();
     fault::FaultEngine fe(*real, plan);
@@ -751,7 +725,7 @@ BOOST_DATA_TEST_CASE(flush_issues_a_sync_of_the_region_file, kBackings, backing_
 // the op asked for.
 BOOST_AUTO_TEST_CASE(io_flush_reports_eio_and_issues_the_sync_asked_for) {
     test::TempHome home;
-    TestFile f(home.path(), pattern(10000, 2));
+    TestFile f(home.path(), pattern(10000, 2), "faulttest-");
     auto real = io::open(g_engine, 4);
     auto plan = std::make_shared<fault::Plan>();
     plan->fail(Op::fsync, 1, EIO);

@@ -169,4 +169,35 @@ struct PresenceWitness {
     int fd;
 };
 
+
+/// A file made for one test, in the test home or in /dev/shm (a unique name starting with
+/// `stem`; under /dev/shm with "shmregion-" in front, so the leak check sees it), opened
+/// read-write and holding `bytes`; removed on destruction.
+class TestFile {
+public:
+    explicit TestFile(const fs::path& dir, const std::string& bytes = {}, const std::string& stem = "iotest-") {
+        path_ = dir / test::unique_name(dir == "/dev/shm" ? "shmregion-" + stem : stem);
+        fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        BOOST_REQUIRE_MESSAGE(fd_ >= 0, "open " << path_ << ": " << std::strerror(errno));
+        BOOST_REQUIRE(::pwrite(fd_, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size()));
+    }
+    ~TestFile() {
+        if (fd_ >= 0) ::close(fd_);
+        ::unlink(path_.c_str());
+    }
+    TestFile(const TestFile&) = delete;
+    TestFile& operator=(const TestFile&) = delete;
+    int fd() const noexcept { return fd_; }
+    const fs::path& path() const noexcept { return path_; }
+
+private:
+    fs::path path_;
+    int fd_ = -1;
+};
+
+/// The directory a data-driven I/O case runs in: "dev_shm" or the test home.
+inline fs::path place_dir(const test::TempHome& home, const std::string& place) {
+    return place == "dev_shm" ? fs::path("/dev/shm") : home.path();
+}
+
 }  // namespace shmregion::unit
