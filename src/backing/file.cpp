@@ -14,7 +14,7 @@ namespace {
 
 class FileStore final : public Store {
 public:
-    FileStore(const std::filesystem::path& file, Fd fd) {
+    FileStore(const std::filesystem::path& file, Fd fd, dev_t dev, ino_t ino) : dev_(dev), ino_(ino) {
         file_ = file;
         lock_fd_ = std::move(fd);
     }
@@ -65,17 +65,27 @@ public:
 
 
 private:
-    /// Opened when first needed (a read-only inspect never maps nor writes).
+    /// Opened when first needed (a read-only inspect never maps nor writes). A joiner opens
+    /// the path again and checks it is the file it locked (cheaper than going through
+    /// /proc: ~3.5 against ~5.5 us here); a creator, whose file has no name yet, and a
+    /// joiner whose path now names another file, reopen through /proc/self/fd.
     int data_fd() {
-        if (!data_fd_) {
-            data_fd_.reset(reopen_description(lock_fd_.get(), O_RDWR));
-            if (!data_fd_) throw_errno(errno, "reopen (a description of its own for the region's bytes)", file_);
+        if (data_fd_) return data_fd_.get();
+        if (ino_ != 0) {
+            Fd again(::open(file_.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+            struct stat st {};
+            if (again && ::fstat(again.get(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_)
+                data_fd_ = std::move(again);
         }
+        if (!data_fd_) data_fd_.reset(reopen_description(lock_fd_.get(), O_RDWR));
+        if (!data_fd_) throw_errno(errno, "reopen (a description of its own for the region's bytes)", file_);
         return data_fd_.get();
     }
 
     std::unique_ptr<PendingFile> pending_;
     Fd data_fd_;  // mapping, extension, flush; never locked
+    dev_t dev_ = 0;  // the joined file's identity (0: a creator's)
+    ino_t ino_ = 0;
 };
 
 }  // namespace
@@ -83,7 +93,7 @@ private:
 std::unique_ptr<Store> create_file_store(const CreateRequest& req) { return std::make_unique<FileStore>(req); }
 
 std::unique_ptr<Store> open_file_store(HomeFile home, const std::filesystem::path& file) {
-    return std::make_unique<FileStore>(file, std::move(home.fd));
+    return std::make_unique<FileStore>(file, std::move(home.fd), home.dev, home.ino);
 }
 
 }  // namespace shmregion::detail

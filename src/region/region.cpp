@@ -15,6 +15,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -192,6 +194,17 @@ RetryLater being_removed(const std::filesystem::path& file, const std::string& h
                       "); set Options::require_same_owner = false to share regions between users");
 }
 
+/// True the first time this process joins `name` of `home` alone (the home spelled as the
+/// caller spells it: another spelling only sweeps once more).
+bool first_lone_join(const std::filesystem::path& home, const std::string& name) {
+    static std::mutex m;
+    static std::set<std::string> seen;
+    // Never waits: a fork() while another thread held it must not hang the child, and a
+    // sweep skipped under contention is made by a later join, a create or a removal.
+    std::unique_lock g(m, std::try_to_lock);
+    return g.owns_lock() && seen.insert(home.native() + '\0' + name).second;
+}
+
 std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& file, Deadline deadline) {
     auto r = std::make_unique<RegionImpl>();
     bool alone = false;
@@ -312,7 +325,10 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
     // undoes creations of this name whose creator died before publishing: POSIX and System
     // V creators leave hidden pending files (file creators an unnamed O_TMPFILE, which dies
     // with them), so only their joins pay for the directory read.
-    if (alone && r->store && r->store->kind() != Backing::file) sweep_abandoned(o.home, o.name);
+    // Once per process and region: a process that attaches and detaches in a loop pays for
+    // it once (docs/performance.md).
+    if (alone && r->store && r->store->kind() != Backing::file && first_lone_join(o.home, o.name))
+        sweep_abandoned(o.home, o.name);
     return r;
 }
 
@@ -673,6 +689,8 @@ void RegionImpl::remove_region() {
     // If this fails (e.g. EPERM in a sticky home), the file names a removed region; the next
     // joiner that finds nobody attached finishes the removal (presence, docs/format.md).
     store->remove_file();
+    // A region going away takes its name's abandoned creations with it.
+    if (!file.empty()) sweep_abandoned(home, name);
 }
 
 std::size_t RegionImpl::reap_dead() noexcept {

@@ -97,6 +97,7 @@ void force_unlink(const std::filesystem::path& home, std::string_view name, cons
     // Reads the file in home and nothing else: no attach, no lock (the holder may be dead,
     // or the header may be corrupt).
     remove_named(open_home_file(file, false), file, how);
+    sweep_abandoned(home, name);  // the name's abandoned creations go with it
 }
 
 bool remove_unused_impl(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how) {
@@ -110,6 +111,7 @@ bool remove_unused_impl(const std::filesystem::path& home, std::string_view name
     // joiners waiting until the names are gone (they then find the file unlinked).
     if (!presence_try_exclusive(hf.fd.get())) return false;
     remove_named(hf, file, how);
+    sweep_abandoned(home, name);
     return true;
 }
 
@@ -342,7 +344,12 @@ RepairReport do_repair(const std::filesystem::path& home, std::string_view name,
 
 void sweep_abandoned(const std::filesystem::path& home, std::string_view name) noexcept {
     try {
-        (void)do_remove_abandoned(home, false, name);
+        // Usually there is nothing to sweep: find that out with three system calls (open,
+        // getdents64, close) before the full sweep.
+        const std::string prefix = "." + std::string(name) + ".region" + kPendingInfix;
+        bool any = false;
+        for_each_entry(home, prefix, [&](std::string_view) { return !(any = true); });
+        if (any) (void)do_remove_abandoned(home, false, name);
     } catch (...) {
         // A side job: whatever stops it, the attach it rides along with goes on.
     }

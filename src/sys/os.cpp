@@ -4,14 +4,28 @@
 #include <signal.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <charconv>
 #include <cstring>
 #include <ctime>
 #include <string_view>
 
 namespace shmregion::detail {
+namespace {
+/// The fixed part of the kernel's struct linux_dirent64 (d_ino, d_off, d_reclen, d_type,
+/// then the NUL-terminated name).
+struct linux_dirent64_view {
+    std::uint64_t ino;
+    std::int64_t off;
+    unsigned short reclen;
+    unsigned char type;
+};
+constexpr std::size_t kDirentNameOffset = 19;
+static_assert(offsetof(linux_dirent64_view, type) == 18);
+}  // namespace
 
 void Fd::reset(int fd) noexcept {
     if (fd_ >= 0) ::close(fd_);
@@ -134,6 +148,31 @@ std::optional<DirId> dir_id(const std::filesystem::path& dir) noexcept {
     struct stat st {};
     if (::stat(dir.c_str(), &st) != 0) return std::nullopt;
     return DirId{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+}
+
+bool for_each_entry_impl(const std::filesystem::path& dir, std::string_view prefix,
+                         bool (*fn)(void*, std::string_view), void* ctx) noexcept {
+    Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return false;
+    // getdents64 fills the buffer with whole entries: if it leaves room for the largest
+    // entry there can be, it has returned the last one, and no second call is needed.
+    alignas(8) char buf[32768];
+    constexpr std::size_t kLargest = 19 + 256 + 5;  // header, NAME_MAX + NUL, alignment
+    for (;;) {
+        const long n = ::syscall(SYS_getdents64, fd.get(), buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        for (long off = 0; off < n;) {
+            const auto* d = reinterpret_cast<const struct linux_dirent64_view*>(buf + off);
+            const std::string_view name(buf + off + kDirentNameOffset);
+            if (name.compare(0, prefix.size(), prefix) == 0 && !fn(ctx, name))
+                return true;
+            off += d->reclen;
+        }
+        if (n == 0 || static_cast<std::size_t>(n) + kLargest <= sizeof buf) return true;
+    }
 }
 
 const SelfIdentity& self_identity() noexcept {
