@@ -322,11 +322,10 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
     }
     r->unlock();
     // The first attacher after everybody left (a restart after a crash, typically) also
-    // undoes creations of this name whose creator died before publishing: POSIX and System
-    // V creators leave hidden pending files (file creators an unnamed O_TMPFILE, which dies
-    // with them), so only their joins pay for the directory read.
-    // Once per process and region: a process that attaches and detaches in a loop pays for
-    // it once (docs/performance.md).
+    // undoes creations of this name whose creator died before publishing. Only POSIX and
+    // System V creators leave hidden pending files (a file creator's O_TMPFILE dies with
+    // it), and only once per process and region, so that a process attaching and
+    // detaching in a loop pays for the directory read once (docs/performance.md).
     if (alone && r->store && r->store->kind() != Backing::file && first_lone_join(o.home, o.name))
         sweep_abandoned(o.home, o.name);
     return r;
