@@ -30,7 +30,7 @@ namespace {
                             const std::string& segment) {
     int err = e.get_native_error();
     if (err == 0) err = EIO;
-    throw_errno(err, what, "/dev/shm" + segment);
+    throw_errno(err, what, segment_path(segment));
 }
 
 class PosixStore final : public Store {
@@ -55,9 +55,7 @@ public:
     // here on leaves something remove_abandoned() can find), then the segment.
     explicit PosixStore(const CreateRequest& req) {
         file_ = req.file;
-        char suffix[24];
-        std::snprintf(suffix, sizeof suffix, ".%016llx", static_cast<unsigned long long>(random64()));
-        segment_ = "/shmregion." + req.name + suffix;
+        segment_ = posix_segment_name(req.name, random64());
         pending_ = std::make_unique<PendingFile>(req.home, req.file, req.permissions, lock_fd_,
                                                  PendingFile::Visibility::hidden_name);
         Locator loc = make_locator(Backing::posix, req.region_bytes);
@@ -78,7 +76,7 @@ public:
             const std::uint64_t born = write_birth_record(req);
             SHMREGION_CRASH_POINT("create.posix_after_birth");
             // tmpfs allocates the pages now, so a full /dev/shm is ENOSPC here, never SIGBUS later.
-            io::detail::extend_or_throw(*req.engine, seg_fd(), born, req.region_bytes, "/dev/shm" + segment_,
+            io::detail::extend_or_throw(*req.engine, seg_fd(), born, req.region_bytes, segment_path(segment_),
                                         io::ExtendMethod::automatic);
         } catch (...) {
             discard();
@@ -90,30 +88,30 @@ public:
 
     uid_t owner() const override {
         struct stat st {};
-        if (::fstat(seg_fd(), &st) != 0) throw_errno(errno, "fstat", "/dev/shm" + segment_);
+        if (::fstat(seg_fd(), &st) != 0) throw_errno(errno, "fstat", segment_path(segment_));
         return st.st_uid;
     }
 
     std::uint64_t backing_size() const override {
         struct stat st {};
-        if (::fstat(seg_fd(), &st) != 0) throw_errno(errno, "fstat", "/dev/shm" + segment_);
+        if (::fstat(seg_fd(), &st) != 0) throw_errno(errno, "fstat", segment_path(segment_));
         return static_cast<std::uint64_t>(st.st_size);
     }
 
     void read(void* buf, std::size_t len, std::uint64_t offset) const override {
         if (!pread_all(seg_fd(), buf, len, static_cast<off_t>(offset))) {
-            if (errno != 0) throw_errno(errno, "read", "/dev/shm" + segment_);
+            if (errno != 0) throw_errno(errno, "read", segment_path(segment_));
             throw_failure(errc::size_mismatch, file_,
                           "segment " + segment_ + " ends before byte " + std::to_string(offset + len) +
                               " (truncated)");
         }
     }
 
-    void map(Mapping& m, std::uint64_t bytes) override { m.map_shared_fd(seg_fd(), bytes, "/dev/shm" + segment_); }
+    void map(Mapping& m, std::uint64_t bytes) override { m.map_shared_fd(seg_fd(), bytes, segment_path(segment_)); }
     bool growable() const noexcept override { return true; }
     int grow_fd() const noexcept override { return seg_fd(); }
     void map_more(Mapping& m, std::uint64_t bytes) override {
-        m.extend_shared_fd(seg_fd(), bytes, "/dev/shm" + segment_);
+        m.extend_shared_fd(seg_fd(), bytes, segment_path(segment_));
     }
 
     void describe(RegionHeader& h) const override {
@@ -161,7 +159,7 @@ private:
         describe(h);
         stamp_home(h, req.home, req.file);
         slot_fill_self(birth.creator);
-        if (!pwrite_all(seg_fd(), &birth, sizeof birth, 0)) throw_errno(errno, "write", "/dev/shm" + segment_);
+        if (!pwrite_all(seg_fd(), &birth, sizeof birth, 0)) throw_errno(errno, "write", segment_path(segment_));
         return sizeof birth;
     }
 
@@ -176,7 +174,7 @@ private:
 void remove_posix_segment(const std::string& segment, const std::filesystem::path& locator_file,
                           std::optional<uid_t> owner) {
     struct stat st {};
-    if (owner && ::stat(("/dev/shm" + segment).c_str(), &st) == 0 && st.st_uid != *owner)
+    if (owner && ::stat((segment_path(segment)).c_str(), &st) == 0 && st.st_uid != *owner)
         throw_failure(errc::wrong_owner, locator_file,
                       "segment " + segment + " named by " + locator_file.string() + " belongs to uid " +
                           std::to_string(st.st_uid) + ", the locator to uid " + std::to_string(*owner) +

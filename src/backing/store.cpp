@@ -317,10 +317,7 @@ PendingFile::PendingFile(const std::filesystem::path& home, const std::filesyste
     // and locking it, a cleaner could take it for a dead creator's and remove it: then the
     // name is gone (no links left) and we make another.
     for (int attempt = 0; !fd && attempt < 8; ++attempt) {
-        char suffix[48];
-        std::snprintf(suffix, sizeof suffix, "%s%d.%016llx", kPendingInfix, static_cast<int>(::getpid()),
-                      static_cast<unsigned long long>(random64()));
-        const auto temp = home / ("." + final_path.filename().string() + suffix);
+        const auto temp = home / pending_file_name(region_name_of(final_path), static_cast<long>(::getpid()), random64());
         fd.reset(::open(temp.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, permissions));
         if (!fd) throw_errno(errno, "create", temp);
         struct stat st {};

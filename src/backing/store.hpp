@@ -12,7 +12,7 @@
 //     newer region that reused the name.
 #pragma once
 
-#include "region/header.hpp"
+#include "format/header.hpp"
 #include "sys/os.hpp"
 
 #include <shmregion/io/engine.hpp>
@@ -200,8 +200,6 @@ std::unique_ptr<Store> open_sysv_store(HomeFile home, const std::filesystem::pat
 /// Heap regions are named inside the process: the store of an existing one, or nullptr.
 std::unique_ptr<Store> open_heap_store(const std::string& name);
 
-/// Hidden name of a file being created: "." + "<name>.region" + kPendingInfix + "<pid>.<hex>".
-inline constexpr const char* kPendingInfix = ".pending.";
 
 /// Shared by the creators that publish a file in home: a file that link_into_place() gives
 /// its final name atomically and exclusively. Unnamed (O_TMPFILE) where nothing can outlive

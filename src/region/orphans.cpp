@@ -103,9 +103,10 @@ std::vector<OrphanSegment> scan(const std::filesystem::path& home) {
     if (!home_id) throw_errno(errno, "stat", home);
     std::vector<OrphanSegment> out;
     std::error_code ec;
-    for (std::filesystem::directory_iterator it("/dev/shm", ec), end; !ec && it != end; it.increment(ec)) {
+    for (std::filesystem::directory_iterator it(std::filesystem::path(kShmDirectory), ec), end; !ec && it != end;
+         it.increment(ec)) {
         const std::string entry = it->path().filename().string();
-        if (entry.rfind("shmregion.", 0) != 0) continue;
+        if (!is_segment_name("/" + entry)) continue;
         struct stat st {};
         if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) continue;
         Copy c;

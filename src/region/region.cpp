@@ -536,7 +536,7 @@ void RegionImpl::grow_locked(std::uint64_t new_region) {
         if (fd >= 0) {
             const std::filesystem::path what =
                 store->kind() == Backing::posix
-                    ? std::filesystem::path("/dev/shm" + std::string(hdr->segment, strnlen(hdr->segment, sizeof hdr->segment)))
+                    ? segment_path(fixed_string(hdr->segment, sizeof hdr->segment))
                     : file;
             const std::uint64_t have = store->backing_size();
             // Space the backing already has past the old size (left by a growth that failed
@@ -794,7 +794,7 @@ bool parse_backing(std::string_view text, Backing& out) noexcept {
 }
 
 std::filesystem::path region_file(const std::filesystem::path& home, std::string_view name) {
-    return home / (std::string(name) + ".region");
+    return detail::region_file_in(home, name);
 }
 
 // ---- LockGuard ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 
 #include "backing/store.hpp"
 #include "io/engine_impl.hpp"
-#include "region/header.hpp"
+#include "format/header.hpp"
 #include "sys/fork_safety.hpp"
 
 #include <shmregion/options.hpp>

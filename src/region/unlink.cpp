@@ -36,7 +36,7 @@ std::vector<std::string> entries_of(const std::filesystem::path& home) {
 bool segment_visible(const Locator& loc) {
     if (loc.backing == static_cast<std::uint32_t>(Backing::posix)) {
         struct stat st {};
-        return ::stat(("/dev/shm" + fixed_string(loc.segment, sizeof loc.segment)).c_str(), &st) == 0;
+        return ::stat(segment_path(fixed_string(loc.segment, sizeof loc.segment)).c_str(), &st) == 0;
     }
     struct shmid_ds ds {};
     return ::shmctl(loc.sysv_id, IPC_STAT, &ds) == 0 && ds.shm_perm.__key == loc.sysv_key;
@@ -230,31 +230,19 @@ RegionInfo do_inspect(const std::filesystem::path& home, std::string_view name) 
 std::vector<std::string> do_list(const std::filesystem::path& home) {
     check_home(home);
     std::vector<std::string> names;
-    const std::string suffix = ".region";
     for (const std::string& fname : entries_of(home)) {
-        if (fname.size() <= suffix.size() || fname.front() == '.') continue;
-        if (fname.compare(fname.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
-        names.push_back(fname.substr(0, fname.size() - suffix.size()));
+        // region_name_of() also answers for pending files: only "<name>.region" counts.
+        if (fname.front() == '.') continue;
+        if (std::string name = region_name_of(fname); !name.empty()) names.push_back(std::move(name));
     }
     std::sort(names.begin(), names.end());
     return names;
 }
 
-/// ".<name>.region.pending.<pid>.<16 hex>", exactly as PendingFile makes them.
-bool is_pending_name(const std::string& f, const std::string& marker) {
-    const auto at = f.rfind(marker);
-    if (f.size() < 2 || f.front() != '.' || at == std::string::npos || at < 2) return false;
-    const std::string tail = f.substr(at + marker.size());
-    const auto dot = tail.find('.');
-    if (dot == 0 || dot == std::string::npos || tail.size() - dot - 1 != 16) return false;
-    return tail.find_first_not_of("0123456789") == dot &&
-           tail.find_first_not_of("0123456789abcdef", dot + 1) == std::string::npos;
-}
-
 /// One pending file: nullopt if its creator is alive (or it went meanwhile), else what
 /// was removed (or, with dry_run, what would be).
 std::optional<std::string> remove_one_abandoned(const std::filesystem::path& home, const std::filesystem::path& p,
-                                                const std::string& marker, bool dry_run) {
+                                                bool dry_run) {
     Fd fd(::open(p.c_str(), (dry_run ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW));
     if (!fd) {
         if (errno == ENOENT) return std::nullopt;  // its creator finished meanwhile
@@ -267,9 +255,7 @@ std::optional<std::string> remove_one_abandoned(const std::filesystem::path& hom
     // Taking slot 0's lock proves the creator is dead, and keeps a concurrent cleaner out.
     // A dry run only asks (F_OFD_GETLK), which writes and holds nothing.
     if (dry_run ? slot_lock_held(fd.get(), 0) : !slot_lock_acquire(fd.get(), 0)) return std::nullopt;
-    const std::string f = p.filename().string();
-    // rfind: the region's own name may contain the marker.
-    const auto final_path = home / f.substr(1, f.rfind(marker) + std::strlen(".region") - 1);
+    const auto final_path = region_file_in(home, region_name_of(p));
     struct stat mine {}, published {};
     const bool was_published = ::fstat(fd.get(), &mine) == 0 && ::stat(final_path.c_str(), &published) == 0 &&
                                mine.st_dev == published.st_dev && mine.st_ino == published.st_ino;
@@ -301,18 +287,16 @@ std::optional<std::string> remove_one_abandoned(const std::filesystem::path& hom
 std::vector<std::string> do_remove_abandoned(const std::filesystem::path& home, bool dry_run,
                                              std::optional<std::string_view> name = std::nullopt) {
     check_home(home);
-    const std::string marker = std::string(".region") + kPendingInfix;
-    const std::string prefix = name ? "." + std::string(*name) + marker : std::string();
+    const std::string prefix = name ? pending_prefix(*name) : std::string();
     std::vector<std::filesystem::path> pending;
     for (const std::string& f : entries_of(home))
-        if (f.compare(0, prefix.size(), prefix) == 0 && is_pending_name(f, marker) &&
-            (!name || region_name_of(f) == *name))
+        if (f.compare(0, prefix.size(), prefix) == 0 && is_pending_name(f) && (!name || region_name_of(f) == *name))
             pending.push_back(home / f);
 
     std::vector<std::string> report;
     for (const auto& p : pending) {
         try {
-            if (auto line = remove_one_abandoned(home, p, marker, dry_run)) report.push_back(*line);
+            if (auto line = remove_one_abandoned(home, p, dry_run)) report.push_back(*line);
         } catch (const Failure& f) {
             // One odd file must not stop the sweep: say why it stays and go on.
             report.push_back("skipped " + p.string() + ": " + f.message);
@@ -346,7 +330,7 @@ void sweep_abandoned(const std::filesystem::path& home, std::string_view name) n
     try {
         // Usually there is nothing to sweep: find that out with three system calls (open,
         // getdents64, close) before the full sweep.
-        const std::string prefix = "." + std::string(name) + ".region" + kPendingInfix;
+        const std::string prefix = pending_prefix(name);
         bool any = false;
         for_each_entry(home, prefix, [&](std::string_view) { return !(any = true); });
         if (any) (void)do_remove_abandoned(home, false, name);

@@ -10,7 +10,7 @@
 // pid reuse; a slot from another PID namespace cannot be checked and counts as alive.
 #pragma once
 
-#include "region/header.hpp"
+#include "format/header.hpp"
 
 #include <chrono>
 #include <cstdint>

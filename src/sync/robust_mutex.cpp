@@ -1,5 +1,6 @@
 #include "sync/robust_mutex.hpp"
 
+#include "format/header.hpp"
 #include "sys/failure.hpp"
 
 #include <linux/futex.h>
@@ -14,21 +15,13 @@ namespace shmregion::detail {
 void robust_mutex_init(pthread_mutex_t* m) {
     pthread_mutexattr_t a;
     int rc = pthread_mutexattr_init(&a);
-    if (rc == 0) rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-    if (rc == 0) rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-    // Error-checking: relocking from the holding thread fails with EDEADLK instead of
-    // hanging, and unlocking from a non-owner is refused.
-    if (rc == 0) rc = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
+    if (rc == 0) rc = region_mutex_attributes(&a);
     if (rc == 0) rc = pthread_mutex_init(m, &a);
     pthread_mutexattr_destroy(&a);
     if (rc != 0) throw_errno(rc, "pthread_mutex_init (robust, process-shared)");
 }
 
 namespace {
-
-int kind_of(const pthread_mutex_t* m) noexcept {
-    return std::atomic_ref<int>(const_cast<int&>(m->__data.__kind)).load(std::memory_order_relaxed);
-}
 
 std::string region_of(const std::filesystem::path& file) {
     return file.empty() ? std::string("region lock") : "region lock of " + file.string();
@@ -41,32 +34,13 @@ std::string region_of(const std::filesystem::path& file) {
 
 }  // namespace
 
-int robust_mutex_expected_kind() noexcept {
-    static const int kind = [] {
-        pthread_mutex_t probe;
-        try {
-            robust_mutex_init(&probe);
-        } catch (...) {
-            return -1;
-        }
-        const int k = kind_of(&probe);
-        pthread_mutex_destroy(&probe);
-        return k;
-    }();
-    return kind;
-}
-
-int robust_mutex_kind(const pthread_mutex_t* m) noexcept { return kind_of(m); }
-
-bool robust_mutex_kind_ok(const pthread_mutex_t* m) noexcept { return kind_of(m) == robust_mutex_expected_kind(); }
-
 LockOutcome robust_mutex_lock(pthread_mutex_t* m, std::optional<std::chrono::steady_clock::time_point> deadline,
                               const std::filesystem::path& file) {
     // One load: a mutex whose robust bit was flipped off would hang every locker after
     // its holder's death, silently. Refuse it instead.
-    if (!robust_mutex_kind_ok(m))
-        corrupt_mutex(file, "has kind " + std::to_string(kind_of(m)) + ", not the robust, process-shared, "
-                            "error-checking kind " + std::to_string(robust_mutex_expected_kind()));
+    if (!region_mutex_kind_ok(m))
+        corrupt_mutex(file, "has kind " + std::to_string(region_mutex_kind(m)) + ", not the robust, process-shared, "
+                            "error-checking kind " + std::to_string(region_mutex_expected_kind()));
     int rc;
     if (deadline) {
         // steady_clock is CLOCK_MONOTONIC on Linux; clocklock measures the same clock.

@@ -16,17 +16,10 @@ namespace shmregion::detail {
 
 enum class LockOutcome { acquired, owner_died };
 
-/// Initialises a mutex in fresh shared memory. Throws Failure.
+/// Initialises a mutex in fresh shared memory with the format's attributes
+/// (format/header.hpp, region_mutex_attributes). Throws Failure.
 void robust_mutex_init(pthread_mutex_t* m);
 
-/// The mutex's kind word (glibc's __data.__kind: type, robust and process-shared bits) as
-/// robust_mutex_init() writes it. A mutex whose word differs is not the robust mutex it
-/// must be: without the robust bit a dead holder is never reported and every later lock
-/// waits forever. Checked by validate_header and before every lock.
-bool robust_mutex_kind_ok(const pthread_mutex_t* m) noexcept;
-/// The kind word found, and the one expected (for messages).
-int robust_mutex_kind(const pthread_mutex_t* m) noexcept;
-int robust_mutex_expected_kind() noexcept;
 
 /// Locks, waiting until `deadline` (CLOCK_MONOTONIC) if given, forever otherwise. `file`
 /// names the region in messages. Throws Failure: errc::lock_timeout,

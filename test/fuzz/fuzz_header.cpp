@@ -13,7 +13,7 @@
 // accepted header (must agree) and on one that differs (must not).
 #include "fuzz_support.hpp"
 
-#include "region/header.hpp"
+#include "format/header.hpp"
 #include "sys/failure.hpp"
 #include "sys/os.hpp"
 

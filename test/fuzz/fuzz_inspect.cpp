@@ -21,7 +21,7 @@
 // byte after it.
 #include "fuzz_support.hpp"
 
-#include "region/header.hpp"
+#include "format/header.hpp"
 
 #include <shmregion/shmregion.hpp>
 

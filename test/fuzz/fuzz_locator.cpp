@@ -13,7 +13,7 @@
 #include "fuzz_support.hpp"
 
 #include "backing/store.hpp"
-#include "region/header.hpp"
+#include "format/header.hpp"
 #include "sys/failure.hpp"
 
 #include <shmregion/error.hpp>
@@ -67,7 +67,7 @@ struct Paths {
     std::filesystem::path home = shmregion::fuzz::FuzzHome::sub("locator");
     std::filesystem::path file = home / (std::string(shmregion::fuzz::kRegionName) + ".region");
     std::filesystem::path pending =
-        home / ("." + std::string(shmregion::fuzz::kRegionName) + ".region" + kPendingInfix + "1.0123456789abcdef");
+        home / pending_file_name(shmregion::fuzz::kRegionName, 1, 0x0123456789abcdefull);
 };
 
 }  // namespace

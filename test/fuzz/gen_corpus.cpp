@@ -12,7 +12,7 @@
 // crash-*) are left alone. Everything it creates (home, segments) is removed before it exits.
 #include "fuzz_support.hpp"
 
-#include "region/header.hpp"
+#include "format/header.hpp"
 #include "sys/failure.hpp"
 #include "sys/os.hpp"
 

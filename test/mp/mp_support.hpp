@@ -12,7 +12,7 @@
 //   file for inspect()).
 #pragma once
 
-#include "region/header.hpp"
+#include "format/header.hpp"
 #include "skip.hpp"
 #include "sync/robust_mutex.hpp"
 #include "test_support.hpp"

@@ -1,6 +1,6 @@
 #include "test_support.hpp"
 
-#include "region/header.hpp"
+#include "format/header.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -5,7 +5,7 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include "region/header.hpp"
+#include "format/header.hpp"
 #include "skip.hpp"
 #include "test_support.hpp"
 

@@ -2,6 +2,8 @@
 // docs/format.md describes both byte by byte; keep it in step with this file.
 #pragma once
 
+#include "format/names.hpp"
+
 #include <shmregion/options.hpp>
 
 #include <pthread.h>
@@ -150,6 +152,21 @@ static_assert(offsetof(Locator, checksum) == 252);
 std::uint32_t locator_checksum(const Locator& l) noexcept;
 static_assert(offsetof(Locator, segment) == 48);
 
+/// The mutex a header carries (RegionHeader::mutex): process-shared, robust,
+/// error-checking. Sets those attributes on `a` (initialised by the caller); 0 or the
+/// pthread error. sync/robust_mutex.hpp initialises and locks the mutex with them.
+int region_mutex_attributes(pthread_mutexattr_t* a) noexcept;
+/// The mutex's kind word (glibc's __data.__kind: type, robust and process-shared bits) as
+/// pthread_mutex_init writes it with those attributes (-1 if that fails), and a mutex's
+/// own. A mutex whose word differs is not the robust mutex it must be: without the robust
+/// bit a dead holder is never reported and every later lock waits forever. Checked by
+/// validate_header and before every lock.
+int region_mutex_expected_kind() noexcept;
+int region_mutex_kind(const pthread_mutex_t* m) noexcept;
+inline bool region_mutex_kind_ok(const pthread_mutex_t* m) noexcept {
+    return region_mutex_kind(m) == region_mutex_expected_kind();
+}
+
 /// Header bytes (rounded to pages) for a table of n slots.
 std::uint64_t header_bytes(std::uint32_t max_attachers) noexcept;
 
@@ -200,9 +217,6 @@ void check_header_matches_locator(const RegionHeader& h, const Locator& loc,
 /// -1. Throws Failure: bad_magic, version_mismatch, header_corrupt naming the field.
 void validate_locator(const Locator& l, const std::filesystem::path& file, bool pending = false);
 
-/// The region name a region file or pending file is for: "a" for ".../a.region" and for
-/// ".../.a.region.pending.<pid>.<hex>"; empty if the file name is neither.
-std::string region_name_of(const std::filesystem::path& file);
 
 /// Where a locator's segment lives, as seen from the calling process.
 enum class SegmentPlace {

@@ -1,9 +1,9 @@
-#include "region/header.hpp"
+#include "format/header.hpp"
 
-#include "sync/robust_mutex.hpp"
 #include "sys/failure.hpp"
 #include "sys/os.hpp"
 
+#include <atomic>
 #include <cstddef>
 #include <cstring>
 #include <string>
@@ -20,6 +20,35 @@ namespace {
 std::string num(std::uint64_t v) { return std::to_string(v); }
 
 }  // namespace
+
+int region_mutex_attributes(pthread_mutexattr_t* a) noexcept {
+    int rc = pthread_mutexattr_setpshared(a, PTHREAD_PROCESS_SHARED);
+    if (rc == 0) rc = pthread_mutexattr_setrobust(a, PTHREAD_MUTEX_ROBUST);
+    // Error-checking: relocking from the holding thread fails with EDEADLK instead of
+    // hanging, and unlocking from a non-owner is refused.
+    if (rc == 0) rc = pthread_mutexattr_settype(a, PTHREAD_MUTEX_ERRORCHECK);
+    return rc;
+}
+
+int region_mutex_kind(const pthread_mutex_t* m) noexcept {
+    return std::atomic_ref<int>(const_cast<int&>(m->__data.__kind)).load(std::memory_order_relaxed);
+}
+
+int region_mutex_expected_kind() noexcept {
+    static const int kind = [] {
+        pthread_mutexattr_t a;
+        pthread_mutex_t probe;
+        int rc = pthread_mutexattr_init(&a);
+        if (rc == 0) rc = region_mutex_attributes(&a);
+        if (rc == 0) rc = pthread_mutex_init(&probe, &a);
+        pthread_mutexattr_destroy(&a);
+        if (rc != 0) return -1;
+        const int k = region_mutex_kind(&probe);
+        pthread_mutex_destroy(&probe);
+        return k;
+    }();
+    return kind;
+}
 
 std::uint64_t header_bytes(std::uint32_t max_attachers) noexcept {
     std::uint64_t raw = kSlotTableOffset + std::uint64_t{max_attachers} * sizeof(AttacherSlot);
@@ -104,10 +133,10 @@ void validate_header(const RegionHeader& h, std::uint64_t backing_size,
         corrupt(file, "segment", "does not name a POSIX segment");
     if (backing == Backing::sysv && h.max_region_size != h.region_size)
         corrupt(file, "max_region_size", "differs from region_size in a System V region");
-    if (!robust_mutex_kind_ok(&h.mutex))
-        corrupt(file, "mutex", "has kind " + std::to_string(robust_mutex_kind(&h.mutex)) +
+    if (!region_mutex_kind_ok(&h.mutex))
+        corrupt(file, "mutex", "has kind " + std::to_string(region_mutex_kind(&h.mutex)) +
                                    ", not the robust, process-shared, error-checking kind " +
-                                   std::to_string(robust_mutex_expected_kind()) +
+                                   std::to_string(region_mutex_expected_kind()) +
                                    " (a mutex without the robust bit would hang every locker after a holder's death)");
     validate_grow_record(h, file);
 }
@@ -159,19 +188,6 @@ std::uint32_t locator_checksum(const Locator& l) noexcept {
     return h ? h : 1;
 }
 
-std::string region_name_of(const std::filesystem::path& file) {
-    const std::string f = file.filename().string();
-    const std::string suffix = ".region";
-    if (f.size() > suffix.size() && f.front() != '.' &&
-        f.compare(f.size() - suffix.size(), suffix.size(), suffix) == 0)
-        return f.substr(0, f.size() - suffix.size());
-    // ".<name>.region.pending.<pid>.<hex>" (rfind: the name itself may contain the marker)
-    const std::string marker = suffix + ".pending.";
-    const auto at = f.rfind(marker);
-    if (f.size() > 1 && f.front() == '.' && at != std::string::npos && at > 1) return f.substr(1, at - 1);
-    return {};
-}
-
 SegmentPlace segment_place(const Locator& l) noexcept {
     const BootId& now = boot_id();
     BootId then;
@@ -218,17 +234,12 @@ void validate_locator(const Locator& l, const std::filesystem::path& file, bool 
     // Only names of the form we create: a forged locator must not make unlink --force
     // remove somebody else's /dev/shm object.
     const std::string seg = fixed_string(l.segment, sizeof l.segment);
-    const std::string prefix = "/shmregion.";
-    if (backing == Backing::posix &&
-        (seg.compare(0, prefix.size(), prefix) != 0 || seg.size() < prefix.size() + 18 ||
-         seg[seg.size() - 17] != '.' ||
-         seg.find_first_not_of("0123456789abcdef", seg.size() - 16) != std::string::npos ||
-         seg.find('/', 1) != std::string::npos))
+    if (backing == Backing::posix && !is_segment_name(seg))
         corrupt(file, "locator.segment", "is '" + seg + "', not a segment name of ours (/shmregion.<name>.<16 hex>)");
     // ... and made for this region: a name of another region is a damaged locator, never an
     // orphan whose removal would lose the real segment.
     const std::string name = region_name_of(file);
-    if (backing == Backing::posix && !name.empty() && seg.substr(prefix.size(), seg.size() - prefix.size() - 17) != name)
+    if (backing == Backing::posix && !name.empty() && segment_region(seg) != name)
         corrupt(file, "locator.segment", "is '" + seg + "', not a segment of region '" + name + "' (/shmregion." + name +
                                              ".<16 hex>)");
     if (backing == Backing::sysv && l.sysv_id < (pending ? -1 : 0))
