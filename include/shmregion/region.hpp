@@ -316,6 +316,8 @@ RepairReport repair(const std::filesystem::path& home, std::string_view name, bo
 /// those of inspect().
 std::vector<unsigned char> read_bytes(const std::filesystem::path& home, std::string_view name,
                                       std::uint64_t offset, std::uint64_t length);
+std::vector<unsigned char> read_bytes(const std::filesystem::path& home, std::string_view name,
+                                      std::uint64_t offset, std::uint64_t length, std::error_code& ec) noexcept;
 
 /// A shared-memory segment made for a region of a home whose file in home is gone (or
 /// locates another segment): left by a crash inside a removal, or by deleting the file by

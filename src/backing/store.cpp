@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <algorithm>
 #include <chrono>
-#include <thread>
 #include <cstring>
 
 namespace shmregion::detail {
@@ -263,14 +262,13 @@ public:
         : fd_(::open(home.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)), hook_(&close_in_child, this) {
         if (!fd_) return;
         const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-        std::chrono::microseconds delay(50);
+        Backoff backoff(std::chrono::microseconds(50), std::chrono::microseconds(10'000));
         while (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
             if ((errno != EWOULDBLOCK && errno != EINTR) || std::chrono::steady_clock::now() >= give_up) {
                 fd_.reset();
                 return;
             }
-            std::this_thread::sleep_for(delay);
-            delay = std::min(delay * 2, std::chrono::microseconds(10'000));
+            backoff.wait();
         }
     }
 

@@ -380,4 +380,11 @@ PrefaultHandle prefault_async(void* addr, std::size_t length, const PrefaultOpti
     });
 }
 
+PrefaultHandle prefault_async(void* addr, std::size_t length, const PrefaultOptions& options,
+                              std::shared_ptr<void> keep_alive, std::error_code& ec) noexcept {
+    return shmregion::detail::capture(ec, PrefaultHandle(), [&] {
+        return PrefaultHandle(detail::start_prefault(addr, length, options, std::move(keep_alive)));
+    });
+}
+
 }  // namespace shmregion::io

@@ -16,8 +16,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace shmregion {
 namespace detail {
@@ -119,24 +117,18 @@ std::vector<OrphanSegment> scan(const std::filesystem::path& home) {
         if (c.h.valid == kValidInitialising && live_in(c) > 0) continue;
         out.push_back({Backing::posix, "/" + entry, name, 0, -1, static_cast<std::uint64_t>(st.st_size), live_in(c)});
     }
-    std::ifstream in("/proc/sysvipc/shm");
-    std::string line;
-    std::getline(in, line);  // column titles
-    while (std::getline(in, line)) {
-        std::istringstream f(line);
-        long long key = 0, size = 0;
-        int id = -1;
-        unsigned perms = 0, uid = 0;
-        long long cpid = 0, lpid = 0, nattch = 0;
-        if (!(f >> key >> id >> std::oct >> perms >> std::dec >> size >> cpid >> lpid >> nattch >> uid)) continue;
-        if (uid != ::geteuid() || key == IPC_PRIVATE) continue;  // IPC_PRIVATE: removed already
+    for (const SysvSegmentRow& row : sysv_segments()) {
+        const long long key = row.key;
+        const int id = row.id;
+        const std::uint64_t size = row.size;
+        if (row.uid != ::geteuid() || key == IPC_PRIVATE) continue;  // IPC_PRIVATE: removed already
         Copy c;
-        if (!copy_sysv(id, static_cast<std::uint64_t>(size), c)) continue;
+        if (!copy_sysv(id, size, c)) continue;
         if (c.h.backing != static_cast<std::uint32_t>(Backing::sysv) || c.h.sysv_id != id) continue;
         const std::string name = name_in(c.h, *home_id);
         if (name.empty() || !unlocated(home, name, c.h)) continue;
         out.push_back({Backing::sysv, "System V id " + std::to_string(id), name, static_cast<std::int32_t>(key), id,
-                       static_cast<std::uint64_t>(size), live_in(c)});
+                       size, live_in(c)});
     }
     return out;
 }

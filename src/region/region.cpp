@@ -17,7 +17,6 @@
 #include <cstring>
 #include <mutex>
 #include <set>
-#include <thread>
 #include <utility>
 
 namespace shmregion {
@@ -331,10 +330,6 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
     return r;
 }
 
-void backoff(std::chrono::microseconds& delay) {
-    std::this_thread::sleep_for(delay);
-    delay = std::min(delay * 2, std::chrono::microseconds(50'000));
-}
 
 /// Options::prefault: waits, or starts the job, for a region just attached.
 std::unique_ptr<RegionImpl> with_prefault(std::unique_ptr<RegionImpl> r, Prefault how) {
@@ -381,14 +376,14 @@ std::unique_ptr<RegionImpl> attach_region(const Options& o, const io::Choice& en
     const std::filesystem::path file = named(o.backing) || o.backing == Backing::any
                                            ? region_file(o.home, o.name)
                                            : std::filesystem::path();
-    std::chrono::microseconds delay(200);
+    Backoff backoff(std::chrono::microseconds(200), std::chrono::microseconds(50'000));
     for (;;) {
         if (o.mode != OpenMode::create_only && o.backing != Backing::anonymous) {
             try {
                 return join(o, file, deadline);
             } catch (RetryLater& retry) {
                 if (std::chrono::steady_clock::now() >= deadline) throw retry.why;
-                backoff(delay);
+                backoff.wait();
                 continue;
             } catch (Failure& f) {
                 // The segment went at any step after the locator was read (owner check,
@@ -396,7 +391,7 @@ std::unique_ptr<RegionImpl> attach_region(const Options& o, const io::Choice& en
                 // we joined. Start over: the file is gone too by now, or soon.
                 if (f.code == make_error_code(errc::segment_missing) &&
                     std::chrono::steady_clock::now() < deadline) {
-                    backoff(delay);
+                    backoff.wait();
                     continue;
                 }
                 if (f.code != make_error_code(errc::region_not_found)) throw;

@@ -420,6 +420,12 @@ std::vector<unsigned char> read_bytes(const std::filesystem::path& home, std::st
                                 [&] { return detail::read_bytes_impl(home, name, offset, length); });
 }
 
+std::vector<unsigned char> read_bytes(const std::filesystem::path& home, std::string_view name, std::uint64_t offset,
+                                      std::uint64_t length, std::error_code& ec) noexcept {
+    return detail::capture(ec, std::vector<unsigned char>(),
+                           [&] { return detail::read_bytes_impl(home, name, offset, length); });
+}
+
 RegionInfo inspect(const std::filesystem::path& home, std::string_view name) {
     return detail::with_context("inspect", name, home, [&] { return detail::do_inspect(home, name); });
 }

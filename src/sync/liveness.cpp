@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <thread>
 
 namespace shmregion::detail {
 namespace {
@@ -49,13 +48,12 @@ void presence_share(int fd, const std::filesystem::path& file,
     }
     // Bounded: a lone joiner holds the byte exclusively only for its checks, but it could
     // be stopped (SIGSTOP, a debugger) in between.
-    std::chrono::microseconds delay(100);
+    Backoff backoff(std::chrono::microseconds(100), std::chrono::microseconds(20'000));
     while (!try_lock_byte(fd, F_RDLCK, kPresenceLockOffset, "the presence byte")) {
         if (std::chrono::steady_clock::now() >= *deadline)
             throw_failure(errc::lock_timeout, file,
                           file.string() + ": another process kept the presence byte past the join timeout");
-        std::this_thread::sleep_for(delay);
-        delay = std::min(delay * 2, std::chrono::microseconds(20'000));
+        backoff.wait();
     }
 }
 

@@ -12,6 +12,9 @@
 #include <cstring>
 #include <ctime>
 #include <string_view>
+#include <algorithm>
+#include <fstream>
+#include <sstream>
 
 namespace shmregion::detail {
 namespace {
@@ -173,6 +176,31 @@ bool for_each_entry_impl(const std::filesystem::path& dir, std::string_view pref
         }
         if (n == 0 || static_cast<std::size_t>(n) + kLargest <= sizeof buf) return true;
     }
+}
+
+void Backoff::wait() noexcept {
+    timespec ts{};
+    ts.tv_sec = static_cast<time_t>(delay_.count() / 1'000'000);
+    ts.tv_nsec = static_cast<long>(delay_.count() % 1'000'000) * 1000;
+    ::nanosleep(&ts, nullptr);
+    delay_ = std::min(delay_ * 2, cap_);
+}
+
+std::vector<SysvSegmentRow> sysv_segments() {
+    std::vector<SysvSegmentRow> rows;
+    std::ifstream in("/proc/sysvipc/shm");
+    std::string line;
+    std::getline(in, line);  // column titles
+    while (std::getline(in, line)) {
+        std::istringstream f(line);
+        SysvSegmentRow r;
+        long long size = 0, cpid = 0, lpid = 0, nattch = 0;
+        if (!(f >> r.key >> r.id >> std::oct >> r.perms >> std::dec >> size >> cpid >> lpid >> nattch >> r.uid)) continue;
+        r.size = static_cast<std::uint64_t>(size);
+        r.cpid = static_cast<pid_t>(cpid);
+        rows.push_back(r);
+    }
+    return rows;
 }
 
 const SelfIdentity& self_identity() noexcept {

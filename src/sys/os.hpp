@@ -4,12 +4,14 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 namespace shmregion::detail {
 
@@ -104,6 +106,31 @@ bool for_each_entry(const std::filesystem::path& dir, std::string_view prefix, F
         dir, prefix, [](void* c, std::string_view n) { return (*static_cast<std::remove_reference_t<Fn>*>(c))(n); },
         &fn);
 }
+
+/// Exponential backoff for the retry loops (a lock held elsewhere, a creator not finished):
+/// wait() sleeps the current delay, then doubles it up to the cap. One helper, so every
+/// loop backs off alike; each picks its start and cap for what it waits on.
+class Backoff {
+public:
+    Backoff(std::chrono::microseconds initial, std::chrono::microseconds cap) noexcept : delay_(initial), cap_(cap) {}
+    void wait() noexcept;
+
+private:
+    std::chrono::microseconds delay_;
+    std::chrono::microseconds cap_;
+};
+
+/// One row of /proc/sysvipc/shm: the System V segments this IPC namespace has.
+struct SysvSegmentRow {
+    long long key = 0;
+    int id = -1;
+    unsigned perms = 0;  // with the SHM_DEST bit once IPC_RMID was done
+    std::uint64_t size = 0;
+    pid_t cpid = 0;
+    unsigned uid = 0;
+};
+/// Every row of /proc/sysvipc/shm (empty if it cannot be read). The one parser of it.
+std::vector<SysvSegmentRow> sysv_segments();
 
 /// The calling process: pid, start time and pid namespace, read from /proc once per
 /// process (recomputed after fork(), when the pid changes).

@@ -1,6 +1,7 @@
 #include "test_support.hpp"
 
 #include "format/header.hpp"
+#include "sys/os.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -203,18 +204,12 @@ std::vector<std::string> posix_segments_with_origin(const std::string& prefix) {
 
 std::vector<int> sysv_segments_with_origin(const std::string& prefix, const std::function<bool(pid_t)>& made_by) {
     std::vector<int> found;
-    std::ifstream in("/proc/sysvipc/shm");
-    std::string line;
-    std::getline(in, line);  // column titles
-    while (std::getline(in, line)) {
-        std::istringstream f(line);
-        long long key = 0, size = 0;
-        int id = -1;
-        unsigned perms = 0;
-        pid_t cpid = 0;
-        if (!(f >> key >> id >> std::oct >> perms >> std::dec >> size >> cpid) ||
-            size < static_cast<long long>(sizeof(detail::RegionHeader)))
-            continue;
+    for (const auto& row : detail::sysv_segments()) {
+        const int id = row.id;
+        if (row.size < sizeof(detail::RegionHeader)) continue;
+        const long long key = row.key;
+        const unsigned perms = row.perms;
+        const pid_t cpid = row.cpid;
         if (key == 0 || (perms & SHM_DEST)) continue;  // removed, still attached somewhere
         if (made_by && !made_by(cpid)) continue;
         void* p = ::shmat(id, nullptr, SHM_RDONLY);

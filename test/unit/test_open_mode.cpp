@@ -435,6 +435,32 @@ BOOST_AUTO_TEST_CASE(force_unlink_removes_at_once_while_attached) {
 
 // ---- list -------------------------------------------------------------------------------------
 
+// read_bytes and io::prefault_async have error_code forms like every other call.
+BOOST_AUTO_TEST_CASE(read_bytes_and_prefault_async_have_error_code_forms) {
+    test::TempHome home;
+    auto o = test::options(home, Backing::file);
+    Region r = Region::attach(o);
+    std::memcpy(r.data(), "abcdef", 6);
+    std::error_code ec = make_error_code(std::errc::interrupted);
+    const auto bytes = read_bytes(home, o.name, 1, 4, ec);
+    BOOST_TEST(!ec, ec.message());
+    BOOST_TEST(std::string(bytes.begin(), bytes.end()) == "bcde");
+    const auto none = read_bytes(home, o.name, r.size(), 1, ec);  // beyond the region
+    BOOST_TEST((ec == code(errc::invalid_size)), ec.message());
+    BOOST_TEST(none.empty());
+    (void)read_bytes(home, "no-such-region", 0, 1, ec);
+    BOOST_TEST((ec == code(errc::region_not_found)), ec.message());
+
+    ec = make_error_code(std::errc::interrupted);
+    io::PrefaultHandle h = io::prefault_async(r.data(), r.size(), {}, nullptr, ec);
+    BOOST_TEST(!ec, ec.message());
+    BOOST_TEST(h.valid());
+    h.wait(ec);
+    BOOST_TEST(!ec, ec.message());
+    BOOST_TEST(std::memcmp(r.data(), "abcdef", 6) == 0, "prefault changed the bytes");
+    r.mark_for_removal();
+}
+
 BOOST_AUTO_TEST_CASE(list_returns_region_names_sorted) {
     test::TempHome home;
     BOOST_TEST(list(home).empty());

@@ -105,6 +105,9 @@ void prefault(void* addr, std::size_t length, const PrefaultOptions& options, st
 /// ends (a Region passes its mapping, so the range stays mapped while the job runs).
 PrefaultHandle prefault_async(void* addr, std::size_t length, const PrefaultOptions& options = {},
                               std::shared_ptr<void> keep_alive = nullptr);
+/// As above; on failure returns an empty handle and sets ec.
+PrefaultHandle prefault_async(void* addr, std::size_t length, const PrefaultOptions& options,
+                              std::shared_ptr<void> keep_alive, std::error_code& ec) noexcept;
 
 /// Makes the data written to the file behind fd durable: fdatasync (data_only) or fsync
 /// through the engine, waited for. For a MAP_SHARED mapping of the file this covers the
