@@ -1,5 +1,5 @@
 // The state of one attach, shared by region.cpp (attach/detach/lock) and the operations
-// built on it (unlink.cpp).
+// built on it (admin.cpp).
 #pragma once
 
 #include "backing/store.hpp"

@@ -1,5 +1,6 @@
-// unlink (marks and detaches, or forced: removes from the locator without attaching),
-// inspect (read-only header snapshot) and list.
+// The administrative operations: unlink (marks and detaches, or forced: removes from the
+// locator without attaching), remove_unused, repair, inspect (read-only header snapshot),
+// read_bytes, list, and the sweep of abandoned creations.
 #include "region/region_impl.hpp"
 
 #include "sync/liveness.hpp"
