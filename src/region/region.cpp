@@ -1,6 +1,7 @@
 // Attach, lock, detach: the region life cycle over any backing (backing/store.hpp).
 #include "region/region_impl.hpp"
 
+#include "sync/attacher_table.hpp"
 #include "sync/liveness.hpp"
 #include "sync/robust_mutex.hpp"
 #include "sys/crash_point.hpp"
@@ -688,39 +689,13 @@ void RegionImpl::remove_region() {
 }
 
 std::size_t RegionImpl::reap_dead() noexcept {
-    std::size_t dropped = 0;
-    std::uint32_t live = 0;
-    const int fd = store ? store->lock_fd() : -1;
-    for (std::uint32_t i = 0; i < slots; ++i) {
-        AttacherSlot& s = *slot_at(hdr, i);
-        if (s.state != kSlotInUse) continue;
-        if (!(has_slot && i == slot) && !slot_alive(s, i, fd)) {
-            std::memset(&s, 0, sizeof s);
-            ++dropped;
-            continue;
-        }
-        ++live;
-    }
-    hdr->ref_count = live;
-    return dropped;
+    return reap_dead_slots(*hdr, slots, store ? store->lock_fd() : -1,
+                           has_slot ? std::optional<std::uint32_t>(slot) : std::nullopt);
 }
 
 void RegionImpl::take_slot() {
-    const int fd = store->lock_fd();
-    for (std::uint32_t i = 0; i < slots; ++i) {
-        AttacherSlot& s = *slot_at(hdr, i);
-        if (s.state != kSlotFree) continue;
-        // A detacher frees its slot before it drops the lock: a held lock means "not yet".
-        if (fd >= 0 && !slot_lock_acquire(fd, i)) continue;
-        SHMREGION_CRASH_POINT("attach.after_slot_lock");
-        slot_fill_self(s);
-        slot = i;
-        has_slot = true;
-        ++hdr->ref_count;
-        return;
-    }
-    throw_failure(errc::attacher_table_full, file,
-                  "all " + num(slots) + " attacher slots are held by live processes");
+    slot = take_free_slot(*hdr, slots, store->lock_fd(), file);
+    has_slot = true;
 }
 
 void RegionImpl::detach() {
