@@ -174,7 +174,7 @@ private:
 void remove_posix_segment(const std::string& segment, const std::filesystem::path& locator_file,
                           std::optional<uid_t> owner) {
     struct stat st {};
-    if (owner && ::stat((segment_path(segment)).c_str(), &st) == 0 && st.st_uid != *owner)
+    if (owner && ::stat(segment_path(segment).c_str(), &st) == 0 && st.st_uid != *owner)
         throw_failure(errc::wrong_owner, locator_file,
                       "segment " + segment + " named by " + locator_file.string() + " belongs to uid " +
                           std::to_string(st.st_uid) + ", the locator to uid " + std::to_string(*owner) +

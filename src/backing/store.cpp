@@ -211,15 +211,9 @@ std::unique_ptr<Store> create_store(Backing kind, const CreateRequest& req) {
     throw_failure(errc::invalid_options, {}, "backing 'any' cannot create a region");
 }
 
-std::uint64_t segment_namespace(Backing kind) noexcept {
-    if (kind == Backing::posix) return dev_shm_device();
-    if (kind == Backing::sysv) return ipc_namespace();
-    return 0;
-}
-
 void throw_segment_absent(const Locator& loc, const std::filesystem::path& file, const std::string& what) {
     const SegmentPlace place = segment_place(loc);
-    if (place == SegmentPlace::here || place == SegmentPlace::gone)
+    if (missing_means_gone(place))
         throw_failure(errc::segment_missing, file,
                       file.string() + ": " + what + (place == SegmentPlace::gone ? " (made before the last reboot)" : ""));
     throw_failure(errc::segment_foreign, file, file.string() + ": " + what + ", but " + describe_place(loc, place));

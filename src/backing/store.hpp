@@ -164,9 +164,6 @@ struct CreateRequest {
 };
 std::unique_ptr<Store> create_store(Backing kind, const CreateRequest& req);
 
-/// Where segments of `kind` made by this process are visible (Locator::namespace_id):
-/// st_dev of /dev/shm for posix, the IPC namespace inode for sysv; 0 if unknown.
-std::uint64_t segment_namespace(Backing kind) noexcept;
 
 /// A locator's segment cannot be found from here: segment_missing if it was made where we
 /// look (or in an earlier boot), else segment_foreign. `what` says what was looked for

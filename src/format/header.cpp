@@ -50,6 +50,12 @@ int region_mutex_expected_kind() noexcept {
     return kind;
 }
 
+std::string region_mutex_kind_problem(const pthread_mutex_t* m) {
+    return "has kind " + std::to_string(region_mutex_kind(m)) + ", not the robust, process-shared, error-checking kind " +
+           std::to_string(region_mutex_expected_kind()) +
+           " (a mutex without the robust bit would hang every locker after a holder's death)";
+}
+
 std::uint64_t header_bytes(std::uint32_t max_attachers) noexcept {
     std::uint64_t raw = kSlotTableOffset + std::uint64_t{max_attachers} * sizeof(AttacherSlot);
     return *round_up(raw, page_size());
@@ -133,11 +139,7 @@ void validate_header(const RegionHeader& h, std::uint64_t backing_size,
         corrupt(file, "segment", "does not name a POSIX segment");
     if (backing == Backing::sysv && h.max_region_size != h.region_size)
         corrupt(file, "max_region_size", "differs from region_size in a System V region");
-    if (!region_mutex_kind_ok(&h.mutex))
-        corrupt(file, "mutex", "has kind " + std::to_string(region_mutex_kind(&h.mutex)) +
-                                   ", not the robust, process-shared, error-checking kind " +
-                                   std::to_string(region_mutex_expected_kind()) +
-                                   " (a mutex without the robust bit would hang every locker after a holder's death)");
+    if (!region_mutex_kind_ok(&h.mutex)) corrupt(file, "mutex", region_mutex_kind_problem(&h.mutex));
     validate_grow_record(h, file);
 }
 
@@ -188,14 +190,19 @@ std::uint32_t locator_checksum(const Locator& l) noexcept {
     return h ? h : 1;
 }
 
+std::uint64_t segment_namespace(Backing kind) noexcept {
+    if (kind == Backing::posix) return dev_shm_device();
+    if (kind == Backing::sysv) return ipc_namespace();
+    return 0;
+}
+
 SegmentPlace segment_place(const Locator& l) noexcept {
     const BootId& now = boot_id();
     BootId then;
     std::memcpy(then.bytes, l.boot_id, sizeof then.bytes);
     if (then.known() && now.known() && std::memcmp(then.bytes, now.bytes, sizeof then.bytes) != 0)
         return SegmentPlace::gone;
-    const std::uint64_t here = l.backing == static_cast<std::uint32_t>(Backing::posix) ? dev_shm_device()
-                                                                                       : ipc_namespace();
+    const std::uint64_t here = segment_namespace(static_cast<Backing>(l.backing));
     if (l.namespace_id == 0 || here == 0) return SegmentPlace::unknown;
     return l.namespace_id == here ? SegmentPlace::here : SegmentPlace::foreign;
 }

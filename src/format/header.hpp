@@ -166,6 +166,9 @@ int region_mutex_kind(const pthread_mutex_t* m) noexcept;
 inline bool region_mutex_kind_ok(const pthread_mutex_t* m) noexcept {
     return region_mutex_kind(m) == region_mutex_expected_kind();
 }
+/// Why a mutex's kind word is wrong ("has kind 130, not the robust, ... kind 146 ..."), for
+/// the header_corrupt messages of validate_header and of the lock.
+std::string region_mutex_kind_problem(const pthread_mutex_t* m);
 
 /// Header bytes (rounded to pages) for a table of n slots.
 std::uint64_t header_bytes(std::uint32_t max_attachers) noexcept;
@@ -225,8 +228,14 @@ enum class SegmentPlace {
     foreign,  ///< made in another /dev/shm or IPC namespace of this boot: may exist there
     unknown,  ///< the locator does not record enough to tell
 };
+/// Where segments of `kind` made by this process are visible (Locator::namespace_id):
+/// st_dev of /dev/shm for posix, the IPC namespace inode for sysv; 0 if unknown.
+std::uint64_t segment_namespace(Backing kind) noexcept;
 /// Compares the locator's namespace_id and boot_id with the caller's.
 SegmentPlace segment_place(const Locator& l) noexcept;
+/// True where a segment that cannot be found is really gone (here, or an earlier boot):
+/// the one condition under which a missing segment makes an orphan.
+inline bool missing_means_gone(SegmentPlace p) noexcept { return p == SegmentPlace::here || p == SegmentPlace::gone; }
 /// A sentence for a foreign or unknown place: "... lives in another /dev/shm (...)".
 std::string describe_place(const Locator& l, SegmentPlace p);
 

@@ -54,7 +54,7 @@ void check_removable(const HomeFile& hf, const std::filesystem::path& file, cons
                           "removes another user's region)");
     if (!hf.locator || how.allow_foreign) return;
     const SegmentPlace place = segment_place(*hf.locator);
-    if (place == SegmentPlace::here || place == SegmentPlace::gone || segment_visible(*hf.locator)) return;
+    if (missing_means_gone(place) || segment_visible(*hf.locator)) return;
     throw_failure(errc::segment_foreign, file,
                   file.string() + ": not removed: " + describe_place(*hf.locator, place) +
                       " (RemoveOptions::allow_foreign, regiontool unlink --force --foreign, removes the file anyway)");
@@ -307,9 +307,7 @@ std::vector<std::string> do_remove_abandoned(const std::filesystem::path& home, 
 }
 
 RepairReport do_repair(const std::filesystem::path& home, std::string_view name, bool require_same_owner) {
-    validate_name(name);
-    check_home(home);
-    const RegionInfo before = do_inspect(home, name);
+    const RegionInfo before = do_inspect(home, name);  // checks the name and the home
     RepairReport report;
     for (const auto& a : before.attachers) report.dead_attachers += a.alive ? 0 : 1;
     report.lock_recovered = before.lock_state == LockState::owner_dead;

@@ -66,8 +66,9 @@ std::string name_in(const RegionHeader& h, const DirId& home) {
         const auto then = dir_id(origin.parent_path());
         if (!then || *then != home) return {};
     }
-    const std::string name = region_name_of(origin);
-    return name.empty() || name.front() == '.' ? std::string() : name;
+    // Only "<name>.region": region_name_of() also answers for a pending file's name.
+    const std::string file = origin.filename().string();
+    return file.empty() || file.front() == '.' ? std::string() : region_name_of(origin);
 }
 
 /// True if home's file for `name` no longer locates this segment (gone, or another one's).
@@ -114,8 +115,9 @@ std::vector<OrphanSegment> scan(const std::filesystem::path& home) {
         if (name.empty() || !unlocated(home, name, c.h)) continue;
         // A creation in progress (its birth record, valid not yet set; the creator alive in
         // slot 0) is nobody's orphan.
-        if (c.h.valid == kValidInitialising && live_in(c) > 0) continue;
-        out.push_back({Backing::posix, "/" + entry, name, 0, -1, static_cast<std::uint64_t>(st.st_size), live_in(c)});
+        const std::size_t live = live_in(c);
+        if (c.h.valid == kValidInitialising && live > 0) continue;
+        out.push_back({Backing::posix, "/" + entry, name, 0, -1, static_cast<std::uint64_t>(st.st_size), live});
     }
     for (const SysvSegmentRow& row : sysv_segments()) {
         const long long key = row.key;

@@ -248,8 +248,7 @@ std::unique_ptr<RegionImpl> join(const Options& o, const std::filesystem::path& 
             // inside a removal). With nobody attached, nothing can be lost by removing it.
             // segment_missing says the segment was made where we look (or before the last
             // boot); checked again here, since that is what makes the removal safe.
-            const SegmentPlace place = loc ? segment_place(*loc) : SegmentPlace::unknown;
-            if (alone && (place == SegmentPlace::here || place == SegmentPlace::gone))
+            if (alone && loc && missing_means_gone(segment_place(*loc)))
                 unlink_if_same(file, presence.get());
             throw RetryLater{std::move(f)};
         }

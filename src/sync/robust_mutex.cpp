@@ -38,9 +38,7 @@ LockOutcome robust_mutex_lock(pthread_mutex_t* m, std::optional<std::chrono::ste
                               const std::filesystem::path& file) {
     // One load: a mutex whose robust bit was flipped off would hang every locker after
     // its holder's death, silently. Refuse it instead.
-    if (!region_mutex_kind_ok(m))
-        corrupt_mutex(file, "has kind " + std::to_string(region_mutex_kind(m)) + ", not the robust, process-shared, "
-                            "error-checking kind " + std::to_string(region_mutex_expected_kind()));
+    if (!region_mutex_kind_ok(m)) corrupt_mutex(file, region_mutex_kind_problem(m));
     int rc;
     if (deadline) {
         // steady_clock is CLOCK_MONOTONIC on Linux; clocklock measures the same clock.
