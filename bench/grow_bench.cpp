@@ -26,10 +26,10 @@
 // final refresh() must be TOTAL; attachers exit cleanly; unlink leaves nothing behind (region
 // file, segment, pending files). Baselines: the file's size and allocated blocks cover TOTAL.
 #include "bench_util.hpp"
+#include "io/engine.hpp"
+#include "io/ops.hpp"
 
 #include <shmregion/error.hpp>
-#include <shmregion/io/engine.hpp>
-#include <shmregion/io/ops.hpp>
 #include <shmregion/shmregion.hpp>
 
 #include <fcntl.h>

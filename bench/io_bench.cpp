@@ -10,10 +10,10 @@
 // mapped at its final size: each method sizes it (ftruncate, posix_fallocate, io::extend) and
 // faults every page in, so the pages are fresh, never allocated before.
 #include "bench_util.hpp"
+#include "io/engine.hpp"
+#include "io/ops.hpp"
 
 #include <shmregion/error.hpp>
-#include <shmregion/io/engine.hpp>
-#include <shmregion/io/ops.hpp>
 
 #include <fcntl.h>
 #include <signal.h>

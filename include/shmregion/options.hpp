@@ -1,7 +1,7 @@
 // shmregion: what to attach to, and how.
 #pragma once
 
-#include <shmregion/io/engine.hpp>
+#include <shmregion/io.hpp>
 
 #include <sys/types.h>
 
@@ -77,7 +77,7 @@ struct Options {
     /// Remove the region when its last attacher detaches (Berkeley DB's REGION_LASTDETACH).
     /// Others may still join it until then. Set by any attacher, it stays set.
     bool remove_on_last_detach = false;
-    /// The I/O engine for this attach's extension, prefault and flush (io/engine.hpp).
+    /// The I/O engine for this attach's extension, prefault and flush (io.hpp).
     /// automatic honours SHMREGION_IO_ENGINE, then probes; a named engine that cannot run
     /// here fails the attach with errc::engine_unavailable.
     io::EngineKind io_engine = io::EngineKind::automatic;

@@ -22,7 +22,7 @@
 #pragma once
 
 #include <shmregion/error.hpp>
-#include <shmregion/io/ops.hpp>
+#include <shmregion/io.hpp>
 #include <shmregion/options.hpp>
 
 #include <sys/types.h>

@@ -13,9 +13,9 @@
 #pragma once
 
 #include "format/header.hpp"
+#include "io/engine.hpp"
 #include "sys/os.hpp"
 
-#include <shmregion/io/engine.hpp>
 #include <shmregion/options.hpp>
 
 #include <sys/types.h>

@@ -2,8 +2,8 @@
 // holds the only #if over the optional engines), and the helpers the operations share.
 #pragma once
 
-#include <shmregion/io/engine.hpp>
-#include <shmregion/io/ops.hpp>
+#include "io/engine.hpp"
+#include "io/ops.hpp"
 
 #include <memory>
 #include <string>

@@ -38,7 +38,7 @@
 #error "io/fault.hpp is a test hook: only shmregion_testing and the tests that link it define SHMREGION_TEST_HOOKS"
 #endif
 
-#include <shmregion/io/engine.hpp>
+#include "io/engine.hpp"
 
 #include <sys/types.h>
 

@@ -18,6 +18,8 @@
 #define BOOST_TEST_MODULE mp_io_enospc
 #include <boost/test/unit_test.hpp>
 
+#include "io/engine.hpp"
+#include "io/ops.hpp"
 #include "private_tmpfs.hpp"
 
 #include <fcntl.h>

@@ -19,6 +19,8 @@
 #define BOOST_TEST_MODULE mp_io_probe
 #include <boost/test/unit_test.hpp>
 
+#include "io/engine.hpp"
+#include "io/ops.hpp"
 #include "mp_support.hpp"
 
 #include <linux/audit.h>

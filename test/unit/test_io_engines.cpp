@@ -27,6 +27,8 @@
 #include <boost/test/data/monomorphic.hpp>
 #include <boost/test/data/test_case.hpp>
 
+#include "io/engine.hpp"
+#include "io/ops.hpp"
 #include "unit_helpers.hpp"
 
 #include <fcntl.h>

@@ -37,6 +37,7 @@
 #include <boost/test/data/test_case.hpp>
 
 #include "io/fault.hpp"
+#include "io/ops.hpp"
 #include "unit_helpers.hpp"
 
 #include <fcntl.h>

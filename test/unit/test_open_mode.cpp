@@ -1,6 +1,7 @@
 // OpenMode and Backing semantics, the format of error messages, heap regions, removal on
 // last detach, and list().
 #define BOOST_TEST_MODULE unit_open_mode
+#include "io/ops.hpp"
 #include "unit_helpers.hpp"
 
 #include <algorithm>

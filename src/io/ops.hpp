@@ -1,9 +1,10 @@
-// shmregion: what the I/O engine is used for. Extension makes a file's new space real,
-// prefault makes a mapping's pages resident and writable, flush makes a file's data
-// durable. Region uses these (region.hpp); they are public for tools and benchmarks.
+// Inside the library (not installed): what the I/O engine is used for. Extension makes a
+// file's new space real, prefault makes a mapping's pages resident and writable, flush makes
+// a file's data durable. Region uses these; tests and benchmarks call them directly
+// (through the internal CMake targets). PrefaultHandle is public (<shmregion/io.hpp>).
 #pragma once
 
-#include <shmregion/io/engine.hpp>
+#include "io/engine.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -56,41 +57,6 @@ struct PrefaultOptions {
     unsigned threads = 0;
     /// Bytes per unit of work; also the granularity of progress and of cancel.
     std::size_t chunk = 8u << 20;
-};
-
-/// What a prefault is doing; shared by the worker and every PrefaultHandle.
-class PrefaultState;
-
-/// A prefault running in the background. Copies share one job. The region stays usable
-/// while it runs: a populated page keeps its bytes. Destroying handles does not stop the
-/// job; cancel() does (at the next chunk), and Region::detach() cancels and waits for the
-/// jobs of its attach.
-class PrefaultHandle {
-public:
-    PrefaultHandle() noexcept = default;
-    explicit PrefaultHandle(std::shared_ptr<PrefaultState> state) noexcept : state_(std::move(state)) {}
-
-    /// False for a default-constructed handle (no job).
-    bool valid() const noexcept { return state_ != nullptr; }
-    /// True once the job finished, failed or was cancelled (true if !valid(), and in a
-    /// fork()ed child, where the job's thread does not exist: error() says wrong_process).
-    bool done() const noexcept;
-    /// Bytes made resident so far, and in all.
-    std::uint64_t bytes_done() const noexcept;
-    std::uint64_t bytes_total() const noexcept;
-    /// Blocks until done. Throws shmregion::Error if the job failed (operation "prefault");
-    /// a cancelled job reports std::errc::operation_canceled.
-    void wait() const;
-    void wait(std::error_code& ec) const noexcept;
-    /// Waits at most `timeout`; true if done.
-    bool wait_for(std::chrono::milliseconds timeout) const noexcept;
-    /// Asks the job to stop after the chunks in progress. Returns at once.
-    void cancel() const noexcept;
-    /// The job's outcome once done(); empty while running or after success.
-    std::error_code error() const noexcept;
-
-private:
-    std::shared_ptr<PrefaultState> state_;
 };
 
 /// Makes [addr, addr+length) resident and writable (page-aligned addr; length rounded up

@@ -1,4 +1,7 @@
-// shmregion: the asynchronous I/O engine behind region extension, prefault and flush.
+// Inside the library (not installed): the asynchronous I/O engine behind region extension,
+// prefault and flush. The engine kinds, probing and the choice are public
+// (<shmregion/io.hpp>); the engines are not. Tests and benchmarks reach this header through
+// the internal CMake targets (shmregion_internal, shmregion_testing).
 //
 // One small interface (submit a batch, reap completions, drain) and four engines, tried in
 // this order when the choice is automatic:
@@ -14,16 +17,12 @@
 // submit() refuses an operation the engine does not support (EOPNOTSUPP); supports() tells
 // in advance, and the operations of io/ops.hpp do such work another way.
 //
-// Which engines are built is a configure-time choice (SHMREGION_WITH_LIBURING,
-// SHMREGION_WITH_LIBAIO); which of them run here is found at run time by probe(): io_uring
-// is often forbidden by seccomp (EPERM, ENOSYS) or by kernel.io_uring_disabled, and
-// io_setup() fails with EAGAIN when fs.aio-max-nr is exhausted. An engine asked for by
-// name that cannot run is an error (errc::engine_unavailable), never a silent fallback.
-//
 // Calls on an Engine return -errno and never throw, as liburing's do (errno may change).
 // Thread safety: an Engine is used by one thread at a time; open one per thread.
 // fork(): an Engine belongs to the process that opened it; a child opens its own.
 #pragma once
+
+#include <shmregion/io.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -35,20 +34,6 @@
 #include <vector>
 
 namespace shmregion::io {
-
-/// The numeric values may be reported by tools; never renumber.
-enum class EngineKind : std::uint32_t {
-    automatic = 0,  ///< the first of uring, libaio, posix, sync that works here
-    uring = 1,
-    libaio = 2,
-    posix = 3,
-    sync = 4,
-};
-
-/// "auto", "uring", "libaio", "posix" or "sync".
-std::string_view to_string(EngineKind kind) noexcept;
-/// Parses the names above (also "io_uring" and "posix_aio"); false for anything else.
-bool parse_engine(std::string_view text, EngineKind& out) noexcept;
 
 enum class Op : std::uint8_t {
     write,      ///< pwrite(fd, addr, length, offset)
@@ -112,41 +97,6 @@ protected:
     std::size_t capacity_;
     std::size_t in_flight_ = 0;
 };
-
-/// What probing found out about one engine in this process.
-struct ProbeResult {
-    EngineKind kind = EngineKind::sync;
-    bool built = false;  ///< compiled into this build
-    bool works = false;  ///< opened and completed a real request here
-    /// Why it does not work ("io_uring_setup: Operation not permitted (seccomp or
-    /// kernel.io_uring_disabled)"), or what it is ("io_uring, 5 of 5 operations").
-    std::string detail;
-};
-
-/// Probes every engine now, in preference order (uring, libaio, posix, sync). Uncached.
-std::vector<ProbeResult> probe();
-
-/// The outcome of choosing an engine.
-struct Choice {
-    EngineKind engine = EngineKind::sync;
-    /// Named by the caller or by SHMREGION_IO_ENGINE (not chosen by probing).
-    bool forced = false;
-    /// How it was chosen: "forced by SHMREGION_IO_ENGINE=libaio", "forced by options",
-    /// or "automatic: uring rejected (io_uring_setup: Operation not permitted ...)".
-    std::string reason;
-    /// The engines probed to choose, in order: the forced one, or those up to the chosen
-    /// one (engines after the first that works are not probed).
-    std::vector<ProbeResult> tried;
-};
-
-/// Resolves `requested`: an engine named here wins; otherwise (automatic) the environment
-/// variable SHMREGION_IO_ENGINE=uring|libaio|posix|sync|auto; otherwise the first engine
-/// that works. Probes each engine at most once per process (again in a fork()ed child,
-/// whose seccomp filter or limits may differ), and only as far as it needs. Errors (thrown as shmregion::Error, or stored in ec):
-/// engine_unavailable for a named engine that is not built or does not work here (the
-/// message says why), invalid_options for an environment value that names no engine.
-Choice choose(EngineKind requested = EngineKind::automatic);
-Choice choose(EngineKind requested, std::error_code& ec) noexcept;
 
 /// Opens an engine: choose(requested), then the engine with room for queue_depth requests
 /// in flight (1..4096). Errors as choose(), or the errno of opening it.
