@@ -249,8 +249,12 @@ struct RegionInfo {
     std::uint64_t max_size = 0;      ///< usable growth ceiling
     std::uint64_t backing_size = 0;  ///< real size of the file or segment
     std::uint64_t generation = 0;
-    std::uint32_t flags = 0;
-    bool remove_on_last_detach = false;  ///< goes when its last attacher detaches
+    // The header's flags, each by name (docs/format.md); owner_died_unreported is below.
+    /// Goes when its last attacher detaches: remove_on_last_detach_option or unlink_requested.
+    bool remove_on_last_detach = false;
+    /// An attacher asked for Options::remove_on_last_detach (others may still join until the
+    /// last detach); once set, it stays set.
+    bool remove_on_last_detach_option = false;
     bool unlink_requested = false;   ///< unlink()/mark_for_removal(): no new joins
     bool valid = false;              ///< creator finished initialising
     std::uint32_t ref_count = 0;

@@ -194,8 +194,8 @@ RegionInfo do_inspect(const std::filesystem::path& home, std::string_view name) 
     info.max_size = h.max_region_size - h.header_size;
     info.backing_size = bsize;
     info.generation = h.generation;
-    info.flags = h.flags;
     info.remove_on_last_detach = (h.flags & kRemoveAtLastDetach) != 0;
+    info.remove_on_last_detach_option = (h.flags & kFlagRemoveOnLastDetach) != 0;
     info.unlink_requested = (h.flags & kFlagUnlinkRequested) != 0;
     info.owner_died_unreported = (h.flags & kFlagOwnerDiedUnreported) != 0;
     info.grow_in_progress = h.grow.state == kGrowExtending;

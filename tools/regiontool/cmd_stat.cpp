@@ -3,6 +3,8 @@
 
 #include <cstdio>
 #include <iostream>
+#include <string>
+#include <vector>
 
 namespace regiontool {
 namespace {
@@ -20,6 +22,15 @@ std::string hex(std::int64_t v) {
     char buf[24];
     std::snprintf(buf, sizeof buf, "0x%08x", static_cast<unsigned>(v));
     return buf;
+}
+
+/// The names of the header's flags that are set, in bit order (docs/format.md).
+std::vector<std::string> flag_names(const shmregion::RegionInfo& i) {
+    std::vector<std::string> names;
+    if (i.remove_on_last_detach_option) names.push_back("remove_on_last_detach");
+    if (i.owner_died_unreported) names.push_back("owner_died_unreported");
+    if (i.unlink_requested) names.push_back("unlink_requested");
+    return names;
 }
 
 }  // namespace
@@ -44,6 +55,7 @@ Command stat_command() {
         const shmregion::io::Choice engine = shmregion::io::choose(shmregion::io::EngineKind::automatic, ec);
         const std::string engine_name = ec ? "none" : std::string(shmregion::io::to_string(engine.engine));
         const std::string engine_reason = ec ? ec.message() : engine.reason;
+        const std::vector<std::string> flags = flag_names(i);
         if (a.flag("json")) {
             Json j;
             j.begin_object()
@@ -61,7 +73,9 @@ Command stat_command() {
                 .key("max_region_size").value(i.max_region_size)
                 .key("backing_size").value(i.backing_size)
                 .key("generation").value(i.generation)
-                .key("flags").value(i.flags)
+                .key("flags").begin_array();
+            for (const auto& f : flags) j.value(f);
+            j.end_array()
                 .key("remove_on_last_detach").value(i.remove_on_last_detach)
                 .key("ref_count").value(i.ref_count)
                 .key("max_attachers").value(i.max_attachers)
@@ -113,6 +127,9 @@ Command stat_command() {
             t.row({"header", std::to_string(i.header_size) + " bytes, " + std::to_string(i.max_attachers) + " attacher slots"});
             t.row({"backing size", std::to_string(i.backing_size) + " bytes"});
             t.row({"generation", std::to_string(i.generation)});
+            std::string flag_text;
+            for (const auto& f : flags) flag_text += (flag_text.empty() ? "" : ", ") + f;
+            t.row({"flags", flag_text.empty() ? "none" : flag_text});
             if (i.grow_in_progress)
                 t.row({"growth", "to " + human_size(i.grow_to) + " by pid " + std::to_string(i.grow_pid) +
                                      " in progress (or its grower died: the next lock finishes or undoes it)"});
