@@ -348,22 +348,53 @@ bool remove_orphan_segment(const std::filesystem::path& home, const OrphanSegmen
 std::vector<std::string> list(const std::filesystem::path& home);
 std::vector<std::string> list(const std::filesystem::path& home, std::error_code& ec) noexcept;
 
+/// A creation in a home whose creator died before publishing the region (its hidden pending
+/// file is left), and what remove_abandoned() did about it, or abandoned_creations() would.
+struct AbandonedCreation {
+    enum class Action {
+        removed,       ///< remove_abandoned(): the segment it names (if any) and the pending file went
+        would_remove,  ///< abandoned_creations(): what remove_abandoned() would remove
+        skipped,       ///< not handled (error and message say why): left as it is; the sweep went on
+    };
+    Action action = Action::removed;
+    /// The pending file: home / ".<name>.region.pending.<pid>.<random>".
+    std::filesystem::path pending_file;
+    std::string name;       ///< the region it was creating (its file would be region_file(home, name))
+    pid_t creator_pid = 0;  ///< the dead creator, as the pending file's name records it
+    /// What the pending file names: posix (segment) or sysv (sysv_key, sysv_id); any if it
+    /// names nothing: the creator died before writing it, the region was published after all
+    /// (published), or it was skipped before it was read.
+    Backing backing = Backing::any;
+    std::string segment;          ///< posix: "/shmregion.<name>.<hex>" (it may never have been made)
+    std::int32_t sysv_key = 0;    ///< sysv: the key the creator used
+    std::int32_t sysv_id = -1;    ///< sysv: -1 if the creator died before recording the id
+    /// removed: the segment was removed. POSIX: shm_unlink ran (the segment may never have
+    /// been made); System V: a segment of that key made by the creator was found and removed
+    /// (false when there was none: the creator died before shmget, or it went already).
+    bool segment_removed = false;
+    /// The region was published after all: only the pending file goes, the region stays.
+    bool published = false;
+    std::error_code error;  ///< skipped: why (wrong_owner for another user's file, ...)
+    std::string message;    ///< skipped: the cause ("belongs to uid 1001, not to us")
+};
+
 /// Undoes creations in home whose creator died before publishing the region: a POSIX or
 /// System V creator records what it makes in a hidden pending file
 /// (".<name>.region.pending.<pid>.<random>") until the region is published, and while it
 /// lives it holds a lock on that file. For every pending file whose creator is gone this
 /// removes the segment it names (unless the region was published after all) and the
 /// pending file. Never touches a live creator's work or a published region. Returns one
-/// line per dead creator's pending file: "removed ..." saying what went, or
-/// "skipped <file>: <cause>" for one it could not handle (the sweep goes on).
-/// Only this user's pending files are looked at (RemoveOptions' owner rule). Creating or
-/// joining a region (as the first attacher) sweeps that name's abandoned creations too.
-std::vector<std::string> remove_abandoned(const std::filesystem::path& home);
-std::vector<std::string> remove_abandoned(const std::filesystem::path& home, std::error_code& ec) noexcept;
+/// record per dead creator's pending file: Action::removed saying what went, or
+/// Action::skipped for one it could not handle (the sweep goes on; the record says what it
+/// had read and done before the failure); regiontool clean words them. Only this user's pending files are looked at (RemoveOptions' owner rule). Creating
+/// or joining a region (as the first attacher) sweeps that name's abandoned creations too.
+/// Errors (the whole sweep): those of reading home.
+std::vector<AbandonedCreation> remove_abandoned(const std::filesystem::path& home);
+std::vector<AbandonedCreation> remove_abandoned(const std::filesystem::path& home, std::error_code& ec) noexcept;
 /// What remove_abandoned(home) would remove, removing nothing (regiontool clean --dry-run):
-/// one line per dead creator's pending file, "would remove ...".
-std::vector<std::string> abandoned_creations(const std::filesystem::path& home);
-std::vector<std::string> abandoned_creations(const std::filesystem::path& home, std::error_code& ec) noexcept;
+/// one record per dead creator's pending file, Action::would_remove (or skipped).
+std::vector<AbandonedCreation> abandoned_creations(const std::filesystem::path& home);
+std::vector<AbandonedCreation> abandoned_creations(const std::filesystem::path& home, std::error_code& ec) noexcept;
 
 /// The path of a named region's file in home: home / (name + ".region").
 std::filesystem::path region_file(const std::filesystem::path& home, std::string_view name);

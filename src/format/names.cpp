@@ -1,6 +1,8 @@
 #include "format/names.hpp"
 
+#include <charconv>
 #include <cstdio>
+#include <system_error>
 
 namespace shmregion::detail {
 namespace {
@@ -32,6 +34,16 @@ bool is_pending_name(std::string_view f) {
     const auto dot = tail.find('.');
     if (dot == 0 || dot == std::string_view::npos || tail.size() - dot - 1 != 16) return false;
     return all_of(tail.substr(0, dot), "0123456789") && all_of(tail.substr(dot + 1), "0123456789abcdef");
+}
+
+long pending_creator_pid(std::string_view f) {
+    if (!is_pending_name(f)) return 0;
+    const std::string marker = std::string(kRegionSuffix) + std::string(kPendingInfix);
+    const std::string_view tail = f.substr(f.rfind(marker) + marker.size());
+    const std::string_view digits = tail.substr(0, tail.find('.'));
+    long pid = 0;
+    const auto [end, err] = std::from_chars(digits.data(), digits.data() + digits.size(), pid);
+    return err == std::errc() && end == digits.data() + digits.size() ? pid : 0;
 }
 
 std::string region_name_of(const std::filesystem::path& file) {

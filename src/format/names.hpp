@@ -22,6 +22,8 @@ std::string pending_file_name(std::string_view name, long pid, std::uint64_t ran
 std::string pending_prefix(std::string_view name);
 /// True for a name of exactly pending_file_name()'s form.
 bool is_pending_name(std::string_view file_name);
+/// The creator's pid a pending file's name records; 0 if the name is not of that form.
+long pending_creator_pid(std::string_view file_name);
 
 /// The region a region file or pending file is for: "a" for ".../a.region" and for
 /// ".../.a.region.pending.<pid>.<hex>"; empty if the file name is neither.

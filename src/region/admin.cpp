@@ -240,13 +240,14 @@ std::vector<std::string> do_list(const std::filesystem::path& home) {
     return names;
 }
 
-/// One pending file: nullopt if its creator is alive (or it went meanwhile), else what
-/// was removed (or, with dry_run, what would be).
-std::optional<std::string> remove_one_abandoned(const std::filesystem::path& home, const std::filesystem::path& p,
-                                                bool dry_run) {
+/// One pending file: false if its creator is alive (or it went meanwhile), else true with
+/// `out` saying what was removed (or, with dry_run, what would be). Throws Failure for one
+/// it cannot handle, with `out` filled in as far as it got.
+bool remove_one_abandoned(const std::filesystem::path& home, const std::filesystem::path& p, bool dry_run,
+                          AbandonedCreation& out) {
     Fd fd(::open(p.c_str(), (dry_run ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW));
     if (!fd) {
-        if (errno == ENOENT) return std::nullopt;  // its creator finished meanwhile
+        if (errno == ENOENT) return false;  // its creator finished meanwhile
         throw_errno(errno, "open", p);
     }
     struct stat own {};
@@ -255,38 +256,42 @@ std::optional<std::string> remove_one_abandoned(const std::filesystem::path& hom
         throw_failure(errc::wrong_owner, p, "belongs to uid " + std::to_string(own.st_uid) + ", not to us");
     // Taking slot 0's lock proves the creator is dead, and keeps a concurrent cleaner out.
     // A dry run only asks (F_OFD_GETLK), which writes and holds nothing.
-    if (dry_run ? slot_lock_held(fd.get(), 0) : !slot_lock_acquire(fd.get(), 0)) return std::nullopt;
-    const auto final_path = region_file_in(home, region_name_of(p));
+    if (dry_run ? slot_lock_held(fd.get(), 0) : !slot_lock_acquire(fd.get(), 0)) return false;
+    const auto final_path = region_file_in(home, out.name);
     struct stat mine {}, published {};
-    const bool was_published = ::fstat(fd.get(), &mine) == 0 && ::stat(final_path.c_str(), &published) == 0 &&
-                               mine.st_dev == published.st_dev && mine.st_ino == published.st_ino;
-    std::string what;
+    out.published = ::fstat(fd.get(), &mine) == 0 && ::stat(final_path.c_str(), &published) == 0 &&
+                    mine.st_dev == published.st_dev && mine.st_ino == published.st_ino;
     Locator loc{};
-    const bool has_locator = !was_published && pread_all(fd.get(), &loc, sizeof loc, 0) &&
+    const bool has_locator = !out.published && pread_all(fd.get(), &loc, sizeof loc, 0) &&
                              std::memcmp(loc.magic, kLocatorMagic, sizeof loc.magic) == 0;
     if (has_locator) {
         validate_locator(loc, p, true);
         if (loc.backing == static_cast<std::uint32_t>(Backing::posix)) {
-            const std::string seg = fixed_string(loc.segment, sizeof loc.segment);
-            if (!dry_run) remove_posix_segment(seg, p, mine.st_uid);
-            what = "POSIX segment " + seg + " (if it was made) and ";
-        } else if (dry_run || remove_abandoned_sysv_segment(loc, p, mine.st_uid)) {
-            char key[16];
-            std::snprintf(key, sizeof key, "0x%08x", static_cast<unsigned>(loc.sysv_key));
-            what = std::string("System V segment key ") + key + (dry_run ? " (if it was made)" : "") + " and ";
+            out.backing = Backing::posix;
+            out.segment = fixed_string(loc.segment, sizeof loc.segment);
+            if (!dry_run) {
+                remove_posix_segment(out.segment, p, mine.st_uid);
+                out.segment_removed = true;
+            }
+        } else {
+            out.backing = Backing::sysv;
+            out.sysv_key = loc.sysv_key;
+            out.sysv_id = loc.sysv_id;
+            if (!dry_run) out.segment_removed = remove_abandoned_sysv_segment(loc, p, mine.st_uid);
         }
     }
-    if (dry_run) return "would remove " + what + p.string() + " (its creator died before publishing " +
-                        final_path.filename().string() + ")";
+    if (dry_run) {
+        out.action = AbandonedCreation::Action::would_remove;
+        return true;
+    }
     if (::unlink(p.c_str()) != 0 && errno != ENOENT) throw_errno(errno, "unlink", p);
-    return "removed " + what + p.string() +
-           (was_published ? " (the region was published; left alone)"
-                          : " (its creator died before publishing " + final_path.filename().string() + ")");
+    out.action = AbandonedCreation::Action::removed;
+    return true;
 }
 
 /// Pending files of home (of one region if `name` is given), and what became of each.
-std::vector<std::string> do_remove_abandoned(const std::filesystem::path& home, bool dry_run,
-                                             std::optional<std::string_view> name = std::nullopt) {
+std::vector<AbandonedCreation> do_remove_abandoned(const std::filesystem::path& home, bool dry_run,
+                                                   std::optional<std::string_view> name = std::nullopt) {
     check_home(home);
     const std::string prefix = name ? pending_prefix(*name) : std::string();
     std::vector<std::filesystem::path> pending;
@@ -294,13 +299,20 @@ std::vector<std::string> do_remove_abandoned(const std::filesystem::path& home, 
         if (f.compare(0, prefix.size(), prefix) == 0 && is_pending_name(f) && (!name || region_name_of(f) == *name))
             pending.push_back(home / f);
 
-    std::vector<std::string> report;
+    std::vector<AbandonedCreation> report;
     for (const auto& p : pending) {
+        AbandonedCreation c;
+        c.pending_file = p;
+        c.name = region_name_of(p);
+        c.creator_pid = static_cast<pid_t>(pending_creator_pid(p.filename().string()));
         try {
-            if (auto line = remove_one_abandoned(home, p, dry_run)) report.push_back(*line);
+            if (remove_one_abandoned(home, p, dry_run, c)) report.push_back(std::move(c));
         } catch (const Failure& f) {
             // One odd file must not stop the sweep: say why it stays and go on.
-            report.push_back("skipped " + p.string() + ": " + f.message);
+            c.action = AbandonedCreation::Action::skipped;
+            c.error = f.code;
+            c.message = f.message;
+            report.push_back(std::move(c));
         }
     }
     return report;
@@ -340,20 +352,20 @@ void sweep_abandoned(const std::filesystem::path& home, std::string_view name) n
 
 }  // namespace detail
 
-std::vector<std::string> remove_abandoned(const std::filesystem::path& home) {
+std::vector<AbandonedCreation> remove_abandoned(const std::filesystem::path& home) {
     return detail::with_context("remove_abandoned", "", home, [&] { return detail::do_remove_abandoned(home, false); });
 }
 
-std::vector<std::string> remove_abandoned(const std::filesystem::path& home, std::error_code& ec) noexcept {
-    return detail::capture(ec, std::vector<std::string>(), [&] { return detail::do_remove_abandoned(home, false); });
+std::vector<AbandonedCreation> remove_abandoned(const std::filesystem::path& home, std::error_code& ec) noexcept {
+    return detail::capture(ec, std::vector<AbandonedCreation>(), [&] { return detail::do_remove_abandoned(home, false); });
 }
 
-std::vector<std::string> abandoned_creations(const std::filesystem::path& home) {
+std::vector<AbandonedCreation> abandoned_creations(const std::filesystem::path& home) {
     return detail::with_context("abandoned_creations", "", home, [&] { return detail::do_remove_abandoned(home, true); });
 }
 
-std::vector<std::string> abandoned_creations(const std::filesystem::path& home, std::error_code& ec) noexcept {
-    return detail::capture(ec, std::vector<std::string>(), [&] { return detail::do_remove_abandoned(home, true); });
+std::vector<AbandonedCreation> abandoned_creations(const std::filesystem::path& home, std::error_code& ec) noexcept {
+    return detail::capture(ec, std::vector<AbandonedCreation>(), [&] { return detail::do_remove_abandoned(home, true); });
 }
 
 RepairReport repair(const std::filesystem::path& home, std::string_view name, bool require_same_owner) {

@@ -177,7 +177,7 @@ BOOST_DATA_TEST_CASE(die_while_creating, kNamed * kCreatePoints, backing_name, p
     }
     const auto removed = remove_abandoned(home);
     BOOST_TEST(removed.size() == (backing == Backing::file ? 0u : 1u));
-    for (const auto& line : removed) BOOST_TEST_MESSAGE(backing_name << " @ " << point << ": " << line);
+    for (const auto& c : removed) BOOST_TEST_MESSAGE(backing_name << " @ " << point << ": " << c.pending_file.string());
     const auto after = files_in_home();
     BOOST_TEST(after.empty(), after.size() << " files left after remove_abandoned, e.g. "
                                            << (after.empty() ? "" : after.front()));
@@ -289,7 +289,11 @@ BOOST_AUTO_TEST_CASE(sysv_creator_dies_before_recording_the_id) {
     BOOST_TEST(children.wait(victim) == -SIGKILL);
     const auto report = remove_abandoned(home);
     BOOST_TEST(report.size() == 1u);
-    if (!report.empty()) BOOST_TEST(report.front().rfind("removed System V segment key", 0) == 0u, report.front());
+    if (!report.empty()) {
+        const AbandonedCreation& c = report.front();
+        BOOST_TEST((c.action == AbandonedCreation::Action::removed), c.pending_file.string());
+        BOOST_TEST((c.backing == Backing::sysv && c.segment_removed), c.pending_file.string() << ": " << c.message);
+    }
     BOOST_TEST(segments_for(file).size() == 0u);
     BOOST_TEST(fs::is_empty(home.path()));
 }

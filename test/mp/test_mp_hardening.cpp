@@ -393,7 +393,9 @@ BOOST_AUTO_TEST_CASE(a_creator_killed_while_creating_leaves_nothing_for_long) {
     {
         const auto would = abandoned_creations(home);
         BOOST_TEST_REQUIRE(would.size() == 1u);
-        BOOST_TEST(would[0].rfind("would remove POSIX segment /shmregion." + o.name, 0) == 0, would[0]);
+        BOOST_TEST((would[0].action == AbandonedCreation::Action::would_remove), would[0].pending_file.string());
+        BOOST_TEST((would[0].backing == Backing::posix), would[0].pending_file.string());
+        BOOST_TEST(would[0].segment.rfind("/shmregion." + o.name, 0) == 0, would[0].segment);
         BOOST_TEST(test::posix_segments_of(o.name).size() == 1u, "the dry run removed something");
         Region r = Region::attach(o);
         BOOST_TEST(r.created());

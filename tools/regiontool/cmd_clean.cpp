@@ -2,6 +2,7 @@
 // repair what crashes left, never a region in use, never a file region's data unless asked.
 #include "cli.hpp"
 
+#include <cstdio>
 #include <iostream>
 
 namespace regiontool {
@@ -65,6 +66,26 @@ Outcome repair(const std::filesystem::path& home, const std::string& name, const
     for (std::size_t i = 0; i < parts.size(); ++i) out.why += (i ? "; " : "") + parts[i];
     out.why += "; data kept";
     return out;
+}
+
+/// One line for an abandoned creation: what went, would go, or why it stays.
+std::string abandoned_line(const std::filesystem::path& home, const shmregion::AbandonedCreation& c) {
+    using Action = shmregion::AbandonedCreation::Action;
+    const std::string pending = c.pending_file.string();
+    if (c.action == Action::skipped) return "skipped " + pending + ": " + c.message;
+    const bool dry = c.action == Action::would_remove;
+    std::string what;  // the segment, if one went or would go
+    if (c.backing == shmregion::Backing::posix && (dry || c.segment_removed)) {
+        what = "POSIX segment " + c.segment + " (if it was made) and ";
+    } else if (c.backing == shmregion::Backing::sysv && (dry || c.segment_removed)) {
+        char key[16];
+        std::snprintf(key, sizeof key, "0x%08x", static_cast<unsigned>(c.sysv_key));
+        what = std::string("System V segment key ") + key + (dry ? " (if it was made)" : "") + " and ";
+    }
+    const std::string unpublished =
+        " (its creator died before publishing " + shmregion::region_file(home, c.name).filename().string() + ")";
+    if (dry) return "would remove " + what + pending + unpublished;
+    return "removed " + what + pending + (c.published ? " (the region was published; left alone)" : unpublished);
 }
 
 }  // namespace
@@ -166,8 +187,9 @@ Command clean_command() {
         j.end_array().key("abandoned").begin_array();
         // Creations whose creator died before publishing: hidden pending files, segments.
         std::error_code ec;
-        std::vector<std::string> abandoned =
-            dry ? shmregion::abandoned_creations(home, ec) : shmregion::remove_abandoned(home, ec);
+        std::vector<std::string> abandoned;
+        for (const auto& creation : dry ? shmregion::abandoned_creations(home, ec) : shmregion::remove_abandoned(home, ec))
+            abandoned.push_back(abandoned_line(home, creation));
         if (ec) {
             abandoned.push_back("FAILED: " + ec.message());
             failed = true;
