@@ -308,22 +308,21 @@ std::vector<ProbeResult> probe() {
 }
 
 Choice choose(EngineKind requested) {
-    return shmregion::detail::with_context("choose I/O engine", {}, {},
-                                           [&] { return detail::choose_or_throw(requested); });
+    return shmregion::detail::entry({"choose I/O engine"}, [&] { return detail::choose_or_throw(requested); });
 }
 
 Choice choose(EngineKind requested, std::error_code& ec) noexcept {
-    return shmregion::detail::capture(ec, Choice{}, [&] { return detail::choose_or_throw(requested); });
+    return shmregion::detail::entry({"choose I/O engine"}, ec, [&] { return detail::choose_or_throw(requested); });
 }
 
 std::unique_ptr<Engine> open(EngineKind requested, unsigned queue_depth) {
-    return shmregion::detail::with_context("open I/O engine", {}, {}, [&] {
+    return shmregion::detail::entry({"open I/O engine"}, [&] {
         return detail::open_concrete(detail::choose_or_throw(requested).engine, queue_depth);
     });
 }
 
 std::unique_ptr<Engine> open(EngineKind requested, unsigned queue_depth, std::error_code& ec) noexcept {
-    return shmregion::detail::capture(ec, std::unique_ptr<Engine>(), [&] {
+    return shmregion::detail::entry({"open I/O engine"}, ec, [&] {
         return detail::open_concrete(detail::choose_or_throw(requested).engine, queue_depth);
     });
 }

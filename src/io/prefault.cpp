@@ -341,48 +341,44 @@ bool PrefaultHandle::wait_for(std::chrono::milliseconds timeout) const noexcept 
     return detail::wait_finished(*state_, &t);
 }
 
+namespace {
+void wait_or_throw(PrefaultState& state) {
+    if (state.foreign())
+        shmregion::detail::throw_failure(errc::wrong_process, {}, "the prefault job belongs to the process that started it");
+    detail::wait_finished(state, nullptr);
+    if (state.failure.code) throw state.failure;
+}
+}  // namespace
+
 void PrefaultHandle::wait() const {
-    if (!state_) return;
-    shmregion::detail::with_context("prefault", {}, {}, [&] {
-        if (state_->foreign())
-            shmregion::detail::throw_failure(errc::wrong_process, {},
-                                             "the prefault job belongs to the process that started it");
-        detail::wait_finished(*state_, nullptr);
-        if (state_->failure.code) throw state_->failure;
-    });
+    if (state_) shmregion::detail::entry({"prefault"}, [&] { wait_or_throw(*state_); });
 }
 
 void PrefaultHandle::wait(std::error_code& ec) const noexcept {
     ec.clear();
-    if (!state_) return;
-    if (state_->foreign()) {
-        ec = make_error_code(errc::wrong_process);
-        return;
-    }
-    detail::wait_finished(*state_, nullptr);
-    ec = state_->failure.code;
+    if (state_) shmregion::detail::entry({"prefault"}, ec, [&] { wait_or_throw(*state_); });
 }
 
 // ---- free functions ---------------------------------------------------------------------------
 
 void prefault(void* addr, std::size_t length, const PrefaultOptions& options) {
-    shmregion::detail::with_context("prefault", {}, {}, [&] { detail::prefault_or_throw(addr, length, options); });
+    shmregion::detail::entry({"prefault"}, [&] { detail::prefault_or_throw(addr, length, options); });
 }
 
 void prefault(void* addr, std::size_t length, const PrefaultOptions& options, std::error_code& ec) noexcept {
-    shmregion::detail::capture(ec, 0, [&] { return detail::prefault_or_throw(addr, length, options), 0; });
+    shmregion::detail::entry({"prefault"}, ec, [&] { detail::prefault_or_throw(addr, length, options); });
 }
 
 PrefaultHandle prefault_async(void* addr, std::size_t length, const PrefaultOptions& options,
                               std::shared_ptr<void> keep_alive) {
-    return shmregion::detail::with_context("prefault", {}, {}, [&] {
+    return shmregion::detail::entry({"prefault"}, [&] {
         return PrefaultHandle(detail::start_prefault(addr, length, options, std::move(keep_alive)));
     });
 }
 
 PrefaultHandle prefault_async(void* addr, std::size_t length, const PrefaultOptions& options,
                               std::shared_ptr<void> keep_alive, std::error_code& ec) noexcept {
-    return shmregion::detail::capture(ec, PrefaultHandle(), [&] {
+    return shmregion::detail::entry({"prefault"}, ec, [&] {
         return PrefaultHandle(detail::start_prefault(addr, length, options, std::move(keep_alive)));
     });
 }
