@@ -6,6 +6,7 @@
 // permissions applied exactly); removal is a plain shm_unlink, because
 // shared_memory_object::remove() reports failure as a bare bool and loses errno.
 #include "backing/backing.hpp"
+#include "sys/fork_safety.hpp"
 #include "io/engine_impl.hpp"
 #include "sync/liveness.hpp"
 #include "sys/crash_point.hpp"
@@ -177,7 +178,7 @@ private:
         h.valid = kValidInitialising;
         h.page_size = page_size();
         h.max_attachers = 1;
-        h.creator_pid = ::getpid();
+        h.creator_pid = current_pid();
         h.creator_uid = ::geteuid();
         h.created_at_ns = now_ns();
         h.sysv_id = -1;

@@ -233,7 +233,7 @@ Locator make_locator(Backing kind, std::uint64_t region_bytes) {
     loc.backing = static_cast<std::uint32_t>(kind);
     loc.size_at_creation = region_bytes;
     loc.sysv_id = -1;
-    loc.creator_pid = ::getpid();
+    loc.creator_pid = current_pid();
     loc.creator_uid = ::geteuid();
     loc.created_at_ns = now_ns();
     loc.namespace_id = segment_namespace(kind);
@@ -316,7 +316,7 @@ PendingFile::PendingFile(const std::filesystem::path& home, const std::filesyste
     // and locking it, a cleaner could take it for a dead creator's and remove it: then the
     // name is gone (no links left) and we make another.
     for (int attempt = 0; !fd && attempt < 8; ++attempt) {
-        const auto temp = home / pending_file_name(region_name_of(final_path), static_cast<long>(::getpid()), random64());
+        const auto temp = home / pending_file_name(region_name_of(final_path), static_cast<long>(current_pid()), random64());
         fd.reset(::open(temp.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, permissions));
         if (!fd) throw_errno(errno, "create", temp);
         struct stat st {};

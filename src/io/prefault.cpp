@@ -10,6 +10,7 @@
 // of zero per page, which write-faults the page and leaves its bytes alone even while
 // another thread or process writes them (Berkeley DB wrote a byte, which could clobber).
 #include "io/engine_impl.hpp"
+#include "sys/fork_safety.hpp"
 
 #include "sys/failure.hpp"
 #include "sys/os.hpp"
@@ -58,7 +59,7 @@ public:
     bool failed_early = false;               // failure holds why the job could not run
 
     std::size_t chunks() const noexcept { return (length + chunk - 1) / chunk; }
-    bool foreign() const noexcept { return pid != ::getpid(); }
+    bool foreign() const noexcept { return pid != shmregion::detail::current_pid(); }
 };
 
 namespace detail {
@@ -188,7 +189,7 @@ std::shared_ptr<PrefaultState> plan(void* addr, std::size_t length, const Prefau
     s->addr = static_cast<char*>(addr);
     s->length = (length + page - 1) / page * page;
     s->chunk = std::max<std::size_t>((o.chunk + page - 1) / page * page, page);
-    s->pid = ::getpid();
+    s->pid = shmregion::detail::current_pid();
     unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
     s->workers = o.threads ? std::min(o.threads, 256u) : std::min(cpus, 8u);
     s->workers = static_cast<unsigned>(std::max<std::size_t>(1, std::min<std::size_t>(s->workers, s->chunks())));

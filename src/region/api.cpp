@@ -18,7 +18,7 @@ using detail::RegionImpl;
 // ---- LockGuard ---------------------------------------------------------------------------
 
 LockGuard::LockGuard(RegionImpl* impl, bool owner_died) noexcept
-    : impl_(impl), owner_died_(owner_died), owner_pid_(::getpid()) {
+    : impl_(impl), owner_died_(owner_died), owner_pid_(detail::current_pid()) {
     if (impl_) impl_->guard = this;
 }
 
@@ -44,7 +44,7 @@ void LockGuard::unlock() noexcept {
     if (!impl_) return;
     RegionImpl* impl = std::exchange(impl_, nullptr);
     impl->guard = nullptr;
-    if (impl->owner_pid == ::getpid() && owner_pid_ == ::getpid()) impl->unlock();  // not a fork()ed copy
+    if (impl->owner_pid == detail::current_pid() && owner_pid_ == detail::current_pid()) impl->unlock();  // not a fork()ed copy
 }
 
 // ---- Region ------------------------------------------------------------------------------

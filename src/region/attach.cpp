@@ -41,7 +41,7 @@ void init_header(RegionImpl& r, const Options& o, const Sizes& s) {
     h.generation = 1;
     h.page_size = page_size();
     h.max_attachers = o.max_attachers;
-    h.creator_pid = ::getpid();
+    h.creator_pid = current_pid();
     h.creator_uid = ::geteuid();
     h.created_at_ns = now_ns();
     h.sysv_id = -1;
@@ -278,7 +278,7 @@ std::unique_ptr<RegionImpl> new_attach(const Options& o, const std::optional<io:
     auto r = std::make_unique<RegionImpl>();
     r->name = o.name;
     r->home = o.home;
-    r->owner_pid = ::getpid();
+    r->owner_pid = current_pid();
     r->requested_engine = o.io_engine;
     if (engine) {
         r->engine_kind = engine->engine;

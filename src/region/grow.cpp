@@ -69,7 +69,7 @@ void RegionImpl::grow_locked(std::uint64_t new_region) {
     const std::uint64_t old_region = region_bytes;
     // The record's fields first, its state last; clearing touches only the state, so a
     // reader copying the header without the lock never sees half a record.
-    g.pid = ::getpid();
+    g.pid = current_pid();
     g.old_region_size = old_region;
     g.new_region_size = new_region;
     g.started_at_ns = now_ns();

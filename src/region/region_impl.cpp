@@ -127,14 +127,14 @@ bool RegionImpl::release_guard() noexcept {
     if (!guard) return true;
     // A guard inherited through fork() holds nothing in this process: the lock belongs to
     // the parent's thread. Only the owner's guard unlocks.
-    if (owner_pid == ::getpid() && unlock() != 0) return false;  // held by another thread
+    if (owner_pid == current_pid() && unlock() != 0) return false;  // held by another thread
     guard->impl_ = nullptr;
     guard = nullptr;
     return true;
 }
 
 void RegionImpl::check_owner() const {
-    if (owner_pid != ::getpid())
+    if (owner_pid != current_pid())
         throw_failure(errc::wrong_process, file,
                       "this attach belongs to process " + std::to_string(owner_pid) +
                           "; a fork()ed child must call join_after_fork() first");
@@ -142,7 +142,7 @@ void RegionImpl::check_owner() const {
 
 bool RegionImpl::lock(Deadline deadline, bool for_application) {
     const LockOutcome out = robust_mutex_lock(&hdr->mutex, deadline, file);
-    hdr->lock_holder = ::getpid();
+    hdr->lock_holder = current_pid();
     bool died = false;
     if (out == LockOutcome::owner_died) {
         recover_growth();
@@ -200,7 +200,7 @@ void RegionImpl::take_slot() {
 }
 
 void RegionImpl::join_after_fork() {
-    if (owner_pid == ::getpid()) return;
+    if (owner_pid == current_pid()) return;
     if (!hdr) throw_failure(errc::not_attached, {}, "the Region is not attached");
     if (store->traits().in_process)
         throw_failure(errc::invalid_options, {},
@@ -212,7 +212,7 @@ void RegionImpl::join_after_fork() {
     if (!engine_forced) engine_chosen = false;  // chosen again: this process's seccomp filter and limits
     store->reopen_lock_fd();
     if (store->lock_fd() >= 0) presence_share(store->lock_fd(), file, std::nullopt);
-    owner_pid = ::getpid();
+    owner_pid = current_pid();
     has_slot = false;
     created = false;
     lock(std::nullopt);
@@ -250,7 +250,7 @@ void RegionImpl::detach() {
     if (!release_guard())
         throw_errno(EPERM, "detach: the region lock is held by a LockGuard of another thread; release it there first");
     stop_prefaults();  // no job of ours touches the region once it is left
-    if (owner_pid != ::getpid() || !has_slot) {
+    if (owner_pid != current_pid() || !has_slot) {
         // Another process's attach inherited through fork(), or one that never finished:
         // leave the shared header alone, just drop our view.
         mapping.reset();

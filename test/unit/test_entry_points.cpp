@@ -4,6 +4,8 @@
 #define BOOST_TEST_MODULE unit_entry_points
 #include "unit_helpers.hpp"
 
+#include "sys/fork_safety.hpp"
+
 #include <stdlib.h>
 
 #include <thread>
@@ -193,4 +195,34 @@ BOOST_AUTO_TEST_CASE(an_engine_is_chosen_only_when_an_operation_needs_one) {
     BOOST_TEST(posix_segments_of(doomed.name).empty());
     BOOST_TEST(inspect(home, growable.name).size == growable.size);
     BOOST_TEST(inspect(home, file.name).ref_count == 1u);
+}
+
+// ---- the fork detector ---------------------------------------------------------------------
+
+// current_pid() is the pid without a system call, set again in every fork()ed child (and
+// its children): what every "is this attach still this process's?" check compares with.
+BOOST_AUTO_TEST_CASE(the_fork_detector_follows_every_fork) {
+    BOOST_TEST(detail::current_pid() == ::getpid());
+    test::TempHome home;
+    const Options o = test::options(home, Backing::posix);
+    Region r = Region::attach(o);
+    const pid_t child = test::spawn([&]() -> int {
+        ENTRY_CHILD_CHECK(detail::current_pid() == ::getpid(), 10);
+        std::error_code ec;
+        (void)r.lock(ec);  // the parent's attach: refused here
+        ENTRY_CHILD_CHECK(ec == errc::wrong_process, 11);
+        const pid_t grandchild = test::spawn([&]() -> int {
+            ENTRY_CHILD_CHECK(detail::current_pid() == ::getpid(), 20);
+            r.join_after_fork();
+            auto g = r.lock();
+            ENTRY_CHILD_CHECK(g.owns_lock(), 21);
+            return 0;
+        });
+        ENTRY_CHILD_CHECK(test::wait_exit(grandchild) == 0, 12);
+        return 0;
+    });
+    BOOST_TEST(test::wait_exit(child) == 0);
+    BOOST_TEST(detail::current_pid() == ::getpid());
+    auto g = r.lock();  // still ours
+    BOOST_TEST(g.owns_lock());
 }
