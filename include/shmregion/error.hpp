@@ -2,7 +2,8 @@
 //
 // Every operation has a throwing form (throws shmregion::Error, a std::system_error whose
 // message names the operation, the region, the file and the cause) and a non-throwing form
-// that takes a std::error_code& (the code only; the context travels only with exceptions).
+// that takes a std::error_code&: it stores the code, and the message the exception would
+// have carried is the calling thread's last_error_message().
 //
 // Failures of the operating system keep their errno in std::generic_category(), so
 // `ec == std::errc::no_space_on_device` works. Failures that only this library can detect
@@ -78,6 +79,13 @@ private:
     std::filesystem::path file_;
     std::string detail_;
 };
+
+/// The message of the calling thread's last failed error_code& call, worded as the
+/// exception's what() would have been ("attach 'jobs' (home /var/db): max_attachers 0 is
+/// not in 1..4096"), since ec.message() can only say what the code means ("invalid
+/// options"). Set by every error_code& form that fails; calls that succeed leave it as it
+/// was (like errno). Empty before the first failure.
+const std::string& last_error_message() noexcept;
 
 }  // namespace shmregion
 

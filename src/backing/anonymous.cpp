@@ -1,7 +1,7 @@
 // Anonymous backing: MAP_SHARED|MAP_ANONYMOUS memory, shared only with fork()ed children
 // (each calls Region::join_after_fork()). No name, no file: nothing can leak, and nothing
 // outside the process family can find it. Liveness of attachers is pid + start time.
-#include "backing/store.hpp"
+#include "backing/backing.hpp"
 #include "sys/failure.hpp"
 
 namespace shmregion::detail {
@@ -23,10 +23,27 @@ private:
     std::uint64_t size_;
 };
 
+class AnonymousType final : public BackingType {
+public:
+    const BackingTraits& traits() const noexcept override {
+        static const BackingTraits t{
+            .kind = Backing::anonymous,
+            .name = "anonymous",
+            .fork_shared = true,
+            .cannot_grow_because = "anonymous regions cannot grow: pages added in one process would not reach the "
+                                   "processes it shares the region with"};
+        return t;
+    }
+    std::unique_ptr<Store> create(const CreateRequest& req) const override {
+        return std::make_unique<AnonymousStore>(req.region_bytes);
+    }
+};
+
 }  // namespace
 
-std::unique_ptr<Store> create_anonymous_store(const CreateRequest& req) {
-    return std::make_unique<AnonymousStore>(req.region_bytes);
+const BackingType& anonymous_backing() noexcept {
+    static const AnonymousType t;
+    return t;
 }
 
 }  // namespace shmregion::detail

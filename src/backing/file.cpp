@@ -1,6 +1,6 @@
 // File backing: the region is <home>/<name>.region itself, mapped MAP_SHARED. The same
 // descriptor carries the attachers' liveness locks.
-#include "backing/store.hpp"
+#include "backing/backing.hpp"
 #include "io/engine_impl.hpp"
 #include "sys/failure.hpp"
 
@@ -23,7 +23,7 @@ public:
         pending_ = std::make_unique<PendingFile>(req.home, req.file, req.permissions, lock_fd_,
                                                  PendingFile::Visibility::unnamed);
         // Allocate every block now: a full disk is an error here, not a SIGBUS later.
-        io::detail::extend_or_throw(*req.engine, data_fd(), 0, req.region_bytes, req.file,
+        io::detail::extend_or_throw(req.engine(), data_fd(), 0, req.region_bytes, req.file,
                                     io::ExtendMethod::automatic);
     }
 
@@ -51,9 +51,12 @@ public:
     // tears a dead process's ring down after the process is gone) hold one. The locks must
     // die with the process's descriptors, as liveness requires.
     void map(Mapping& m, std::uint64_t bytes) override { m.map_shared_fd(data_fd(), bytes, file_); }
-    bool growable() const noexcept override { return true; }
-    int grow_fd() const noexcept override { return data_fd_ ? data_fd_.get() : -1; }
+    std::uint64_t extend(const EngineSource& engine, std::uint64_t from, std::uint64_t to) override {
+        return extend_descriptor(data_fd(), engine, from, to, file_);
+    }
+    void truncate(std::uint64_t bytes) noexcept override { truncate_descriptor(lock_fd_.get(), bytes); }
     void map_more(Mapping& m, std::uint64_t bytes) override { m.extend_shared_fd(data_fd(), bytes, file_); }
+    void flush(io::Engine& engine) override { io::detail::flush_or_throw(engine, data_fd(), file_, true); }
 
     bool publish(const std::shared_ptr<Mapping>&) override {
         bool ok = pending_->link_into_place();
@@ -88,12 +91,28 @@ private:
     ino_t ino_ = 0;
 };
 
+class FileType final : public BackingType {
+public:
+    const BackingTraits& traits() const noexcept override {
+        static const BackingTraits t{.kind = Backing::file,
+                                     .name = "file",
+                                     .named = true,
+                                     .growable = true,
+                                     .durable = true,
+                                     .extends_at_creation = true};
+        return t;
+    }
+    std::unique_ptr<Store> create(const CreateRequest& req) const override { return std::make_unique<FileStore>(req); }
+    std::unique_ptr<Store> open(HomeFile home, const std::filesystem::path& file, bool) const override {
+        return std::make_unique<FileStore>(file, std::move(home.fd), home.dev, home.ino);
+    }
+};
+
 }  // namespace
 
-std::unique_ptr<Store> create_file_store(const CreateRequest& req) { return std::make_unique<FileStore>(req); }
-
-std::unique_ptr<Store> open_file_store(HomeFile home, const std::filesystem::path& file) {
-    return std::make_unique<FileStore>(file, std::move(home.fd), home.dev, home.ino);
+const BackingType& file_backing() noexcept {
+    static const FileType t;
+    return t;
 }
 
 }  // namespace shmregion::detail

@@ -1,7 +1,7 @@
 // Heap (private) backing: MAP_PRIVATE|MAP_ANONYMOUS memory of this process, for
 // single-process use and tests. Regions are named inside the process: a second attach of
 // the same name shares the first one's mapping. The memory goes with the last attach.
-#include "backing/store.hpp"
+#include "backing/backing.hpp"
 #include "sys/failure.hpp"
 
 #include <cstring>
@@ -35,8 +35,9 @@ public:
     }
     void map(Mapping& m, std::uint64_t bytes) override { m.map_private(bytes); }
     std::shared_ptr<Mapping> shared_mapping() const override { return existing_; }
-    // Every attach in the process shares one Mapping: growing it grows them all.
-    bool growable() const noexcept override { return true; }
+    // Every attach in the process shares one Mapping: growing it grows them all. Private
+    // memory has nothing to extend: mapping more is the growth.
+    std::uint64_t extend(const EngineSource&, std::uint64_t, std::uint64_t) override { return 0; }
     void map_more(Mapping& m, std::uint64_t bytes) override { m.extend_private(bytes); }
 
     bool publish(const std::shared_ptr<Mapping>& m) override {
@@ -64,23 +65,34 @@ private:
     std::shared_ptr<Mapping> existing_;
 };
 
+class HeapType final : public BackingType {
+public:
+    const BackingTraits& traits() const noexcept override {
+        static const BackingTraits t{.kind = Backing::heap, .name = "heap", .in_process = true, .growable = true};
+        return t;
+    }
+    std::unique_ptr<Store> create(const CreateRequest& req) const override {
+        return std::make_unique<HeapStore>(req.name, req.region_bytes, nullptr);
+    }
+    std::unique_ptr<Store> find(std::string_view name) const override {
+        auto& r = registry();
+        std::lock_guard lk(r.mu);
+        auto it = r.regions.find(std::string(name));
+        if (it == r.regions.end()) return nullptr;
+        auto m = it->second.lock();
+        if (!m) {
+            r.regions.erase(it);
+            return nullptr;
+        }
+        return std::make_unique<HeapStore>(std::string(name), m->mapped(), std::move(m));
+    }
+};
+
 }  // namespace
 
-std::unique_ptr<Store> create_heap_store(const CreateRequest& req) {
-    return std::make_unique<HeapStore>(req.name, req.region_bytes, nullptr);
-}
-
-std::unique_ptr<Store> open_heap_store(const std::string& name) {
-    auto& r = registry();
-    std::lock_guard lk(r.mu);
-    auto it = r.regions.find(name);
-    if (it == r.regions.end()) return nullptr;
-    auto m = it->second.lock();
-    if (!m) {
-        r.regions.erase(it);
-        return nullptr;
-    }
-    return std::make_unique<HeapStore>(name, m->mapped(), std::move(m));
+const BackingType& heap_backing() noexcept {
+    static const HeapType t;
+    return t;
 }
 
 }  // namespace shmregion::detail

@@ -5,7 +5,8 @@
 // Boost.Interprocess's shared_memory_object creates and opens the segment (O_EXCL,
 // permissions applied exactly); removal is a plain shm_unlink, because
 // shared_memory_object::remove() reports failure as a bare bool and loses errno.
-#include "backing/store.hpp"
+#include "backing/backing.hpp"
+#include "sys/fork_safety.hpp"
 #include "io/engine_impl.hpp"
 #include "sync/liveness.hpp"
 #include "sys/crash_point.hpp"
@@ -25,6 +26,22 @@
 namespace shmregion::detail {
 namespace bip = boost::interprocess;
 namespace {
+
+/// The one removal of a POSIX segment: refused (wrong_owner) if `owner` is given and the
+/// segment belongs to another user; gone already is not an error. `named_by` is the file
+/// that names it (a locator, a pending file), empty for none.
+void remove_segment_named(const std::string& segment, const std::filesystem::path& named_by,
+                          std::optional<uid_t> owner) {
+    const std::string by = named_by.empty() ? std::string() : " named by " + named_by.string();
+    struct stat st {};
+    if (owner && ::stat(segment_path(segment).c_str(), &st) == 0 && st.st_uid != *owner)
+        throw_failure(errc::wrong_owner, named_by,
+                      "segment " + segment + by + " belongs to uid " + std::to_string(st.st_uid) + ", " +
+                          (named_by.empty() ? "not to" : "the file naming it to") + " uid " + std::to_string(*owner) +
+                          ": not removed");
+    if (::shm_unlink(segment.c_str()) != 0 && errno != ENOENT)
+        throw_errno(errno, "shm_unlink " + segment + (by.empty() ? "" : " (" + by.substr(1) + ")"));
+}
 
 [[noreturn]] void throw_bip(const bip::interprocess_exception& e, std::string_view what,
                             const std::string& segment) {
@@ -76,7 +93,7 @@ public:
             const std::uint64_t born = write_birth_record(req);
             SHMREGION_CRASH_POINT("create.posix_after_birth");
             // tmpfs allocates the pages now, so a full /dev/shm is ENOSPC here, never SIGBUS later.
-            io::detail::extend_or_throw(*req.engine, seg_fd(), born, req.region_bytes, segment_path(segment_),
+            io::detail::extend_or_throw(req.engine(), seg_fd(), born, req.region_bytes, segment_path(segment_),
                                         io::ExtendMethod::automatic);
         } catch (...) {
             discard();
@@ -108,8 +125,11 @@ public:
     }
 
     void map(Mapping& m, std::uint64_t bytes) override { m.map_shared_fd(seg_fd(), bytes, segment_path(segment_)); }
-    bool growable() const noexcept override { return true; }
-    int grow_fd() const noexcept override { return seg_fd(); }
+    std::filesystem::path where() const override { return segment_path(segment_); }
+    std::uint64_t extend(const EngineSource& engine, std::uint64_t from, std::uint64_t to) override {
+        return extend_descriptor(seg_fd(), engine, from, to, where());
+    }
+    void truncate(std::uint64_t bytes) noexcept override { truncate_descriptor(seg_fd(), bytes); }
     void map_more(Mapping& m, std::uint64_t bytes) override {
         m.extend_shared_fd(seg_fd(), bytes, segment_path(segment_));
     }
@@ -127,11 +147,17 @@ public:
 
     void discard() noexcept override {
         pending_.reset();
-        if (created_) ::shm_unlink(segment_.c_str());
+        if (created_) {
+            try {
+                remove_segment_named(segment_, {}, std::nullopt);
+            } catch (...) {
+                // Nothing more to do: the orphan scan finds it (its birth record names us).
+            }
+        }
         created_ = false;
     }
 
-    void remove_segment() override { remove_posix_segment(segment_, file_); }
+    void remove_segment() override { remove_segment_named(segment_, file_, std::nullopt); }
 
 private:
     int seg_fd() const noexcept { return shm_.get_mapping_handle().handle; }
@@ -152,7 +178,7 @@ private:
         h.valid = kValidInitialising;
         h.page_size = page_size();
         h.max_attachers = 1;
-        h.creator_pid = ::getpid();
+        h.creator_pid = current_pid();
         h.creator_uid = ::geteuid();
         h.created_at_ns = now_ns();
         h.sysv_id = -1;
@@ -169,24 +195,77 @@ private:
     bool created_ = false;  // unpublished segment of ours: discard() removes it
 };
 
-}  // namespace
-
-void remove_posix_segment(const std::string& segment, const std::filesystem::path& locator_file,
-                          std::optional<uid_t> owner) {
-    struct stat st {};
-    if (owner && ::stat(segment_path(segment).c_str(), &st) == 0 && st.st_uid != *owner)
-        throw_failure(errc::wrong_owner, locator_file,
-                      "segment " + segment + " named by " + locator_file.string() + " belongs to uid " +
-                          std::to_string(st.st_uid) + ", the locator to uid " + std::to_string(*owner) +
-                          ": not removed");
-    if (::shm_unlink(segment.c_str()) != 0 && errno != ENOENT)
-        throw_errno(errno, "shm_unlink " + segment + " (named by " + locator_file.string() + ")");
+bool copy_segment(const std::string& path, std::uint64_t size, SegmentCopy& c) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    RegionHeader& h = c.header;
+    if (!fd || size < sizeof h || !pread_all(fd.get(), &h, sizeof h, 0) || !plausible_region_header(h)) return false;
+    c.slots.resize(h.max_attachers);
+    const std::uint64_t table = kSlotTableOffset + c.slots.size() * sizeof(AttacherSlot);
+    return size >= table && pread_all(fd.get(), c.slots.data(), c.slots.size() * sizeof(AttacherSlot), kSlotTableOffset);
 }
 
-std::unique_ptr<Store> create_posix_store(const CreateRequest& req) { return std::make_unique<PosixStore>(req); }
+class PosixType final : public BackingType {
+public:
+    const BackingTraits& traits() const noexcept override {
+        static const BackingTraits t{.kind = Backing::posix,
+                                     .name = "posix",
+                                     .named = true,
+                                     .located = true,
+                                     .growable = true,
+                                     .extends_at_creation = true};
+        return t;
+    }
+    std::unique_ptr<Store> create(const CreateRequest& req) const override { return std::make_unique<PosixStore>(req); }
+    std::unique_ptr<Store> open(HomeFile home, const std::filesystem::path& file, bool writable) const override {
+        return std::make_unique<PosixStore>(file, std::move(home.fd), *home.locator, writable);
+    }
 
-std::unique_ptr<Store> open_posix_store(HomeFile home, const std::filesystem::path& file, bool writable) {
-    return std::make_unique<PosixStore>(file, std::move(home.fd), *home.locator, writable);
+    bool segment_visible(const Locator& loc) const override {
+        struct stat st {};
+        return ::stat(segment_path(fixed_string(loc.segment, sizeof loc.segment)).c_str(), &st) == 0;
+    }
+    void remove_located(const Locator& loc, const std::filesystem::path& file,
+                        std::optional<uid_t> owner) const override {
+        remove_segment_named(fixed_string(loc.segment, sizeof loc.segment), file, owner);
+    }
+    bool remove_abandoned(const Locator& loc, const std::filesystem::path& pending, uid_t owner,
+                          bool dry_run) const override {
+        if (dry_run) return false;
+        remove_segment_named(fixed_string(loc.segment, sizeof loc.segment), pending, owner);
+        return true;
+    }
+    std::vector<SegmentCopy> segments() const override {
+        std::vector<SegmentCopy> out;
+        std::error_code ec;
+        for (std::filesystem::directory_iterator it(std::filesystem::path(kShmDirectory), ec), end; !ec && it != end;
+             it.increment(ec)) {
+            const std::string segment = "/" + it->path().filename().string();
+            if (!is_segment_name(segment)) continue;
+            struct stat st {};
+            if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) continue;
+            SegmentCopy c;
+            c.kind = Backing::posix;
+            c.label = segment;
+            c.bytes = static_cast<std::uint64_t>(st.st_size);
+            if (!copy_segment(it->path().string(), c.bytes, c)) continue;
+            // Ours only if the header says it is this very segment.
+            if (c.header.backing != static_cast<std::uint32_t>(Backing::posix) ||
+                segment != fixed_string(c.header.segment, sizeof c.header.segment))
+                continue;
+            out.push_back(std::move(c));
+        }
+        return out;
+    }
+    void remove_segment(const SegmentCopy& s) const override {
+        remove_segment_named(s.label, {}, ::geteuid());
+    }
+};
+
+}  // namespace
+
+const BackingType& posix_backing() noexcept {
+    static const PosixType t;
+    return t;
 }
 
 }  // namespace shmregion::detail

@@ -1,4 +1,6 @@
-#include "backing/store.hpp"
+#include "backing/backing.hpp"
+
+#include "io/engine_impl.hpp"
 
 #include "sync/liveness.hpp"
 #include "sys/failure.hpp"
@@ -116,8 +118,35 @@ void Mapping::attach_sysv(int shmid, std::uint64_t bytes) {
 
 // ---- Store -----------------------------------------------------------------------------
 
-void Store::map_more(Mapping&, std::uint64_t) {
-    throw_failure(errc::not_growable, file_, "this backing cannot grow");
+[[noreturn]] void throw_not_growable(const Store& s) {
+    const std::string_view why = s.traits().cannot_grow_because;
+    throw_failure(errc::not_growable, s.file(), why.empty() ? std::string("this backing cannot grow") : std::string(why));
+}
+
+void Store::map_more(Mapping&, std::uint64_t) { throw_not_growable(*this); }
+std::uint64_t Store::extend(const EngineSource&, std::uint64_t, std::uint64_t) { throw_not_growable(*this); }
+
+std::uint64_t extend_descriptor(int fd, const EngineSource& engine, std::uint64_t from, std::uint64_t to,
+                                const std::filesystem::path& what) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) throw_errno(errno, "fstat", what);
+    const auto have = static_cast<std::uint64_t>(st.st_size);
+    if (have > from) {
+        const std::uint64_t upto = std::min(have, to);
+        if (::fallocate(fd, 0, static_cast<off_t>(from), static_cast<off_t>(upto - from)) != 0 && errno != EOPNOTSUPP)
+            throw_errno(errno,
+                        "fallocate " + std::to_string(upto - from) + " bytes at offset " + std::to_string(from) + " of",
+                        what);
+    }
+    if (have >= to) return 0;
+    io::detail::extend_or_throw(engine(), fd, have, to, what, io::ExtendMethod::automatic);
+    return have;
+}
+
+void truncate_descriptor(int fd, std::uint64_t bytes) noexcept {
+    struct stat st {};
+    if (fd >= 0 && ::fstat(fd, &st) == 0 && static_cast<std::uint64_t>(st.st_size) > bytes)
+        (void)::ftruncate(fd, static_cast<off_t>(bytes));
 }
 
 uid_t Store::owner() const {
@@ -189,28 +218,6 @@ HomeFile open_home_file(const std::filesystem::path& file, bool writable) {
     return h;
 }
 
-std::unique_ptr<Store> open_store(HomeFile home, const std::filesystem::path& file, bool writable) {
-    switch (home.kind) {
-        case Backing::file: return open_file_store(std::move(home), file);
-        case Backing::posix: return open_posix_store(std::move(home), file, writable);
-        case Backing::sysv: return open_sysv_store(std::move(home), file);
-        default: break;
-    }
-    throw_failure(errc::bad_magic, file, file.string() + ": not a region of a named backing");
-}
-
-std::unique_ptr<Store> create_store(Backing kind, const CreateRequest& req) {
-    switch (kind) {
-        case Backing::file: return create_file_store(req);
-        case Backing::posix: return create_posix_store(req);
-        case Backing::sysv: return create_sysv_store(req);
-        case Backing::anonymous: return create_anonymous_store(req);
-        case Backing::heap: return create_heap_store(req);
-        case Backing::any: break;
-    }
-    throw_failure(errc::invalid_options, {}, "backing 'any' cannot create a region");
-}
-
 void throw_segment_absent(const Locator& loc, const std::filesystem::path& file, const std::string& what) {
     const SegmentPlace place = segment_place(loc);
     if (missing_means_gone(place))
@@ -226,7 +233,7 @@ Locator make_locator(Backing kind, std::uint64_t region_bytes) {
     loc.backing = static_cast<std::uint32_t>(kind);
     loc.size_at_creation = region_bytes;
     loc.sysv_id = -1;
-    loc.creator_pid = ::getpid();
+    loc.creator_pid = current_pid();
     loc.creator_uid = ::geteuid();
     loc.created_at_ns = now_ns();
     loc.namespace_id = segment_namespace(kind);
@@ -309,7 +316,7 @@ PendingFile::PendingFile(const std::filesystem::path& home, const std::filesyste
     // and locking it, a cleaner could take it for a dead creator's and remove it: then the
     // name is gone (no links left) and we make another.
     for (int attempt = 0; !fd && attempt < 8; ++attempt) {
-        const auto temp = home / pending_file_name(region_name_of(final_path), static_cast<long>(::getpid()), random64());
+        const auto temp = home / pending_file_name(region_name_of(final_path), static_cast<long>(current_pid()), random64());
         fd.reset(::open(temp.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, permissions));
         if (!fd) throw_errno(errno, "create", temp);
         struct stat st {};

@@ -1,7 +1,7 @@
-// The backing side of a region: where its bytes live, how they are mapped, named and
-// removed. One implementation per backing (file.cpp, posix_shm.cpp, sysv_shm.cpp,
-// anonymous.cpp, heap.cpp); region.cpp drives them through this interface and holds the
-// only switch over Backing (open_store / create_store below).
+// The backing side of one region: where its bytes live, how they are mapped, extended,
+// named and removed. One implementation per backing (file.cpp, posix_shm.cpp, sysv_shm.cpp,
+// anonymous.cpp, heap.cpp), made through its BackingType (backing.hpp); the region layer
+// drives them through this interface and never asks which backing it has.
 //
 // What a new backing must provide (docs/architecture.md repeats this):
 //   - creation that is invisible until publish(), and publish() that is atomic and
@@ -22,12 +22,18 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 
 namespace shmregion::detail {
+
+struct BackingTraits;
+
+/// The I/O engine for one operation, opened (and chosen) only when the operation needs one.
+using EngineSource = std::function<io::Engine&()>;
 
 /// Unlinks `file` only if it is still the inode `fd` refers to. Never throws on ENOENT.
 void unlink_if_same(const std::filesystem::path& file, int fd);
@@ -101,16 +107,26 @@ public:
     /// The mapping to use instead of a fresh one (heap regions shared inside a process).
     virtual std::shared_ptr<Mapping> shared_mapping() const { return nullptr; }
 
-    /// Growth in place (Region::grow). Backings that cannot grow (System V: fixed size;
-    /// anonymous: a new page would not be shared with the other processes) say false.
-    virtual bool growable() const noexcept { return false; }
-    /// The descriptor for I/O on the backing's bytes: what growth extends (io::extend) and
-    /// a failed growth cuts back, what flush() syncs; -1 when there is nothing to extend
-    /// (heap memory). Never the lock descriptor: an asynchronous request in flight keeps the
-    /// description it was made on, and so its liveness locks, alive after the process died.
-    virtual int grow_fd() const noexcept { return -1; }
+    /// What this backing is (backing.hpp).
+    const BackingTraits& traits() const noexcept;
+    /// What names the bytes in messages: the region's file, or the segment.
+    virtual std::filesystem::path where() const { return file_; }
+
+    /// Growth in place (Region::grow), under the region lock: makes the backing hold `to`
+    /// bytes with every block allocated, for a region of `from` bytes now (space a failed
+    /// growth left past `from` may be sparse: it is allocated too, or a page fault there
+    /// could SIGBUS). Returns the backing's size before if this call extended it (what
+    /// truncate() gives back if the growth fails later), else 0. Through the engine; a
+    /// failed extension leaves the backing as it was. Backings that cannot grow throw
+    /// not_growable.
+    virtual std::uint64_t extend(const EngineSource& engine, std::uint64_t from, std::uint64_t to);
+    /// Cuts the backing back to `bytes` if it is larger (a growth undone). Never throws.
+    virtual void truncate(std::uint64_t bytes) noexcept { (void)bytes; }
     /// Maps the backing up to `bytes` in m (after extending it).
     virtual void map_more(Mapping& m, std::uint64_t bytes);
+    /// Writes the bytes back to storage and waits (durable backings; the others have
+    /// nothing to write back).
+    virtual void flush(io::Engine& engine) { (void)engine; }
 
     /// Creator: backing-specific header fields (segment name, System V key and id).
     virtual void describe(RegionHeader& h) const { (void)h; }
@@ -146,11 +162,6 @@ struct HomeFile {
 /// errors, or the errno of open/read.
 HomeFile open_home_file(const std::filesystem::path& file, bool writable);
 
-/// Joins: the store for an existing region's home file (opens the segment for shm
-/// backings: segment_missing when it is gone, segment_foreign when it was made where this
-/// process cannot see it). Throws Failure.
-std::unique_ptr<Store> open_store(HomeFile home, const std::filesystem::path& file, bool writable);
-
 /// Creates the unpublished backing of `region_bytes` bytes for a new region.
 struct CreateRequest {
     std::filesystem::path home;
@@ -158,11 +169,11 @@ struct CreateRequest {
     std::string name;
     ::mode_t permissions = 0600;
     std::uint64_t region_bytes = 0; // header included
-    /// Extends the new file or segment to region_bytes with its space allocated (file and
-    /// POSIX backings; io/ops.hpp), so a full disk or /dev/shm fails here, not as a SIGBUS.
-    io::Engine* engine = nullptr;
+    /// Backings that extend at creation (BackingTraits::extends_at_creation) allocate the
+    /// new file or segment's region_bytes through it, so a full disk or /dev/shm fails here,
+    /// not as a SIGBUS.
+    EngineSource engine;
 };
-std::unique_ptr<Store> create_store(Backing kind, const CreateRequest& req);
 
 
 /// A locator's segment cannot be found from here: segment_missing if it was made where we
@@ -175,28 +186,13 @@ std::unique_ptr<Store> create_store(Backing kind, const CreateRequest& req);
 Locator make_locator(Backing kind, std::uint64_t region_bytes);
 void write_locator(int fd, const Locator& loc, const std::filesystem::path& file);
 
-/// Force-unlink helpers: remove a segment knowing only what the locator says. Missing
-/// segments are not an error; a segment owned by another user than `owner` (the locator's)
-/// is refused with wrong_owner. Throw Failure on other errors.
-void remove_posix_segment(const std::string& segment, const std::filesystem::path& locator_file,
-                          std::optional<uid_t> owner = std::nullopt);
-void remove_sysv_segment(std::int32_t key, std::int32_t id, const std::filesystem::path& locator_file,
-                         std::optional<uid_t> owner = std::nullopt);
-/// remove_abandoned(): the System V segment a dead creator's pending locator names, if it
-/// is still there and really that creator's (key and creator pid agree). True if removed.
-bool remove_abandoned_sysv_segment(const Locator& loc, const std::filesystem::path& pending_file, uid_t owner);
-// Per-backing constructors (one file each).
-std::unique_ptr<Store> create_file_store(const CreateRequest& req);
-std::unique_ptr<Store> create_posix_store(const CreateRequest& req);
-std::unique_ptr<Store> create_sysv_store(const CreateRequest& req);
-std::unique_ptr<Store> create_anonymous_store(const CreateRequest& req);
-std::unique_ptr<Store> create_heap_store(const CreateRequest& req);
-std::unique_ptr<Store> open_file_store(HomeFile home, const std::filesystem::path& file);
-std::unique_ptr<Store> open_posix_store(HomeFile home, const std::filesystem::path& file, bool writable);
-std::unique_ptr<Store> open_sysv_store(HomeFile home, const std::filesystem::path& file);
-/// Heap regions are named inside the process: the store of an existing one, or nullptr.
-std::unique_ptr<Store> open_heap_store(const std::string& name);
-
+/// errc::not_growable, saying why this store's backing cannot grow.
+[[noreturn]] void throw_not_growable(const Store& s);
+/// Store::extend() for backings whose bytes are a descriptor's (a file, a POSIX segment).
+std::uint64_t extend_descriptor(int fd, const EngineSource& engine, std::uint64_t from, std::uint64_t to,
+                                const std::filesystem::path& what);
+/// Store::truncate() for the same.
+void truncate_descriptor(int fd, std::uint64_t bytes) noexcept;
 
 /// Shared by the creators that publish a file in home: a file that link_into_place() gives
 /// its final name atomically and exclusively. Unnamed (O_TMPFILE) where nothing can outlive

@@ -6,7 +6,7 @@
 //
 // Boost.Interprocess's xsi_shared_memory creates the segment and removes it; attaching is
 // shmat(SHM_REMAP) directly, into the address reservation (mapped_region cannot do that).
-#include "backing/store.hpp"
+#include "backing/backing.hpp"
 #include "sys/crash_point.hpp"
 #include "sys/failure.hpp"
 
@@ -35,6 +35,27 @@ std::optional<struct shmid_ds> stat_segment(std::int32_t id, const std::filesyst
     if (::shmctl(id, IPC_STAT, &ds) == 0) return ds;
     if (errno == EINVAL || errno == EIDRM) return std::nullopt;
     throw_errno(errno, "shmctl(IPC_STAT) of segment id " + std::to_string(id) + " named by", file);
+}
+
+/// The one removal of a System V segment: only the segment `id` if it still carries `key`
+/// (an id is reused by unrelated segments once removed) and, if given, belongs to `owner`
+/// (else wrong_owner) and was made by `creator` (else left alone: false). Gone already is
+/// not an error (false). `named_by` is the file that names it, for messages.
+bool remove_segment_id(std::int32_t key, std::int32_t id, const std::filesystem::path& named_by,
+                       std::optional<uid_t> owner, std::optional<pid_t> creator = std::nullopt) {
+    auto ds = stat_segment(id, named_by);
+    if (!ds || ds->shm_perm.__key != key) return false;  // gone, or the id now belongs to another segment
+    if (creator && ds->shm_cpid != *creator) return false;
+    if (owner && ds->shm_perm.uid != *owner)
+        throw_failure(errc::wrong_owner, named_by,
+                      describe_segment(key, id) + (named_by.empty() ? "" : " named by " + named_by.string()) +
+                          " belongs to uid " + std::to_string(ds->shm_perm.uid) + ", " +
+                          (named_by.empty() ? "not to" : "the file naming it to") + " uid " + std::to_string(*owner) +
+                          ": not removed");
+    if (!bip::xsi_shared_memory::remove(id) && errno != EINVAL && errno != EIDRM)
+        throw_errno(errno, "shmctl(IPC_RMID) of " + describe_segment(key, id) +
+                               (named_by.empty() ? std::string() : " named by " + named_by.string()));
+    return true;
 }
 
 class SysvStore final : public Store {
@@ -141,11 +162,17 @@ public:
 
     void discard() noexcept override {
         pending_.reset();
-        if (created_) bip::xsi_shared_memory::remove(id_);
+        if (created_) {
+            try {
+                (void)remove_segment_id(key_, id_, {}, std::nullopt);
+            } catch (...) {
+                // Nothing more to do: the pending locator names it for remove_abandoned().
+            }
+        }
         created_ = false;
     }
 
-    void remove_segment() override { remove_sysv_segment(key_, id_, file_); }
+    void remove_segment() override { (void)remove_segment_id(key_, id_, file_, std::nullopt); }
 
 private:
     /// shmat's EINVAL / EIDRM while a last detacher removes the segment: if the id is gone
@@ -164,43 +191,83 @@ private:
     bool created_ = false;
 };
 
+bool copy_segment(int id, std::uint64_t size, SegmentCopy& c) {
+    RegionHeader& h = c.header;
+    if (size < sizeof h) return false;
+    void* p = ::shmat(id, nullptr, SHM_RDONLY);  // read-only: nothing is written
+    if (p == reinterpret_cast<void*>(-1)) return false;
+    std::memcpy(&h, p, sizeof h);
+    const bool ok = plausible_region_header(h) &&
+                    size >= kSlotTableOffset + std::uint64_t{h.max_attachers} * sizeof(AttacherSlot);
+    if (ok) {
+        c.slots.resize(h.max_attachers);
+        std::memcpy(c.slots.data(), static_cast<char*>(p) + kSlotTableOffset, c.slots.size() * sizeof(AttacherSlot));
+    }
+    ::shmdt(p);
+    return ok;
+}
+
+class SysvType final : public BackingType {
+public:
+    const BackingTraits& traits() const noexcept override {
+        static const BackingTraits t{
+            .kind = Backing::sysv,
+            .name = "sysv",
+            .named = true,
+            .located = true,
+            .fixed_size = true,
+            .cannot_grow_because =
+                "System V regions cannot grow: a segment has a fixed size (shmget); use the posix or file backing"};
+        return t;
+    }
+    std::unique_ptr<Store> create(const CreateRequest& req) const override { return std::make_unique<SysvStore>(req); }
+    std::unique_ptr<Store> open(HomeFile home, const std::filesystem::path& file, bool) const override {
+        return std::make_unique<SysvStore>(file, std::move(home.fd), *home.locator);
+    }
+
+    bool segment_visible(const Locator& loc) const override {
+        struct shmid_ds ds {};
+        return ::shmctl(loc.sysv_id, IPC_STAT, &ds) == 0 && ds.shm_perm.__key == loc.sysv_key;
+    }
+    void remove_located(const Locator& loc, const std::filesystem::path& file,
+                        std::optional<uid_t> owner) const override {
+        (void)remove_segment_id(loc.sysv_key, loc.sysv_id, file, owner);
+    }
+    bool remove_abandoned(const Locator& loc, const std::filesystem::path& pending, uid_t owner,
+                          bool dry_run) const override {
+        if (dry_run) return false;
+        int id = loc.sysv_id;
+        if (id < 0) id = ::shmget(loc.sysv_key, 0, 0);  // it died between shmget and recording the id
+        // Ours only if it carries the key and was made by the dead creator: a key tried and
+        // found taken (EEXIST) belongs to someone else.
+        return id >= 0 && remove_segment_id(loc.sysv_key, id, pending, owner, loc.creator_pid);
+    }
+    std::vector<SegmentCopy> segments() const override {
+        std::vector<SegmentCopy> out;
+        for (const SysvSegmentRow& row : sysv_segments()) {
+            if (row.uid != ::geteuid() || row.key == IPC_PRIVATE) continue;  // IPC_PRIVATE: removed already
+            SegmentCopy c;
+            c.kind = Backing::sysv;
+            c.label = "System V id " + std::to_string(row.id);
+            c.sysv_key = static_cast<std::int32_t>(row.key);
+            c.sysv_id = row.id;
+            c.bytes = row.size;
+            if (!copy_segment(row.id, row.size, c)) continue;
+            if (c.header.backing != static_cast<std::uint32_t>(Backing::sysv) || c.header.sysv_id != row.id) continue;
+            out.push_back(std::move(c));
+        }
+        return out;
+    }
+    void remove_segment(const SegmentCopy& s) const override {
+        (void)remove_segment_id(s.sysv_key, s.sysv_id, {}, ::geteuid());
+    }
+};
+
 }  // namespace
 
-void remove_sysv_segment(std::int32_t key, std::int32_t id, const std::filesystem::path& locator_file,
-                         std::optional<uid_t> owner) {
-    auto ds = stat_segment(id, locator_file);
-    if (!ds || ds->shm_perm.__key != key) return;  // gone, or the id now belongs to another segment
-    if (owner && ds->shm_perm.uid != *owner)
-        throw_failure(errc::wrong_owner, locator_file,
-                      describe_segment(key, id) + " named by " + locator_file.string() + " belongs to uid " +
-                          std::to_string(ds->shm_perm.uid) + ", the locator to uid " + std::to_string(*owner) +
-                          ": not removed");
-    if (!bip::xsi_shared_memory::remove(id) && errno != EINVAL && errno != EIDRM)
-        throw_errno(errno, "shmctl(IPC_RMID) of " + describe_segment(key, id) + " named by", locator_file);
-}
-
-bool remove_abandoned_sysv_segment(const Locator& loc, const std::filesystem::path& pending_file, uid_t owner) {
-    int id = loc.sysv_id;
-    if (id < 0) {
-        // The creator died between shmget and recording the id: find it by key.
-        id = ::shmget(loc.sysv_key, 0, 0);
-        if (id < 0) return false;
-    }
-    auto ds = stat_segment(id, pending_file);
-    // Ours only if it carries the key and was made by the dead creator: a key tried and
-    // found taken (EEXIST) belongs to someone else.
-    if (!ds || ds->shm_perm.__key != loc.sysv_key || ds->shm_cpid != loc.creator_pid ||
-        ds->shm_perm.uid != owner)
-        return false;
-    if (!bip::xsi_shared_memory::remove(id) && errno != EINVAL && errno != EIDRM)
-        throw_errno(errno, "shmctl(IPC_RMID) of " + describe_segment(loc.sysv_key, id) + " named by", pending_file);
-    return true;
-}
-
-std::unique_ptr<Store> create_sysv_store(const CreateRequest& req) { return std::make_unique<SysvStore>(req); }
-
-std::unique_ptr<Store> open_sysv_store(HomeFile home, const std::filesystem::path& file) {
-    return std::make_unique<SysvStore>(file, std::move(home.fd), *home.locator);
+const BackingType& sysv_backing() noexcept {
+    static const SysvType t;
+    return t;
 }
 
 }  // namespace shmregion::detail

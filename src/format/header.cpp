@@ -164,6 +164,12 @@ void validate_grow_record(const RegionHeader& h, const std::filesystem::path& fi
                                   " bytes, but region_size is " + num(h.region_size));
 }
 
+bool locator_names(const Locator& loc, const RegionHeader& h) noexcept {
+    if (loc.backing == static_cast<std::uint32_t>(Backing::posix))
+        return std::strncmp(loc.segment, h.segment, sizeof loc.segment) == 0;
+    return loc.sysv_id == h.sysv_id && loc.sysv_key == h.sysv_key;
+}
+
 void check_header_matches_locator(const RegionHeader& h, const Locator& loc,
                                   const std::filesystem::path& file) {
     const std::string seg = fixed_string(loc.segment, sizeof loc.segment);

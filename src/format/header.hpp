@@ -211,6 +211,9 @@ void validate_header(const RegionHeader& h, std::uint64_t backing_size,
 void validate_grow_record(const RegionHeader& h, const std::filesystem::path& file);
 /// Checks that a segment's header and the locator naming it agree (segment name, or
 /// System V key and id). Throws Failure(header_corrupt).
+/// True if the header is the one of the segment the locator names (POSIX: the segment
+/// name; System V: key and id): what check_header_matches_locator() checks, as a test.
+bool locator_names(const Locator& loc, const RegionHeader& h) noexcept;
 void check_header_matches_locator(const RegionHeader& h, const Locator& loc,
                                   const std::filesystem::path& file);
 /// Checks a locator copy: magic, version, checksum, backing, a segment name of ours made

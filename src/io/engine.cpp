@@ -1,6 +1,7 @@
 // The engine factory: names, probing, the automatic choice and opening. The only place
 // that knows which optional engines this build has (the #if below).
 #include "io/engine_impl.hpp"
+#include "sys/fork_safety.hpp"
 
 #include "shmregion_config.hpp"
 #include "sys/failure.hpp"
@@ -219,7 +220,7 @@ Engine& thread_engine(EngineKind kind) {
         std::unique_ptr<Engine> engines[5];
     };
     thread_local Cache cache;
-    const pid_t self = ::getpid();
+    const pid_t self = shmregion::detail::current_pid();
     if (cache.pid != self) {  // a fork()ed child: the parent's rings and contexts are not ours
         for (auto& e : cache.engines) e.reset();
         cache.pid = self;
@@ -236,7 +237,7 @@ Engine& thread_engine(EngineKind kind) {
 
 const ProbeResult& probe_cached(EngineKind kind) {
     auto& slot = g_probe_cache[static_cast<std::size_t>(kind)];
-    const pid_t self = ::getpid();
+    const pid_t self = shmregion::detail::current_pid();
     ProbeCache* c = slot.load(std::memory_order_acquire);
     if (c && c->pid == self) return c->result;
     auto* fresh = new ProbeCache{self, probe_one(kind), c};
@@ -308,22 +309,21 @@ std::vector<ProbeResult> probe() {
 }
 
 Choice choose(EngineKind requested) {
-    return shmregion::detail::with_context("choose I/O engine", {}, {},
-                                           [&] { return detail::choose_or_throw(requested); });
+    return shmregion::detail::entry({"choose I/O engine"}, [&] { return detail::choose_or_throw(requested); });
 }
 
 Choice choose(EngineKind requested, std::error_code& ec) noexcept {
-    return shmregion::detail::capture(ec, Choice{}, [&] { return detail::choose_or_throw(requested); });
+    return shmregion::detail::entry({"choose I/O engine"}, ec, [&] { return detail::choose_or_throw(requested); });
 }
 
 std::unique_ptr<Engine> open(EngineKind requested, unsigned queue_depth) {
-    return shmregion::detail::with_context("open I/O engine", {}, {}, [&] {
+    return shmregion::detail::entry({"open I/O engine"}, [&] {
         return detail::open_concrete(detail::choose_or_throw(requested).engine, queue_depth);
     });
 }
 
 std::unique_ptr<Engine> open(EngineKind requested, unsigned queue_depth, std::error_code& ec) noexcept {
-    return shmregion::detail::capture(ec, std::unique_ptr<Engine>(), [&] {
+    return shmregion::detail::entry({"open I/O engine"}, ec, [&] {
         return detail::open_concrete(detail::choose_or_throw(requested).engine, queue_depth);
     });
 }

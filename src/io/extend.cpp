@@ -185,21 +185,20 @@ void flush_or_throw(Engine& engine, int fd, const std::filesystem::path& what, b
 
 void extend(Engine& engine, int fd, std::uint64_t from, std::uint64_t to, const std::filesystem::path& what,
             ExtendMethod method) {
-    shmregion::detail::with_context("extend", {}, {},
-                                    [&] { detail::extend_or_throw(engine, fd, from, to, what, method); });
+    shmregion::detail::entry({"extend"}, [&] { detail::extend_or_throw(engine, fd, from, to, what, method); });
 }
 
 void extend(Engine& engine, int fd, std::uint64_t from, std::uint64_t to, const std::filesystem::path& what,
             ExtendMethod method, std::error_code& ec) noexcept {
-    shmregion::detail::capture(ec, 0, [&] { return detail::extend_or_throw(engine, fd, from, to, what, method), 0; });
+    shmregion::detail::entry({"extend"}, ec, [&] { detail::extend_or_throw(engine, fd, from, to, what, method); });
 }
 
 void flush(Engine& engine, int fd, const std::filesystem::path& what, bool data_only) {
-    shmregion::detail::with_context("flush", {}, {}, [&] { detail::flush_or_throw(engine, fd, what, data_only); });
+    shmregion::detail::entry({"flush"}, [&] { detail::flush_or_throw(engine, fd, what, data_only); });
 }
 
 void flush(Engine& engine, int fd, const std::filesystem::path& what, bool data_only, std::error_code& ec) noexcept {
-    shmregion::detail::capture(ec, 0, [&] { return detail::flush_or_throw(engine, fd, what, data_only), 0; });
+    shmregion::detail::entry({"flush"}, ec, [&] { detail::flush_or_throw(engine, fd, what, data_only); });
 }
 
 }  // namespace shmregion::io

@@ -2,6 +2,7 @@
 // installed library has none of it (CTest shipped_library_has_no_hooks checks).
 #ifdef SHMREGION_TEST_HOOKS
 #include "io/fault.hpp"
+#include "sys/fork_safety.hpp"
 
 #include "io/engine_impl.hpp"
 
@@ -287,7 +288,7 @@ Engine& thread_engine_hook(Engine& real) {
         std::unique_ptr<FaultEngine> wrappers[5];  // by EngineKind
     };
     thread_local Cache cache;
-    const pid_t self = ::getpid();
+    const pid_t self = shmregion::detail::current_pid();
     if (cache.pid != self) {  // a fork()ed child: the engines they wrapped were the parent's
         for (auto& w : cache.wrappers) w.reset();
         cache.pid = self;

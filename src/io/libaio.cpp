@@ -5,6 +5,7 @@
 // accepts O_DIRECT; everything else goes through the descriptor as given. fsync and
 // fdatasync use IOCB_CMD_FSYNC / IOCB_CMD_FDSYNC. No fallocate, no madvise.
 #include "io/engine_impl.hpp"
+#include "sys/fork_safety.hpp"
 
 #include "sys/os.hpp"
 
@@ -31,7 +32,7 @@ public:
         twins_.reserve(4);
     }
     ~LibaioEngine() override {
-        if (owner_ == ::getpid()) (void)drain();  // a fork()ed child has no requests here
+        if (owner_ == shmregion::detail::current_pid()) (void)drain();  // a fork()ed child has no requests here
         ::io_destroy(ctx_);
     }
 
@@ -96,7 +97,7 @@ public:
     }
 
 private:
-    pid_t owner_ = ::getpid();
+    pid_t owner_ = shmregion::detail::current_pid();
     void prep(iocb* cb, const Request& r) noexcept {
         switch (r.op) {
             case Op::write: ::io_prep_pwrite(cb, fd_for(r), r.addr, r.length, static_cast<long long>(r.offset)); break;

@@ -6,11 +6,11 @@
 // (requests on one descriptor one after the other), so this works wherever threads do, but
 // costs a thread hand-off per request. No fallocate, no madvise.
 #include "io/engine_impl.hpp"
+#include "sys/fork_safety.hpp"
 
 #include "sys/os.hpp"
 
 #include <aio.h>
-#include <pthread.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -38,8 +38,8 @@ std::atomic<pid_t> g_hung_pid{0};
 /// fork() while requests are queued or running: the child inherits glibc's queues (and its
 /// per-descriptor ordering) without the threads, so a later request on the same descriptor
 /// would wait forever behind one nobody runs. Such a child does not use POSIX AIO at all.
-void mark_child_if_requests_in_flight() noexcept {
-    if (g_requests_in_flight.load(std::memory_order_relaxed) > 0) g_forked_busy_pid.store(::getpid());
+void mark_child_if_requests_in_flight(void*) noexcept {
+    if (g_requests_in_flight.load(std::memory_order_relaxed) > 0) g_forked_busy_pid.store(shmregion::detail::current_pid());
 }
 
 class PosixAioEngine final : public Engine {
@@ -49,7 +49,7 @@ public:
         busy_.clear();
     }
     ~PosixAioEngine() override {
-        if (owner_ == ::getpid()) {
+        if (owner_ == shmregion::detail::current_pid()) {
             (void)drain();
         } else if (in_flight_ > 0) {
             // A fork()ed child: glibc's inherited request list still points into the control
@@ -126,7 +126,7 @@ public:
     }
 
 private:
-    pid_t owner_ = ::getpid();
+    pid_t owner_ = shmregion::detail::current_pid();
     struct Slot {
         std::uint64_t user_data = 0;
         int failed = 0;  // errno of a request that was never queued
@@ -187,9 +187,10 @@ int self_test() noexcept {
 
 Opened open_posix_aio(unsigned queue_depth) {
     Opened o;
-    static const int hooked = ::pthread_atfork(nullptr, nullptr, mark_child_if_requests_in_flight);
+    // Registered once, for good: with the library's other fork() hooks (sys/fork_safety.hpp).
+    static const bool hooked = (shmregion::detail::fork_child_register(mark_child_if_requests_in_flight, nullptr), true);
     (void)hooked;
-    const pid_t self = ::getpid();
+    const pid_t self = shmregion::detail::current_pid();
     if (g_forked_busy_pid.load() == self) {
         o.err = EAGAIN;
         o.why = "POSIX AIO cannot run in this process: it was fork()ed while POSIX AIO requests were in "

@@ -10,6 +10,7 @@
 // of zero per page, which write-faults the page and leaves its bytes alone even while
 // another thread or process writes them (Berkeley DB wrote a byte, which could clobber).
 #include "io/engine_impl.hpp"
+#include "sys/fork_safety.hpp"
 
 #include "sys/failure.hpp"
 #include "sys/os.hpp"
@@ -58,7 +59,7 @@ public:
     bool failed_early = false;               // failure holds why the job could not run
 
     std::size_t chunks() const noexcept { return (length + chunk - 1) / chunk; }
-    bool foreign() const noexcept { return pid != ::getpid(); }
+    bool foreign() const noexcept { return pid != shmregion::detail::current_pid(); }
 };
 
 namespace detail {
@@ -188,7 +189,7 @@ std::shared_ptr<PrefaultState> plan(void* addr, std::size_t length, const Prefau
     s->addr = static_cast<char*>(addr);
     s->length = (length + page - 1) / page * page;
     s->chunk = std::max<std::size_t>((o.chunk + page - 1) / page * page, page);
-    s->pid = ::getpid();
+    s->pid = shmregion::detail::current_pid();
     unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
     s->workers = o.threads ? std::min(o.threads, 256u) : std::min(cpus, 8u);
     s->workers = static_cast<unsigned>(std::max<std::size_t>(1, std::min<std::size_t>(s->workers, s->chunks())));
@@ -341,48 +342,44 @@ bool PrefaultHandle::wait_for(std::chrono::milliseconds timeout) const noexcept 
     return detail::wait_finished(*state_, &t);
 }
 
+namespace {
+void wait_or_throw(PrefaultState& state) {
+    if (state.foreign())
+        shmregion::detail::throw_failure(errc::wrong_process, {}, "the prefault job belongs to the process that started it");
+    detail::wait_finished(state, nullptr);
+    if (state.failure.code) throw state.failure;
+}
+}  // namespace
+
 void PrefaultHandle::wait() const {
-    if (!state_) return;
-    shmregion::detail::with_context("prefault", {}, {}, [&] {
-        if (state_->foreign())
-            shmregion::detail::throw_failure(errc::wrong_process, {},
-                                             "the prefault job belongs to the process that started it");
-        detail::wait_finished(*state_, nullptr);
-        if (state_->failure.code) throw state_->failure;
-    });
+    if (state_) shmregion::detail::entry({"prefault"}, [&] { wait_or_throw(*state_); });
 }
 
 void PrefaultHandle::wait(std::error_code& ec) const noexcept {
     ec.clear();
-    if (!state_) return;
-    if (state_->foreign()) {
-        ec = make_error_code(errc::wrong_process);
-        return;
-    }
-    detail::wait_finished(*state_, nullptr);
-    ec = state_->failure.code;
+    if (state_) shmregion::detail::entry({"prefault"}, ec, [&] { wait_or_throw(*state_); });
 }
 
 // ---- free functions ---------------------------------------------------------------------------
 
 void prefault(void* addr, std::size_t length, const PrefaultOptions& options) {
-    shmregion::detail::with_context("prefault", {}, {}, [&] { detail::prefault_or_throw(addr, length, options); });
+    shmregion::detail::entry({"prefault"}, [&] { detail::prefault_or_throw(addr, length, options); });
 }
 
 void prefault(void* addr, std::size_t length, const PrefaultOptions& options, std::error_code& ec) noexcept {
-    shmregion::detail::capture(ec, 0, [&] { return detail::prefault_or_throw(addr, length, options), 0; });
+    shmregion::detail::entry({"prefault"}, ec, [&] { detail::prefault_or_throw(addr, length, options); });
 }
 
 PrefaultHandle prefault_async(void* addr, std::size_t length, const PrefaultOptions& options,
                               std::shared_ptr<void> keep_alive) {
-    return shmregion::detail::with_context("prefault", {}, {}, [&] {
+    return shmregion::detail::entry({"prefault"}, [&] {
         return PrefaultHandle(detail::start_prefault(addr, length, options, std::move(keep_alive)));
     });
 }
 
 PrefaultHandle prefault_async(void* addr, std::size_t length, const PrefaultOptions& options,
                               std::shared_ptr<void> keep_alive, std::error_code& ec) noexcept {
-    return shmregion::detail::capture(ec, PrefaultHandle(), [&] {
+    return shmregion::detail::entry({"prefault"}, ec, [&] {
         return PrefaultHandle(detail::start_prefault(addr, length, options, std::move(keep_alive)));
     });
 }

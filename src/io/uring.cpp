@@ -4,6 +4,7 @@
 // (fallocate, madvise, buffered writes that must wait) runs on the kernel's io-wq workers,
 // so several requests in flight proceed in parallel.
 #include "io/engine_impl.hpp"
+#include "sys/fork_safety.hpp"
 
 #include <liburing.h>
 #include <unistd.h>
@@ -22,7 +23,7 @@ public:
     UringEngine(const io_uring& ring, unsigned depth, unsigned ops) : Engine(depth), ring_(ring), ops_(ops) {}
     ~UringEngine() override {
         // Requests still in flight would write into buffers their owner is freeing: wait.
-        if (owner_ == ::getpid()) (void)drain();  // a fork()ed child has no requests here
+        if (owner_ == shmregion::detail::current_pid()) (void)drain();  // a fork()ed child has no requests here
         ::io_uring_queue_exit(&ring_);
     }
 
@@ -92,7 +93,7 @@ private:
 
     io_uring ring_;
     unsigned ops_;
-    pid_t owner_ = ::getpid();
+    pid_t owner_ = shmregion::detail::current_pid();
 };
 
 std::string setup_failure(int err) {

@@ -32,17 +32,6 @@ std::vector<std::string> entries_of(const std::filesystem::path& home) {
     return names;
 }
 
-/// True if the segment a locator names can be seen from this process (whatever the
-/// namespace it records: a namespace id can change while the segment stays visible).
-bool segment_visible(const Locator& loc) {
-    if (loc.backing == static_cast<std::uint32_t>(Backing::posix)) {
-        struct stat st {};
-        return ::stat(segment_path(fixed_string(loc.segment, sizeof loc.segment)).c_str(), &st) == 0;
-    }
-    struct shmid_ds ds {};
-    return ::shmctl(loc.sysv_id, IPC_STAT, &ds) == 0 && ds.shm_perm.__key == loc.sysv_key;
-}
-
 /// The one rule of every removal (RemoveOptions): the caller's own file, unless told
 /// otherwise; never a locator whose segment lives where we cannot see it, unless told so.
 void check_removable(const HomeFile& hf, const std::filesystem::path& file, const RemoveOptions& how) {
@@ -54,7 +43,7 @@ void check_removable(const HomeFile& hf, const std::filesystem::path& file, cons
                           "removes another user's region)");
     if (!hf.locator || how.allow_foreign) return;
     const SegmentPlace place = segment_place(*hf.locator);
-    if (missing_means_gone(place) || segment_visible(*hf.locator)) return;
+    if (missing_means_gone(place) || backing_type(hf.kind).segment_visible(*hf.locator)) return;
     throw_failure(errc::segment_foreign, file,
                   file.string() + ": not removed: " + describe_place(*hf.locator, place) +
                       " (RemoveOptions::allow_foreign, regiontool unlink --force --foreign, removes the file anyway)");
@@ -65,10 +54,7 @@ void check_removable(const HomeFile& hf, const std::filesystem::path& file, cons
 /// not make us remove somebody else's segment.
 void remove_named(const HomeFile& hf, const std::filesystem::path& file, const RemoveOptions& how) {
     check_removable(hf, file, how);
-    if (hf.kind == Backing::posix)
-        remove_posix_segment(fixed_string(hf.locator->segment, sizeof hf.locator->segment), file, hf.uid);
-    else if (hf.kind == Backing::sysv)
-        remove_sysv_segment(hf.locator->sysv_key, hf.locator->sysv_id, file, hf.uid);
+    if (hf.locator) backing_type(hf.kind).remove_located(*hf.locator, file, hf.uid);
     unlink_if_same(file, hf.fd.get());
 }
 
@@ -154,10 +140,22 @@ Region join_existing(const std::filesystem::path& home, std::string_view name, b
 }
 
 void gentle_unlink(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how) {
-    Region r = join_existing(home, name, how.require_same_owner);
-    if (!r) return;  // what unlink was asked for has happened
-    r.mark_for_removal();
-    r.detach();
+    Options o;
+    o.home = home;
+    o.name = std::string(name);
+    o.backing = Backing::any;
+    o.mode = OpenMode::join_only;
+    o.require_same_owner = how.require_same_owner;
+    validate_name(name);
+    check_home(home);
+    std::error_code ec;
+    const bool existed = std::filesystem::exists(region_file(home, name), ec);
+    try {
+        mark_for_removal_unattached(o);
+    } catch (const Failure& f) {
+        // Gone while we joined, after having existed: what unlink was asked for has happened.
+        if (!existed || f.code != make_error_code(errc::region_not_found)) throw;
+    }
 }
 
 RepairReport do_repair(const std::filesystem::path& home, std::string_view name, bool require_same_owner);
@@ -266,19 +264,13 @@ bool remove_one_abandoned(const std::filesystem::path& home, const std::filesyst
                              std::memcmp(loc.magic, kLocatorMagic, sizeof loc.magic) == 0;
     if (has_locator) {
         validate_locator(loc, p, true);
-        if (loc.backing == static_cast<std::uint32_t>(Backing::posix)) {
-            out.backing = Backing::posix;
-            out.segment = fixed_string(loc.segment, sizeof loc.segment);
-            if (!dry_run) {
-                remove_posix_segment(out.segment, p, mine.st_uid);
-                out.segment_removed = true;
-            }
-        } else {
-            out.backing = Backing::sysv;
-            out.sysv_key = loc.sysv_key;
-            out.sysv_id = loc.sysv_id;
-            if (!dry_run) out.segment_removed = remove_abandoned_sysv_segment(loc, p, mine.st_uid);
-        }
+        // What the pending locator names (a POSIX segment, or a System V key and id), and
+        // whether its backing found the segment the creator made and removed it.
+        out.backing = static_cast<Backing>(loc.backing);
+        out.segment = fixed_string(loc.segment, sizeof loc.segment);
+        out.sysv_key = loc.sysv_key;
+        out.sysv_id = loc.sysv_id;
+        out.segment_removed = backing_type(out.backing).remove_abandoned(loc, p, mine.st_uid, dry_run);
     }
     if (dry_run) {
         out.action = AbandonedCreation::Action::would_remove;
@@ -352,105 +344,91 @@ void sweep_abandoned(const std::filesystem::path& home, std::string_view name) n
 
 }  // namespace detail
 
-std::vector<AbandonedCreation> remove_abandoned(const std::filesystem::path& home) {
-    return detail::with_context("remove_abandoned", "", home, [&] { return detail::do_remove_abandoned(home, false); });
-}
-
-std::vector<AbandonedCreation> remove_abandoned(const std::filesystem::path& home, std::error_code& ec) noexcept {
-    return detail::capture(ec, std::vector<AbandonedCreation>(), [&] { return detail::do_remove_abandoned(home, false); });
-}
-
-std::vector<AbandonedCreation> abandoned_creations(const std::filesystem::path& home) {
-    return detail::with_context("abandoned_creations", "", home, [&] { return detail::do_remove_abandoned(home, true); });
-}
-
-std::vector<AbandonedCreation> abandoned_creations(const std::filesystem::path& home, std::error_code& ec) noexcept {
-    return detail::capture(ec, std::vector<AbandonedCreation>(), [&] { return detail::do_remove_abandoned(home, true); });
-}
-
-RepairReport repair(const std::filesystem::path& home, std::string_view name, bool require_same_owner) {
-    return detail::with_context("repair", name, home, [&] { return detail::do_repair(home, name, require_same_owner); });
-}
-
-RepairReport repair(const std::filesystem::path& home, std::string_view name, bool require_same_owner,
-                    std::error_code& ec) noexcept {
-    return detail::capture(ec, RepairReport(), [&] { return detail::do_repair(home, name, require_same_owner); });
-}
-
 std::size_t RegionInfo::live_attachers() const noexcept {
     return static_cast<std::size_t>(
         std::count_if(attachers.begin(), attachers.end(), [](const AttacherInfo& a) { return a.alive; }));
 }
 
-void unlink(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how) {
-    if (how.force == Force::yes) {
-        detail::with_context("unlink --force", name, home, [&] { detail::force_unlink(home, name, how); });
-        return;
-    }
-    try {
-        detail::with_context("unlink", name, home, [&] { detail::gentle_unlink(home, name, how); });
-    } catch (const Error& e) {
-        // Report it as the unlink it was, not as the attach/detach it used.
-        throw Error(e.code(), "unlink", std::string(name), home, e.file(), e.detail());
-    }
+using detail::entry;
+
+std::vector<AbandonedCreation> remove_abandoned(const std::filesystem::path& home) {
+    return entry({"remove_abandoned", {}, &home}, [&] { return detail::do_remove_abandoned(home, false); });
+}
+std::vector<AbandonedCreation> remove_abandoned(const std::filesystem::path& home, std::error_code& ec) noexcept {
+    return entry({"remove_abandoned", {}, &home}, ec, [&] { return detail::do_remove_abandoned(home, false); });
 }
 
+std::vector<AbandonedCreation> abandoned_creations(const std::filesystem::path& home) {
+    return entry({"abandoned_creations", {}, &home}, [&] { return detail::do_remove_abandoned(home, true); });
+}
+std::vector<AbandonedCreation> abandoned_creations(const std::filesystem::path& home, std::error_code& ec) noexcept {
+    return entry({"abandoned_creations", {}, &home}, ec, [&] { return detail::do_remove_abandoned(home, true); });
+}
+
+RepairReport repair(const std::filesystem::path& home, std::string_view name, bool require_same_owner) {
+    return entry({"repair", name, &home}, [&] { return detail::do_repair(home, name, require_same_owner); });
+}
+RepairReport repair(const std::filesystem::path& home, std::string_view name, bool require_same_owner,
+                    std::error_code& ec) noexcept {
+    return entry({"repair", name, &home}, ec, [&] { return detail::do_repair(home, name, require_same_owner); });
+}
+
+namespace {
+void do_unlink(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how) {
+    if (how.force == Force::yes)
+        detail::force_unlink(home, name, how);
+    else
+        detail::gentle_unlink(home, name, how);
+}
+const char* unlink_operation(const RemoveOptions& how) { return how.force == Force::yes ? "unlink --force" : "unlink"; }
+}  // namespace
+
+void unlink(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how) {
+    entry({unlink_operation(how), name, &home}, [&] { do_unlink(home, name, how); });
+}
 void unlink(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how,
             std::error_code& ec) noexcept {
-    detail::capture(ec, 0, [&] { return unlink(home, name, how), 0; });
+    entry({unlink_operation(how), name, &home}, ec, [&] { do_unlink(home, name, how); });
 }
-
 void unlink(const std::filesystem::path& home, std::string_view name, Force force) {
-    RemoveOptions how;
-    how.force = force;
-    unlink(home, name, how);
+    unlink(home, name, RemoveOptions{force});
 }
-
-void unlink(const std::filesystem::path& home, std::string_view name, Force force,
-            std::error_code& ec) noexcept {
-    RemoveOptions how;
-    how.force = force;
-    unlink(home, name, how, ec);
+void unlink(const std::filesystem::path& home, std::string_view name, Force force, std::error_code& ec) noexcept {
+    unlink(home, name, RemoveOptions{force}, ec);
 }
 
 bool remove_unused(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how) {
-    return detail::with_context("remove_unused", name, home,
-                                [&] { return detail::remove_unused_impl(home, name, how); });
+    return entry({"remove_unused", name, &home}, [&] { return detail::remove_unused_impl(home, name, how); });
 }
 bool remove_unused(const std::filesystem::path& home, std::string_view name, std::error_code& ec) noexcept {
     return remove_unused(home, name, RemoveOptions(), ec);
 }
 bool remove_unused(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how,
                    std::error_code& ec) noexcept {
-    return detail::capture(ec, false, [&] { return detail::remove_unused_impl(home, name, how); });
+    return entry({"remove_unused", name, &home}, ec, [&] { return detail::remove_unused_impl(home, name, how); });
 }
 
 std::vector<unsigned char> read_bytes(const std::filesystem::path& home, std::string_view name, std::uint64_t offset,
                                       std::uint64_t length) {
-    return detail::with_context("read_bytes", name, home,
-                                [&] { return detail::read_bytes_impl(home, name, offset, length); });
+    return entry({"read_bytes", name, &home}, [&] { return detail::read_bytes_impl(home, name, offset, length); });
 }
-
 std::vector<unsigned char> read_bytes(const std::filesystem::path& home, std::string_view name, std::uint64_t offset,
                                       std::uint64_t length, std::error_code& ec) noexcept {
-    return detail::capture(ec, std::vector<unsigned char>(),
-                           [&] { return detail::read_bytes_impl(home, name, offset, length); });
+    return entry({"read_bytes", name, &home}, ec, [&] { return detail::read_bytes_impl(home, name, offset, length); });
 }
 
 RegionInfo inspect(const std::filesystem::path& home, std::string_view name) {
-    return detail::with_context("inspect", name, home, [&] { return detail::do_inspect(home, name); });
+    return entry({"inspect", name, &home}, [&] { return detail::do_inspect(home, name); });
 }
-
 RegionInfo inspect(const std::filesystem::path& home, std::string_view name, std::error_code& ec) noexcept {
-    return detail::capture(ec, RegionInfo(), [&] { return detail::do_inspect(home, name); });
+    return entry({"inspect", name, &home}, ec, [&] { return detail::do_inspect(home, name); });
 }
 
 std::vector<std::string> list(const std::filesystem::path& home) {
-    return detail::with_context("list", "", home, [&] { return detail::do_list(home); });
+    return entry({"list", {}, &home}, [&] { return detail::do_list(home); });
 }
-
 std::vector<std::string> list(const std::filesystem::path& home, std::error_code& ec) noexcept {
-    return detail::capture(ec, std::vector<std::string>(), [&] { return detail::do_list(home); });
+    return entry({"list", {}, &home}, ec, [&] { return detail::do_list(home); });
 }
 
 }  // namespace shmregion

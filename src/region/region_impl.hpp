@@ -1,8 +1,14 @@
-// The state of one attach, shared by region.cpp (attach/detach/lock) and the operations
-// built on it (admin.cpp).
+// The state of one attach, and what the files of the region layer share:
+//   options.cpp      options and names: checked before anything is made
+//   attach.cpp       create, join (and its recovery of what crashes left), the retry loop
+//   grow.cpp         grow, refresh, and the recovery of a growth its grower left half done
+//   region_impl.cpp  lock, unlock, detach, removal at the last detach, fork, flush, prefault
+//   api.cpp          the public Region and LockGuard over RegionImpl
+//   admin.cpp        unlink, inspect, list, read_bytes, remove_unused, repair, abandoned creations
+//   orphans.cpp      segments whose file in home is gone
 #pragma once
 
-#include "backing/store.hpp"
+#include "backing/backing.hpp"
 #include "io/engine_impl.hpp"
 #include "format/header.hpp"
 #include "sys/fork_safety.hpp"
@@ -51,6 +57,8 @@ public:
     /// an application lock (for_application), otherwise the death is left in the header
     /// (kFlagOwnerDiedUnreported) for the next application lock to report.
     bool lock(Deadline deadline, bool for_application = false);
+    /// Region::lock(): the lock for the application, held by the guard returned.
+    LockGuard application_lock();
     /// 0, or EPERM if another thread holds the lock.
     int unlock() noexcept;
     /// Under the lock: drops dead attachers (never our own slot) and rebuilds ref_count.
@@ -64,6 +72,15 @@ public:
     void detach();
     /// Throws wrong_process if this attach belongs to another process (inherited by fork).
     void check_owner() const;
+    /// Region::join_after_fork(): in a fork()ed child, becomes an attacher of its own.
+    void join_after_fork();
+    /// Region::mark_for_removal(): no new joins; removed at the last detach.
+    void mark_for_removal();
+    /// Region::reap_dead_attachers(), under the lock.
+    std::size_t reap_dead_locked();
+    /// Region::flush() and Region::prefault().
+    void flush();
+    void prefault();
 
     /// Sizes as this attach validated and mapped them (never the live header fields, which
     /// another process could overwrite): header, mapped region, ceiling, and the generation
@@ -79,6 +96,9 @@ public:
     /// Maps what another process's growth added, if the generation moved. Without the lock
     /// the sizes read are checked against the backing's real size first. Throws Failure.
     bool refresh();
+    /// Region::grow(): checks the size and grows under the lock (taken here unless this
+    /// thread holds it through this attach's guard).
+    void grow(std::uint64_t new_size);
     /// Under the lock: grows the region to new_region bytes (header included). See Region::grow.
     void grow_locked(std::uint64_t new_region);
     /// Under the lock, after a holder died: finishes or undoes a growth it left half done.
@@ -87,17 +107,24 @@ public:
     /// the lock belongs to another thread of this process.
     bool release_guard() noexcept;
 
-    /// The I/O engine: as asked for (Options::io_engine), and as chosen at attach (again
-    /// in a fork()ed child's join_after_fork() unless it was forced).
+    /// The I/O engine: as asked for (Options::io_engine), and as chosen when an operation
+    /// first needs one (at attach if Options named one; again in a fork()ed child's
+    /// join_after_fork() unless it was forced). Attaching, locking and unlinking need none.
     io::EngineKind requested_engine = io::EngineKind::automatic;
-    io::EngineKind engine_kind = io::EngineKind::sync;
-    bool engine_forced = false;
-    void choose_engine();
+    mutable io::EngineKind engine_kind = io::EngineKind::sync;
+    mutable bool engine_forced = false;
+    mutable bool engine_chosen = false;
+    /// Makes the choice now (choose_or_throw). Throws Failure.
+    void choose_engine() const;
     /// The engine for one operation: the calling thread's (io::detail::thread_engine), not
     /// one per attach (each holds kernel resources, and libaio contexts count against
     /// fs.aio-max-nr machine-wide). An automatic choice that cannot open now gives way to
     /// the sync engine.
     io::Engine& engine() const;
+    /// engine() for a backing operation that may need one.
+    EngineSource engine_source() const {
+        return [this]() -> io::Engine& { return engine(); };
+    }
     /// flush() has made the region file's name durable (fsync of home) once.
     bool home_synced = false;
     /// Prefault jobs started from this attach; detach cancels and waits for them.
@@ -117,6 +144,27 @@ public:
 private:
     ForkChildHook fork_hook_;  // last: unregistered before anything it touches goes
 };
+
+/// Region::attach(): checks the options, then creates or joins (retrying transient states
+/// until the join timeout) and prefaults as asked. Throws Failure.
+std::unique_ptr<RegionImpl> attach(const Options& o);
+/// unlink() without force: joins the existing named region `o` names (join_only) as an
+/// attach would, but takes no attacher slot and needs no I/O engine: under the region lock
+/// it marks the region for removal, and removes it at once if nobody is attached.
+/// region_not_found if there is none. Throws Failure.
+void mark_for_removal_unattached(const Options& o);
+
+/// Checks the options of an attach (names, sizes, combinations); throws Failure saying which.
+void check_options(const Options& o);
+/// The sizes of a new region, header included. Throws Failure for sizes that cannot be.
+struct Sizes {
+    std::uint64_t header;
+    std::uint64_t region;      // header + usable
+    std::uint64_t max_region;  // header + usable ceiling
+};
+Sizes creation_sizes(const Options& o);
+/// How messages name a region: its file, or "heap region" for one without.
+std::string describe(const std::filesystem::path& file);
 
 /// Copies the header of a named region's backing (never through a mapping) and validates
 /// it against the backing's real size, the kind its file says, and its locator.

@@ -9,7 +9,9 @@
 #include <cerrno>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <system_error>
+#include <type_traits>
 
 namespace shmregion::detail {
 
@@ -26,35 +28,52 @@ struct Failure {
 /// A library-specific failure; message should say which field or object and why.
 [[noreturn]] void throw_failure(errc code, const std::filesystem::path& file, std::string message);
 
-/// Runs fn, turning Failure into shmregion::Error with the given context.
+/// Where a public entry point fails: the operation, and the region and home it was given.
+struct Context {
+    std::string_view operation;
+    std::string_view region = {};
+    const std::filesystem::path* home = nullptr;
+};
+
+/// The Error a Failure becomes at the public surface, naming ctx.
+Error error_for(const Context& ctx, Failure&& f);
+/// Stores a failure for an error_code& caller: the code in ec, the message the exception
+/// would have carried in the calling thread's last_error_message().
+void store_failure(std::error_code& ec, const std::error_code& code, std::string message) noexcept;
+
+/// The one wrapper of the public entry points, for both forms of each:
+///   T op(args)                       { return entry({"op", name, &home}, [&] { ... }); }
+///   T op(args, std::error_code& ec)  { return entry({"op", name, &home}, ec, [&] { ... }); }
+/// The throwing form turns Failure into shmregion::Error naming ctx. The error_code form
+/// clears ec, and on failure stores the code in ec and the exception's message in
+/// last_error_message(), and returns a default-constructed result.
 template <class Fn>
-decltype(auto) with_context(std::string_view operation, std::string_view region,
-                            const std::filesystem::path& home, Fn&& fn) {
+decltype(auto) entry(const Context& ctx, Fn&& fn) {
     try {
         return fn();
     } catch (Failure& f) {
-        throw Error(f.code, std::string(operation), std::string(region), home, f.file,
-                    std::move(f.message));
+        throw error_for(ctx, std::move(f));
     }
 }
 
-/// Runs fn for a non-throwing entry point: clears ec on success, stores the code on
-/// failure (Error, Failure, std::bad_alloc, std::system_error) and returns fallback.
-template <class T, class Fn>
-T capture(std::error_code& ec, T fallback, Fn&& fn) noexcept {
+template <class Fn>
+auto entry(const Context& ctx, std::error_code& ec, Fn&& fn) noexcept -> std::invoke_result_t<Fn&> {
+    using Result = std::invoke_result_t<Fn&>;
+    ec.clear();
     try {
-        ec.clear();
         return fn();
-    } catch (const std::system_error& e) {
-        ec = e.code();
-    } catch (const Failure& f) {
-        ec = f.code;
+    } catch (Failure& f) {
+        store_failure(ec, f.code, error_for(ctx, std::move(f)).what());
+    } catch (const std::system_error& e) {  // shmregion::Error from a public call made inside
+        store_failure(ec, e.code(), e.what());
     } catch (const std::bad_alloc&) {
-        ec = std::make_error_code(std::errc::not_enough_memory);
+        store_failure(ec, std::make_error_code(std::errc::not_enough_memory),
+                      std::string(ctx.operation) + ": out of memory");
     } catch (...) {
-        ec = std::make_error_code(std::errc::io_error);
+        store_failure(ec, std::make_error_code(std::errc::io_error),
+                      std::string(ctx.operation) + ": unexpected exception");
     }
-    return fallback;
+    if constexpr (!std::is_void_v<Result>) return Result{};
 }
 
 }  // namespace shmregion::detail

@@ -1,13 +1,17 @@
 #include "sys/fork_safety.hpp"
 
 #include <pthread.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <mutex>
 #include <set>
 #include <utility>
 
 namespace shmregion::detail {
 namespace {
+
+std::atomic<pid_t> g_pid{0};  // 0: not read yet
 
 struct Registry {
     std::mutex mu;
@@ -20,6 +24,7 @@ Registry& registry() {
         // The registry is locked across fork(), so the child sees it consistent.
         ::pthread_atfork([] { registry().mu.lock(); }, [] { registry().mu.unlock(); },
                          [] {
+                             g_pid.store(::getpid(), std::memory_order_relaxed);  // first: the hooks may ask
                              Registry& g = registry();
                              for (const auto& [fn, arg] : g.hooks) fn(arg);
                              g.mu.unlock();
@@ -30,6 +35,15 @@ Registry& registry() {
 }
 
 }  // namespace
+
+pid_t current_pid() noexcept {
+    pid_t pid = g_pid.load(std::memory_order_relaxed);
+    if (pid != 0) return pid;
+    (void)registry();  // the atfork handler first, so no fork() after this read goes unseen
+    pid = ::getpid();
+    g_pid.store(pid, std::memory_order_relaxed);
+    return pid;
+}
 
 void fork_child_register(ForkChildFn fn, void* arg) {
     Registry& r = registry();

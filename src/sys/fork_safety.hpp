@@ -3,9 +3,20 @@
 // would keep a killed parent looking alive, or hold a lock its parent was about to drop.
 // Objects that own such descriptors register a callback here; it runs in the child from a
 // pthread_atfork handler, so it must be async-signal-safe.
+//
+// It is also the library's one fork detector: current_pid() is this process's pid, kept in
+// memory and set again by the same handler in every fork()ed child, so that the checks
+// "does this attach / engine / cache / job belong to this process?" cost a load instead of
+// a getpid() system call (glibc does not cache it). A child made without fork()'s atfork
+// handlers (the raw clone system call, glibc's _Fork) must exec, or call nothing of ours.
 #pragma once
 
+#include <sys/types.h>
+
 namespace shmregion::detail {
+
+/// The calling process's pid, without a system call (see above).
+pid_t current_pid() noexcept;
 
 using ForkChildFn = void (*)(void* arg) noexcept;
 

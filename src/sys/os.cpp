@@ -1,4 +1,5 @@
 #include "sys/os.hpp"
+#include "sys/fork_safety.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -205,7 +206,7 @@ std::vector<SysvSegmentRow> sysv_segments() {
 
 const SelfIdentity& self_identity() noexcept {
     thread_local SelfIdentity cached;
-    const pid_t pid = ::getpid();
+    const pid_t pid = current_pid();
     if (cached.pid != pid) {
         cached.start_time = process_start_time(pid).value_or(0);
         cached.pid_namespace = pid_namespace();
@@ -227,7 +228,7 @@ bool process_alive(pid_t pid, std::uint64_t start_time) noexcept {
 std::uint64_t random64() noexcept {
     std::uint64_t v = 0;
     if (::getrandom(&v, sizeof v, GRND_NONBLOCK) == static_cast<ssize_t>(sizeof v)) return v;
-    v = now_ns() ^ (static_cast<std::uint64_t>(::getpid()) << 32);
+    v = now_ns() ^ (static_cast<std::uint64_t>(current_pid()) << 32);
     v ^= v >> 33;
     v *= 0xff51afd7ed558ccdull;
     v ^= v >> 33;

@@ -77,6 +77,8 @@ inline std::optional<Error> expect_attach_fails(const Options& o, std::error_cod
             BOOST_TEST(r.data() == nullptr);
         },
         want);
+    // The error_code form keeps the message the exception carried.
+    if (e) BOOST_TEST(last_error_message() == std::string(e->what()));
     return e;
 }
 

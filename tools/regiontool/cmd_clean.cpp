@@ -23,7 +23,7 @@ void refused_or_failed(Outcome& out, const std::error_code& ec) {
         out.why = "its segment lives in another /dev/shm or IPC namespace: clean it there";
     } else {
         out.action = "FAILED";
-        out.why = ec.message();
+        out.why = shmregion::last_error_message();  // the step and the cause, not only the code's meaning
         out.failed = true;
     }
 }
@@ -176,7 +176,7 @@ Command clean_command() {
                     why += "; in use";
                 } else {
                     action = "FAILED";
-                    why = ec.message();
+                    why = shmregion::last_error_message();
                     failed = true;
                 }
             }

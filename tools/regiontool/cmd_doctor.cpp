@@ -189,7 +189,7 @@ std::vector<Finding> examine(const std::filesystem::path& home) {
     std::error_code cec;
     const auto choice = shmregion::io::choose(shmregion::io::EngineKind::automatic, cec);
     out.push_back({"chosen engine", cec ? "fail" : "ok",
-                   cec ? cec.message() : std::string(shmregion::io::to_string(choice.engine)) + ": " + choice.reason,
+                   cec ? shmregion::last_error_message() : std::string(shmregion::io::to_string(choice.engine)) + ": " + choice.reason,
                    cec ? "check SHMREGION_IO_ENGINE" : ""});
     // Robust mutexes: what survives a lock holder's kill -9.
     const std::string robust = robust_mutex_check();

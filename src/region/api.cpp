@@ -1,0 +1,198 @@
+// The public Region and LockGuard: thin wrappers over RegionImpl. Each operation is one
+// function run both ways by detail::entry (sys/failure.hpp): throwing, or into an
+// std::error_code with the message kept in last_error_message().
+#include "region/region_impl.hpp"
+
+#include "sys/failure.hpp"
+
+#include <shmregion/region.hpp>
+
+#include <unistd.h>
+
+#include <utility>
+
+namespace shmregion {
+
+using detail::RegionImpl;
+
+// ---- LockGuard ---------------------------------------------------------------------------
+
+LockGuard::LockGuard(RegionImpl* impl, bool owner_died) noexcept
+    : impl_(impl), owner_died_(owner_died), owner_pid_(detail::current_pid()) {
+    if (impl_) impl_->guard = this;
+}
+
+LockGuard::LockGuard(LockGuard&& other) noexcept
+    : impl_(std::exchange(other.impl_, nullptr)), owner_died_(other.owner_died_), owner_pid_(other.owner_pid_) {
+    if (impl_) impl_->guard = this;
+}
+
+LockGuard& LockGuard::operator=(LockGuard&& other) noexcept {
+    if (this != &other) {
+        unlock();
+        impl_ = std::exchange(other.impl_, nullptr);
+        owner_died_ = other.owner_died_;
+        owner_pid_ = other.owner_pid_;
+        if (impl_) impl_->guard = this;
+    }
+    return *this;
+}
+
+LockGuard::~LockGuard() { unlock(); }
+
+void LockGuard::unlock() noexcept {
+    if (!impl_) return;
+    RegionImpl* impl = std::exchange(impl_, nullptr);
+    impl->guard = nullptr;
+    if (impl->owner_pid == detail::current_pid() && owner_pid_ == detail::current_pid()) impl->unlock();  // not a fork()ed copy
+}
+
+// ---- Region ------------------------------------------------------------------------------
+
+Region::Region() noexcept = default;
+Region::Region(std::unique_ptr<RegionImpl> impl) noexcept : impl_(std::move(impl)) {}
+Region::Region(Region&& other) noexcept = default;
+
+Region& Region::operator=(Region&& other) noexcept {
+    if (this != &other) {
+        std::error_code ignored;
+        detach(ignored);
+        impl_ = std::move(other.impl_);
+    }
+    return *this;
+}
+
+Region::~Region() {
+    std::error_code ignored;
+    detach(ignored);
+}
+
+namespace {
+
+detail::Context context(const char* operation, const std::unique_ptr<RegionImpl>& impl) {
+    if (!impl) return {operation};
+    return {operation, impl->name, &impl->home};
+}
+
+RegionImpl& require(const std::unique_ptr<RegionImpl>& impl) {
+    if (!impl || !impl->hdr) detail::throw_failure(errc::not_attached, {}, "the Region is not attached");
+    impl->check_owner();
+    return *impl;
+}
+
+/// Runs fn(attach) for an operation on an attached Region, throwing.
+template <class Fn>
+decltype(auto) on(const char* operation, const std::unique_ptr<RegionImpl>& impl, Fn&& fn) {
+    return detail::entry(context(operation, impl), [&]() -> decltype(auto) { return fn(require(impl)); });
+}
+/// The same into ec.
+template <class Fn>
+decltype(auto) on(const char* operation, const std::unique_ptr<RegionImpl>& impl, std::error_code& ec, Fn&& fn) noexcept {
+    return detail::entry(context(operation, impl), ec, [&]() -> decltype(auto) { return fn(require(impl)); });
+}
+
+const std::string kEmptyString;
+const std::filesystem::path kEmptyPath;
+
+LockGuard lock_for_application(RegionImpl& r) { return r.application_lock(); }
+
+}  // namespace
+
+Region Region::attach(const Options& opts) {
+    return detail::entry({"attach", opts.name, &opts.home}, [&] { return Region(detail::attach(opts)); });
+}
+Region Region::attach(const Options& opts, std::error_code& ec) noexcept {
+    return detail::entry({"attach", opts.name, &opts.home}, ec, [&] { return Region(detail::attach(opts)); });
+}
+
+bool Region::attached() const noexcept { return impl_ && impl_->hdr; }
+void* Region::data() const noexcept { return attached() ? impl_->mapping->base() + impl_->header_bytes : nullptr; }
+std::size_t Region::size() const noexcept { return attached() ? impl_->usable_size() : 0; }
+std::size_t Region::max_size() const noexcept { return attached() ? impl_->usable_max() : 0; }
+bool Region::created() const noexcept { return impl_ && impl_->created; }
+Backing Region::backing() const noexcept { return attached() ? impl_->store->kind() : Backing::any; }
+std::uint32_t Region::slot() const noexcept { return impl_ ? impl_->slot : 0; }
+const std::string& Region::name() const noexcept { return impl_ ? impl_->name : kEmptyString; }
+const std::filesystem::path& Region::home() const noexcept { return impl_ ? impl_->home : kEmptyPath; }
+const std::filesystem::path& Region::file() const noexcept { return impl_ ? impl_->file : kEmptyPath; }
+io::PrefaultHandle Region::background_prefault() const noexcept { return impl_ ? impl_->background : io::PrefaultHandle(); }
+
+io::EngineKind Region::io_engine() const noexcept {
+    if (!impl_) return io::EngineKind::sync;
+    if (!impl_->engine_chosen) {
+        std::error_code ec;
+        detail::entry({"io_engine", impl_->name, &impl_->home}, ec, [&] { impl_->choose_engine(); });
+        if (ec) return io::EngineKind::automatic;  // nothing can be chosen; the operations needing one say why
+    }
+    return impl_->engine_kind;
+}
+
+LockGuard Region::lock() { return on("lock", impl_, lock_for_application); }
+LockGuard Region::lock(std::error_code& ec) noexcept { return on("lock", impl_, ec, lock_for_application); }
+
+void Region::grow(std::uint64_t new_size) {
+    on("grow", impl_, [&](RegionImpl& r) { r.grow(new_size); });
+}
+void Region::grow(std::uint64_t new_size, std::error_code& ec) noexcept {
+    on("grow", impl_, ec, [&](RegionImpl& r) { r.grow(new_size); });
+}
+
+bool Region::refresh() { return on("refresh", impl_, [](RegionImpl& r) { return r.refresh(); }); }
+bool Region::refresh(std::error_code& ec) noexcept {
+    return on("refresh", impl_, ec, [](RegionImpl& r) { return r.refresh(); });
+}
+
+void Region::prefault() { on("prefault", impl_, [](RegionImpl& r) { r.prefault(); }); }
+void Region::prefault(std::error_code& ec) noexcept { on("prefault", impl_, ec, [](RegionImpl& r) { r.prefault(); }); }
+
+io::PrefaultHandle Region::prefault_async() {
+    return on("prefault", impl_, [](RegionImpl& r) { return r.start_prefault(); });
+}
+io::PrefaultHandle Region::prefault_async(std::error_code& ec) noexcept {
+    return on("prefault", impl_, ec, [](RegionImpl& r) { return r.start_prefault(); });
+}
+
+void Region::flush() { on("flush", impl_, [](RegionImpl& r) { r.flush(); }); }
+void Region::flush(std::error_code& ec) noexcept { on("flush", impl_, ec, [](RegionImpl& r) { r.flush(); }); }
+
+void Region::mark_for_removal() {
+    on("mark_for_removal", impl_, [](RegionImpl& r) { r.mark_for_removal(); });
+}
+void Region::mark_for_removal(std::error_code& ec) noexcept {
+    on("mark_for_removal", impl_, ec, [](RegionImpl& r) { r.mark_for_removal(); });
+}
+
+std::size_t Region::reap_dead_attachers() {
+    return on("reap_dead_attachers", impl_, [](RegionImpl& r) { return r.reap_dead_locked(); });
+}
+std::size_t Region::reap_dead_attachers(std::error_code& ec) noexcept {
+    return on("reap_dead_attachers", impl_, ec, [](RegionImpl& r) { return r.reap_dead_locked(); });
+}
+
+namespace {
+void join_after_fork_of(const std::unique_ptr<RegionImpl>& impl) {
+    if (!impl) detail::throw_failure(errc::not_attached, {}, "the Region is not attached");
+    impl->join_after_fork();
+}
+}  // namespace
+
+void Region::join_after_fork() {
+    detail::entry(context("join_after_fork", impl_), [&] { join_after_fork_of(impl_); });
+}
+void Region::join_after_fork(std::error_code& ec) noexcept {
+    detail::entry(context("join_after_fork", impl_), ec, [&] { join_after_fork_of(impl_); });
+}
+
+void Region::detach() {
+    if (!impl_) return;
+    auto impl = std::move(impl_);
+    detail::entry(context("detach", impl), [&] { impl->detach(); });
+}
+void Region::detach(std::error_code& ec) noexcept {
+    ec.clear();
+    if (!impl_) return;
+    auto impl = std::move(impl_);
+    detail::entry(context("detach", impl), ec, [&] { impl->detach(); });
+}
+
+}  // namespace shmregion

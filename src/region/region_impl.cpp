@@ -1,0 +1,288 @@
+// One attach's life after it is made: lock and unlock (with the repair a dead holder
+// needs), detach (and the removal at the last detach), the attacher slot, fork, flush and
+// prefault.
+#include "region/region_impl.hpp"
+
+#include "sync/attacher_table.hpp"
+#include "sync/liveness.hpp"
+#include "sync/robust_mutex.hpp"
+#include "sys/crash_point.hpp"
+#include "sys/failure.hpp"
+
+#include <fcntl.h>
+
+#include <cstring>
+
+namespace shmregion::detail {
+
+RegionHeader read_validated_header(const Store& store, const std::filesystem::path& file,
+                                   const std::optional<Locator>& locator, std::uint64_t* backing_size) {
+    // The header before the size: a backing grows before a larger size is published and
+    // never shrinks below a published one, so this order cannot see a size not yet backed.
+    RegionHeader h;
+    try {
+        store.read(&h, sizeof h, 0);
+    } catch (const Failure& f) {
+        if (f.code != make_error_code(errc::size_mismatch)) throw;
+        throw_failure(errc::size_mismatch, file,
+                      file.string() + ": backing holds " + std::to_string(store.backing_size()) +
+                          " bytes, less than a header (" + std::to_string(sizeof h) + ")");
+    }
+    const std::uint64_t bsize = store.backing_size();
+    validate_header(h, bsize, file, store.kind());
+    if (locator) check_header_matches_locator(h, *locator, file);
+    if (backing_size) *backing_size = bsize;
+    return h;
+}
+
+void RegionImpl::after_fork_in_child(void* self) noexcept {
+    auto* impl = static_cast<RegionImpl*>(self);
+    if (!impl->store) return;
+    // The child must not keep its parent's liveness locks alive: they belong to open file
+    // descriptions fork() shares, so a parent killed with SIGKILL would look alive for as
+    // long as the child lives. (The mapping is made from a description of its own, which
+    // holds no lock: the child may keep it.)
+    impl->store->disown_locks_after_fork();
+}
+
+RegionImpl::RegionImpl() : fork_hook_(&RegionImpl::after_fork_in_child, this) {}
+
+RegionImpl::~RegionImpl() {
+    stop_prefaults();
+    if (!release_guard() && guard) {
+        // Locked by a guard on another thread, which can no longer unlock it: empty the
+        // guard so it never touches this object again (the lock goes with the process).
+        guard->impl_ = nullptr;
+        guard = nullptr;
+    }
+}
+
+void RegionImpl::set_sizes(const RegionHeader& v) noexcept {
+    header_bytes = v.header_size;
+    region_bytes = v.region_size;
+    max_region_bytes = v.max_region_size;
+    generation = v.generation;
+}
+
+// ---- the I/O engine and prefault ----------------------------------------------------------
+
+void RegionImpl::choose_engine() const {
+    const io::Choice c = io::detail::choose_or_throw(requested_engine);
+    engine_kind = c.engine;
+    engine_forced = c.forced;
+    engine_chosen = true;
+}
+
+io::Engine& RegionImpl::engine() const {
+    if (!engine_chosen) choose_engine();
+    try {
+        return io::detail::thread_engine(engine_kind);
+    } catch (const Failure&) {
+        if (engine_forced || engine_kind == io::EngineKind::sync) throw;
+        return io::detail::thread_engine(io::EngineKind::sync);
+    }
+}
+
+io::PrefaultOptions RegionImpl::prefault_options() const {
+    io::PrefaultOptions o;
+    // Prefault chooses for itself (only one of its methods uses an engine) unless an engine
+    // was named, in the options or by SHMREGION_IO_ENGINE (which its choice reads too).
+    o.engine = requested_engine;
+    return o;
+}
+
+void RegionImpl::prefault() {
+    io::detail::prefault_or_throw(mapping->base(), mapping->mapped(), prefault_options());
+}
+
+io::PrefaultHandle RegionImpl::start_prefault() {
+    std::erase_if(prefaults, [](const auto& p) { return io::PrefaultHandle(p).done(); });
+    auto job = io::detail::start_prefault(mapping->base(), mapping->mapped(), prefault_options(), mapping);
+    prefaults.push_back(job);
+    return io::PrefaultHandle(std::move(job));
+}
+
+void RegionImpl::stop_prefaults() noexcept {
+    for (auto& p : prefaults) io::detail::cancel_and_wait(*p);
+    prefaults.clear();
+}
+
+void RegionImpl::flush() {
+    // Only a durable backing's memory outlives a reboot; the others have nothing to write back.
+    if (!store->traits().durable) return;
+    store->flush(engine());
+    if (!home_synced) {
+        // The region's name in home must survive a crash too: fdatasync does not commit a
+        // new directory entry (the creator's link()), an fsync of the directory does.
+        Fd dir(::open(home.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!dir) throw_errno(errno, "open directory", home);
+        if (::fsync(dir.get()) != 0) throw_errno(errno, "fsync directory", home);
+        home_synced = true;
+    }
+}
+
+// ---- the lock ------------------------------------------------------------------------------
+
+bool RegionImpl::release_guard() noexcept {
+    if (!guard) return true;
+    // A guard inherited through fork() holds nothing in this process: the lock belongs to
+    // the parent's thread. Only the owner's guard unlocks.
+    if (owner_pid == current_pid() && unlock() != 0) return false;  // held by another thread
+    guard->impl_ = nullptr;
+    guard = nullptr;
+    return true;
+}
+
+void RegionImpl::check_owner() const {
+    if (owner_pid != current_pid())
+        throw_failure(errc::wrong_process, file,
+                      "this attach belongs to process " + std::to_string(owner_pid) +
+                          "; a fork()ed child must call join_after_fork() first");
+}
+
+bool RegionImpl::lock(Deadline deadline, bool for_application) {
+    const LockOutcome out = robust_mutex_lock(&hdr->mutex, deadline, file);
+    hdr->lock_holder = current_pid();
+    bool died = false;
+    if (out == LockOutcome::owner_died) {
+        recover_growth();
+        reap_dead();
+        hdr->flags |= kFlagOwnerDiedUnreported;
+        robust_mutex_consistent(&hdr->mutex);
+        died = true;
+    }
+    if (!for_application) return died;
+    try {
+        refresh();  // the application sees a grown region under its lock
+    } catch (...) {
+        unlock();
+        throw;
+    }
+    // Whoever recovered the mutex, the application hears of the death exactly once.
+    died = (hdr->flags & kFlagOwnerDiedUnreported) != 0;
+    hdr->flags &= ~kFlagOwnerDiedUnreported;
+    return died;
+}
+
+LockGuard RegionImpl::application_lock() {
+    const bool died = lock(std::nullopt, true);
+    return LockGuard(this, died);
+}
+
+int RegionImpl::unlock() noexcept {
+    hdr->lock_holder = 0;
+    return robust_mutex_unlock(&hdr->mutex);
+}
+
+void RegionImpl::mark_for_removal() {
+    lock(std::nullopt);
+    hdr->flags |= kFlagUnlinkRequested;
+    unlock();
+}
+
+std::size_t RegionImpl::reap_dead_locked() {
+    lock(std::nullopt);
+    const std::size_t n = reap_dead();
+    unlock();
+    return n;
+}
+
+// ---- attachers -----------------------------------------------------------------------------
+
+std::size_t RegionImpl::reap_dead() noexcept {
+    return reap_dead_slots(*hdr, slots, store ? store->lock_fd() : -1,
+                           has_slot ? std::optional<std::uint32_t>(slot) : std::nullopt);
+}
+
+void RegionImpl::take_slot() {
+    slot = take_free_slot(*hdr, slots, store->lock_fd(), file);
+    has_slot = true;
+}
+
+void RegionImpl::join_after_fork() {
+    if (owner_pid == current_pid()) return;
+    if (!hdr) throw_failure(errc::not_attached, {}, "the Region is not attached");
+    if (store->traits().in_process)
+        throw_failure(errc::invalid_options, {},
+                      "a " + std::string(store->traits().name) +
+                          " region is private memory: a fork()ed child has only a copy");
+    release_guard();    // the parent's guard, copied by fork(): emptied, nothing unlocked
+    stop_prefaults();   // the parent's jobs: their threads are not in this process
+    background = {};
+    if (!engine_forced) engine_chosen = false;  // chosen again: this process's seccomp filter and limits
+    store->reopen_lock_fd();
+    if (store->lock_fd() >= 0) presence_share(store->lock_fd(), file, std::nullopt);
+    owner_pid = current_pid();
+    has_slot = false;
+    created = false;
+    lock(std::nullopt);
+    try {
+        refresh();
+        reap_dead();
+        take_slot();
+    } catch (...) {
+        unlock();
+        throw;
+    }
+    unlock();
+}
+
+// ---- detach and removal --------------------------------------------------------------------
+
+void RegionImpl::remove_region() {
+    store_release(hdr->valid, kValidRemoved);  // late joiners start over
+    try {
+        store->remove_segment();
+    } catch (...) {
+        // The memory is still there and named: it must stay joinable, not "being removed"
+        // forever. The flag stays set, so its next last detach tries again.
+        store_release(hdr->valid, kValidReady);
+        throw;
+    }
+    // If this fails (e.g. EPERM in a sticky home), the file names a removed region; the next
+    // joiner that finds nobody attached finishes the removal (presence, docs/format.md).
+    store->remove_file();
+    // A region going away takes its name's abandoned creations with it.
+    if (!file.empty()) sweep_abandoned(home, name);
+}
+
+void RegionImpl::detach() {
+    if (!release_guard())
+        throw_errno(EPERM, "detach: the region lock is held by a LockGuard of another thread; release it there first");
+    stop_prefaults();  // no job of ours touches the region once it is left
+    if (owner_pid != current_pid() || !has_slot) {
+        // Another process's attach inherited through fork(), or one that never finished:
+        // leave the shared header alone, just drop our view.
+        mapping.reset();
+        store.reset();
+        return;
+    }
+    std::optional<Failure> failure;
+    lock(std::nullopt);
+    reap_dead();  // counts us among the live
+    AttacherSlot& mine = *slot_at(hdr, slot);
+    const SelfIdentity& me = self_identity();
+    if (mine.state == kSlotInUse && mine.pid == me.pid && mine.start_time == me.start_time) {
+        std::memset(&mine, 0, sizeof mine);
+        if (hdr->ref_count > 0) --hdr->ref_count;
+    }  // else someone took us for dead and reused the slot: it is not ours to clear
+    has_slot = false;
+    SHMREGION_CRASH_POINT("detach.after_slot_clear");
+    if (hdr->ref_count == 0 && (hdr->flags & kRemoveAtLastDetach)) {
+        try {
+            remove_region();
+        } catch (Failure& f) {
+            failure = std::move(f);
+        }
+    }
+    unlock();
+    // Released explicitly: whatever else may share the description (a child forked while
+    // this attach was being made), this attacher is gone.
+    if (store && store->lock_fd() >= 0) release_attacher_locks(store->lock_fd(), slot);
+    hdr = nullptr;
+    mapping.reset();
+    store.reset();
+    if (failure) throw *failure;
+}
+
+}  // namespace shmregion::detail
