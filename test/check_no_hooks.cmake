@@ -5,12 +5,12 @@
 # into it (io/fault.hpp).
 set(hooks
   "shmregion::detail::crash_point"
-  "shmregion::io::fault::thread_engine_hook"
-  "shmregion::io::fault::owned_engine_hook"
-  "shmregion::io::fault::direct_request_hook"
-  "shmregion::io::fault::FaultEngine::submit"
-  "shmregion::io::fault::ScopedFaultPlan::ScopedFaultPlan"
-  "shmregion::io::fault::")
+  "shmregion::(v[0-9]+::)?io::fault::thread_engine_hook"
+  "shmregion::(v[0-9]+::)?io::fault::owned_engine_hook"
+  "shmregion::(v[0-9]+::)?io::fault::direct_request_hook"
+  "shmregion::(v[0-9]+::)?io::fault::FaultEngine::submit"
+  "shmregion::(v[0-9]+::)?io::fault::ScopedFaultPlan::ScopedFaultPlan"
+  "shmregion::(v[0-9]+::)?io::fault::")
 foreach(lib SHIPPED TESTING)
   execute_process(COMMAND ${NM} -C --defined-only ${${lib}} OUTPUT_VARIABLE syms RESULT_VARIABLE rc)
   if(NOT rc EQUAL 0)

@@ -11,11 +11,13 @@
 // to the std::errc that fits (see the table in error.cpp).
 #pragma once
 
+#include <shmregion/version.hpp>
+
 #include <filesystem>
 #include <string>
 #include <system_error>
 
-namespace shmregion {
+SHMREGION_NAMESPACE_BEGIN
 
 enum class errc : int {
     invalid_name = 1,       ///< empty, too long, contains '/', NUL or a control char, "." or ".."
@@ -87,7 +89,7 @@ private:
 /// was (like errno). Empty before the first failure.
 const std::string& last_error_message() noexcept;
 
-}  // namespace shmregion
+SHMREGION_NAMESPACE_END
 
 template <>
 struct std::is_error_code_enum<shmregion::errc> : std::true_type {};

@@ -13,6 +13,8 @@
 // name that cannot run is an error (errc::engine_unavailable), never a silent fallback.
 #pragma once
 
+#include <shmregion/version.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -21,7 +23,8 @@
 #include <system_error>
 #include <vector>
 
-namespace shmregion::io {
+SHMREGION_NAMESPACE_BEGIN
+namespace io {
 
 /// The numeric values may be reported by tools; never renumber.
 enum class EngineKind : std::uint32_t {
@@ -108,4 +111,5 @@ private:
     std::shared_ptr<PrefaultState> state_;
 };
 
-}  // namespace shmregion::io
+}  // namespace io
+SHMREGION_NAMESPACE_END

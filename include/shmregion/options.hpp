@@ -2,6 +2,7 @@
 #pragma once
 
 #include <shmregion/io.hpp>
+#include <shmregion/version.hpp>
 
 #include <sys/types.h>
 
@@ -11,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-namespace shmregion {
+SHMREGION_NAMESPACE_BEGIN
 
 /// Where a region's memory lives. The numeric values are stored in the header; never renumber.
 enum class Backing : std::uint32_t {
@@ -88,4 +89,4 @@ struct Options {
 inline constexpr std::size_t max_name_length = 64;
 inline constexpr std::uint32_t max_attachers_limit = 4096;
 
-}  // namespace shmregion
+SHMREGION_NAMESPACE_END

@@ -24,6 +24,7 @@
 #include <shmregion/error.hpp>
 #include <shmregion/io.hpp>
 #include <shmregion/options.hpp>
+#include <shmregion/version.hpp>
 
 #include <sys/types.h>
 
@@ -36,11 +37,11 @@
 #include <system_error>
 #include <vector>
 
-namespace shmregion {
-
-namespace detail {
+namespace shmregion::detail {
 class RegionImpl;
 }
+
+SHMREGION_NAMESPACE_BEGIN
 
 /// Holds the region lock. Move-only; unlocks on destruction. Detaching (or destroying) the
 /// Region releases the lock first and leaves the guard empty, so the order in which a
@@ -399,4 +400,4 @@ std::vector<AbandonedCreation> abandoned_creations(const std::filesystem::path& 
 /// The path of a named region's file in home: home / (name + ".region").
 std::filesystem::path region_file(const std::filesystem::path& home, std::string_view name);
 
-}  // namespace shmregion
+SHMREGION_NAMESPACE_END

@@ -5,8 +5,4 @@
 #include <shmregion/error.hpp>
 #include <shmregion/options.hpp>
 #include <shmregion/region.hpp>
-
-namespace shmregion {
-/// The library's version, "MAJOR.MINOR.PATCH".
-const char* version() noexcept;
-}  // namespace shmregion
+#include <shmregion/version.hpp>  // the version macros and shmregion::version()

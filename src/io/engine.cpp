@@ -21,7 +21,8 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace shmregion::io {
+SHMREGION_NAMESPACE_BEGIN
+namespace io {
 
 int Engine::drain() noexcept {
     int first = 0;
@@ -328,4 +329,5 @@ std::unique_ptr<Engine> open(EngineKind requested, unsigned queue_depth, std::er
     });
 }
 
-}  // namespace shmregion::io
+}  // namespace io
+SHMREGION_NAMESPACE_END

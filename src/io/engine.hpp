@@ -33,7 +33,8 @@
 #include <system_error>
 #include <vector>
 
-namespace shmregion::io {
+SHMREGION_NAMESPACE_BEGIN
+namespace io {
 
 enum class Op : std::uint8_t {
     write,      ///< pwrite(fd, addr, length, offset)
@@ -103,4 +104,5 @@ protected:
 std::unique_ptr<Engine> open(EngineKind requested = EngineKind::automatic, unsigned queue_depth = 64);
 std::unique_ptr<Engine> open(EngineKind requested, unsigned queue_depth, std::error_code& ec) noexcept;
 
-}  // namespace shmregion::io
+}  // namespace io
+SHMREGION_NAMESPACE_END

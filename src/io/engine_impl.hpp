@@ -9,7 +9,8 @@
 #include <string>
 #include <vector>
 
-namespace shmregion::io::detail {
+SHMREGION_NAMESPACE_BEGIN
+namespace io::detail {
 
 /// An opened engine, or why it could not be opened (err is the positive errno).
 struct Opened {
@@ -63,4 +64,5 @@ std::shared_ptr<PrefaultState> start_prefault(void* addr, std::size_t length, co
 /// inherited through fork(): its thread does not exist here).
 void cancel_and_wait(PrefaultState& state) noexcept;
 
-}  // namespace shmregion::io::detail
+}  // namespace io::detail
+SHMREGION_NAMESPACE_END

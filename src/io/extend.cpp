@@ -22,7 +22,8 @@
 #include <cstring>
 #include <memory>
 
-namespace shmregion::io {
+SHMREGION_NAMESPACE_BEGIN
+namespace io {
 namespace detail {
 namespace {
 
@@ -201,4 +202,5 @@ void flush(Engine& engine, int fd, const std::filesystem::path& what, bool data_
     shmregion::detail::entry({"flush"}, ec, [&] { detail::flush_or_throw(engine, fd, what, data_only); });
 }
 
-}  // namespace shmregion::io
+}  // namespace io
+SHMREGION_NAMESPACE_END

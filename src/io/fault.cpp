@@ -12,7 +12,8 @@
 #include <algorithm>
 #include <new>
 
-namespace shmregion::io::fault {
+SHMREGION_NAMESPACE_BEGIN
+namespace io::fault {
 
 // ---- Plan -----------------------------------------------------------------------------------
 
@@ -319,5 +320,6 @@ bool direct_request_hook(Engine& engine, const Request& r, std::int64_t& result)
     return true;
 }
 
-}  // namespace shmregion::io::fault
+}  // namespace io::fault
+SHMREGION_NAMESPACE_END
 #endif

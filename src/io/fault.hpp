@@ -50,7 +50,8 @@
 #include <span>
 #include <vector>
 
-namespace shmregion::io::fault {
+SHMREGION_NAMESPACE_BEGIN
+namespace io::fault {
 
 /// Rule::times: every request from the nth on.
 inline constexpr std::uint64_t every = 0;
@@ -221,4 +222,5 @@ std::unique_ptr<Engine> owned_engine_hook(std::unique_ptr<Engine> real);
 /// through the plan and returns true with the result; false otherwise (run it yourself).
 bool direct_request_hook(Engine& engine, const Request& r, std::int64_t& result) noexcept;
 
-}  // namespace shmregion::io::fault
+}  // namespace io::fault
+SHMREGION_NAMESPACE_END

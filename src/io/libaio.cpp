@@ -20,7 +20,8 @@
 #include <string>
 #include <vector>
 
-namespace shmregion::io::detail {
+SHMREGION_NAMESPACE_BEGIN
+namespace io::detail {
 namespace {
 
 constexpr std::uint64_t kDirectAlign = 4096;
@@ -172,4 +173,5 @@ Opened open_libaio(unsigned queue_depth) {
     return o;
 }
 
-}  // namespace shmregion::io::detail
+}  // namespace io::detail
+SHMREGION_NAMESPACE_END

@@ -14,7 +14,8 @@
 #include <memory>
 #include <system_error>
 
-namespace shmregion::io {
+SHMREGION_NAMESPACE_BEGIN
+namespace io {
 
 enum class ExtendMethod {
     automatic,    ///< fallocate; batched zero writes where the file system refuses it
@@ -85,4 +86,5 @@ void flush(Engine& engine, int fd, const std::filesystem::path& what, bool data_
 void flush(Engine& engine, int fd, const std::filesystem::path& what, bool data_only,
            std::error_code& ec) noexcept;
 
-}  // namespace shmregion::io
+}  // namespace io
+SHMREGION_NAMESPACE_END

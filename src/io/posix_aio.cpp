@@ -25,7 +25,8 @@
 #include <string>
 #include <vector>
 
-namespace shmregion::io::detail {
+SHMREGION_NAMESPACE_BEGIN
+namespace io::detail {
 namespace {
 
 /// POSIX AIO requests of this process started and not yet reaped (every engine).
@@ -212,4 +213,5 @@ Opened open_posix_aio(unsigned queue_depth) {
     return o;
 }
 
-}  // namespace shmregion::io::detail
+}  // namespace io::detail
+SHMREGION_NAMESPACE_END

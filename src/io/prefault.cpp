@@ -37,7 +37,8 @@
 #define MADV_POPULATE_WRITE 23
 #endif
 
-namespace shmregion::io {
+SHMREGION_NAMESPACE_BEGIN
+namespace io {
 
 class PrefaultState {
 public:
@@ -384,4 +385,5 @@ PrefaultHandle prefault_async(void* addr, std::size_t length, const PrefaultOpti
     });
 }
 
-}  // namespace shmregion::io
+}  // namespace io
+SHMREGION_NAMESPACE_END

@@ -5,7 +5,8 @@
 #include <algorithm>
 #include <vector>
 
-namespace shmregion::io::detail {
+SHMREGION_NAMESPACE_BEGIN
+namespace io::detail {
 namespace {
 
 class SyncEngine final : public Engine {
@@ -49,4 +50,5 @@ Opened open_sync(unsigned queue_depth) {
     return o;
 }
 
-}  // namespace shmregion::io::detail
+}  // namespace io::detail
+SHMREGION_NAMESPACE_END

@@ -15,7 +15,8 @@
 #include <cstring>
 #include <string>
 
-namespace shmregion::io::detail {
+SHMREGION_NAMESPACE_BEGIN
+namespace io::detail {
 namespace {
 
 class UringEngine final : public Engine {
@@ -156,4 +157,5 @@ Opened open_uring(unsigned queue_depth) {
     return o;
 }
 
-}  // namespace shmregion::io::detail
+}  // namespace io::detail
+SHMREGION_NAMESPACE_END

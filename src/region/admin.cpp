@@ -18,8 +18,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace shmregion {
-namespace detail {
+namespace shmregion::detail {
 namespace {
 
 /// The names of the entries of home (one directory read; errors name home).
@@ -342,7 +341,9 @@ void sweep_abandoned(const std::filesystem::path& home, std::string_view name) n
     }
 }
 
-}  // namespace detail
+}  // namespace shmregion::detail
+
+SHMREGION_NAMESPACE_BEGIN
 
 std::size_t RegionInfo::live_attachers() const noexcept {
     return static_cast<std::size_t>(
@@ -431,4 +432,4 @@ std::vector<std::string> list(const std::filesystem::path& home, std::error_code
     return entry({"list", {}, &home}, ec, [&] { return detail::do_list(home); });
 }
 
-}  // namespace shmregion
+SHMREGION_NAMESPACE_END

@@ -11,7 +11,7 @@
 
 #include <utility>
 
-namespace shmregion {
+SHMREGION_NAMESPACE_BEGIN
 
 using detail::RegionImpl;
 
@@ -195,4 +195,4 @@ void Region::detach(std::error_code& ec) noexcept {
     detail::entry(context("detach", impl), ec, [&] { impl->detach(); });
 }
 
-}  // namespace shmregion
+SHMREGION_NAMESPACE_END

@@ -2,7 +2,7 @@
 
 #include <string>
 
-namespace shmregion {
+SHMREGION_NAMESPACE_BEGIN
 namespace {
 
 class Category final : public std::error_category {
@@ -101,4 +101,4 @@ Error::Error(std::error_code code, std::string operation, std::string region,
       file_(std::move(file)),
       detail_(std::move(detail)) {}
 
-}  // namespace shmregion
+SHMREGION_NAMESPACE_END

@@ -10,8 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 
-namespace shmregion {
-namespace detail {
+namespace shmregion::detail {
 namespace {
 
 std::string num(std::uint64_t v) { return std::to_string(v); }
@@ -101,7 +100,9 @@ void check_home(const std::filesystem::path& home) {
     if (!S_ISDIR(st.st_mode)) throw_errno(ENOTDIR, "home directory", home);
 }
 
-}  // namespace detail
+}  // namespace shmregion::detail
+
+SHMREGION_NAMESPACE_BEGIN
 
 std::string_view to_string(Backing b) noexcept { return detail::backing_traits(b).name; }
 
@@ -123,4 +124,4 @@ std::filesystem::path region_file(const std::filesystem::path& home, std::string
     return detail::region_file_in(home, name);
 }
 
-}  // namespace shmregion
+SHMREGION_NAMESPACE_END

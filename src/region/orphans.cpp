@@ -12,8 +12,7 @@
 #include <cstring>
 #include <utility>
 
-namespace shmregion {
-namespace detail {
+namespace shmregion::detail {
 namespace {
 
 /// The region name if the segment was made for a region of the home whose identity is
@@ -96,7 +95,9 @@ bool remove_orphan(const std::filesystem::path& home, const OrphanSegment& s) {
 }
 
 }  // namespace
-}  // namespace detail
+}  // namespace shmregion::detail
+
+SHMREGION_NAMESPACE_BEGIN
 
 using detail::entry;
 
@@ -113,4 +114,4 @@ bool remove_orphan_segment(const std::filesystem::path& home, const OrphanSegmen
     return entry({"remove_orphan_segment", s.name, &home}, ec, [&] { return detail::remove_orphan(home, s); });
 }
 
-}  // namespace shmregion
+SHMREGION_NAMESPACE_END

@@ -44,6 +44,6 @@ void throw_failure(errc code, const std::filesystem::path& file, std::string mes
 
 }  // namespace shmregion::detail
 
-namespace shmregion {
+SHMREGION_NAMESPACE_BEGIN
 const std::string& last_error_message() noexcept { return detail::t_last_error; }
-}  // namespace shmregion
+SHMREGION_NAMESPACE_END

@@ -293,6 +293,8 @@ BOOST_AUTO_TEST_CASE(sysv_creator_dies_before_recording_the_id) {
         const AbandonedCreation& c = report.front();
         BOOST_TEST((c.action == AbandonedCreation::Action::removed), c.pending_file.string());
         BOOST_TEST((c.backing == Backing::sysv && c.segment_removed), c.pending_file.string() << ": " << c.message);
+        BOOST_TEST(c.name == o.name);
+        BOOST_TEST(c.creator_pid == victim);
     }
     BOOST_TEST(segments_for(file).size() == 0u);
     BOOST_TEST(fs::is_empty(home.path()));
