@@ -387,9 +387,10 @@ struct AbandonedCreation {
 /// pending file. Never touches a live creator's work or a published region. Returns one
 /// record per dead creator's pending file: Action::removed saying what went, or
 /// Action::skipped for one it could not handle (the sweep goes on; the record says what it
-/// had read and done before the failure); regiontool clean words them. Only this user's pending files are looked at (RemoveOptions' owner rule). Creating
-/// or joining a region (as the first attacher) sweeps that name's abandoned creations too.
-/// Errors (the whole sweep): those of reading home.
+/// had read and done before the failure); regiontool clean words them. Only this user's
+/// pending files are looked at (RemoveOptions' owner rule). Creating or joining a region
+/// (as the first attacher) sweeps that name's abandoned creations too. Errors (the whole
+/// sweep): those of reading home.
 std::vector<AbandonedCreation> remove_abandoned(const std::filesystem::path& home);
 std::vector<AbandonedCreation> remove_abandoned(const std::filesystem::path& home, std::error_code& ec) noexcept;
 /// What remove_abandoned(home) would remove, removing nothing (regiontool clean --dry-run):
