@@ -272,7 +272,7 @@ BOOST_AUTO_TEST_CASE(an_orphan_segment_attached_from_another_pid_namespace_is_in
         if (::unshare(CLONE_NEWPID | CLONE_NEWNS) != 0) return 77;
         if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return 77;
         const pid_t gc = ::fork();
-        if (gc < 0) return 12;
+        CHILD_CHECK(gc >= 0, 12);
         if (gc == 0) {  // pid 1 of the new namespace
             if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) ::_exit(14);
             std::error_code ec;
@@ -345,7 +345,7 @@ BOOST_AUTO_TEST_CASE(a_dead_file_attacher_is_dead_while_its_memory_map_lives_on)
         static char stack[64 * 1024];
         int fd = to_parent[1];
         const pid_t k = ::clone(hold_the_memory_map, stack + sizeof stack, CLONE_VM | SIGCHLD, &fd);
-        if (k < 0) return 12;
+        CHILD_CHECK(k >= 0, 12);
         *keeper = k;
         ready.notify();
         for (;;) ::pause();
