@@ -42,6 +42,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "backings.hpp"
 #include "tool_support.hpp"
 
 #include <fcntl.h>
@@ -1450,7 +1451,7 @@ BOOST_TEST_GLOBAL_FIXTURE(Setup);
 
 }  // namespace
 
-BOOST_DATA_TEST_CASE(torture, bdata::make({"file", "posix", "sysv", "anonymous"}), backing_name) {
+BOOST_DATA_TEST_CASE(torture, test::backing_data(test::BackingSet::cross_process), backing_name) {
     const Config& cfg = config();
     if (!cfg.selected(backing_name)) {
         BOOST_TEST_MESSAGE("backing " << backing_name << " not selected");

@@ -27,6 +27,7 @@
 #include <boost/test/data/monomorphic.hpp>
 #include <boost/test/data/test_case.hpp>
 
+#include "backings.hpp"
 #include "child_check.hpp"
 #include "unit_helpers.hpp"
 
@@ -54,9 +55,6 @@ namespace shmregion::io {
 // How Boost.Test prints these in failed checks (found by ADL).
 inline std::ostream& boost_test_print_type(std::ostream& os, EngineKind k) { return os << to_string(k); }
 }  // namespace shmregion::io
-namespace shmregion {
-inline std::ostream& boost_test_print_type(std::ostream& os, Backing b) { return os << to_string(b); }
-}  // namespace shmregion
 
 using namespace shmregion;
 using namespace shmregion::unit;
@@ -75,7 +73,6 @@ constexpr std::size_t kPage = 4096;
 const auto kEngines = bdata::make({"uring", "libaio", "posix", "sync"});
 const auto kPlaces = bdata::make({"home", "dev_shm"});
 const auto kMethods = bdata::make({"automatic", "fallocate", "zero_writes"});
-const auto kBackings = bdata::make({"file", "posix"});
 
 /// The capability group (test/support/skip.hpp) of a case for engine `engine`: uring, libaio
 /// and posix need that engine to work here; sync must always work (no group). With
@@ -109,12 +106,6 @@ EngineKind engine_named(const char* name) {
     EngineKind k{};
     BOOST_REQUIRE_MESSAGE(io::parse_engine(name, k), "parse_engine(\"" << name << "\") failed");
     return k;
-}
-
-Backing backing_named(const char* name) {
-    Backing b{};
-    BOOST_REQUIRE_MESSAGE(parse_backing(name, b), "parse_backing(\"" << name << "\") failed");
-    return b;
 }
 
 io::ExtendMethod method_named(const std::string& name) {
@@ -975,9 +966,10 @@ BOOST_AUTO_TEST_CASE(posix_engine_in_a_child_forked_right_after_the_parent_used_
 // Every engine forced through Options::io_engine, file and POSIX regions of 4 MiB: the
 // region reports it, is zero-filled, prefault keeps the bytes and makes every page
 // resident, flush succeeds, and a file region's bytes are in its file after detach.
-BOOST_DATA_TEST_CASE(region_with_a_forced_engine, kEngines * kBackings, engine_name, backing_name) {
+BOOST_DATA_TEST_CASE(region_with_a_forced_engine, kEngines * test::backing_data(test::BackingSet::memory_file),
+                     engine_name, backing_name) {
     const EngineKind kind = engine_named(engine_name);
-    const Backing backing = backing_named(backing_name);
+    const Backing backing = test::backing_named(backing_name);
     test::TempHome home;
     Options o = test::options(home, backing, 4 * MiB);
     o.io_engine = kind;
@@ -1023,9 +1015,9 @@ BOOST_DATA_TEST_CASE(region_with_a_forced_engine, kEngines * kBackings, engine_n
 }
 
 // Prefault::wait: attach returns with every page resident, contents zero, no background job.
-BOOST_DATA_TEST_CASE(prefault_wait_at_attach, kBackings, backing_name) {
+BOOST_DATA_TEST_CASE(prefault_wait_at_attach, test::backing_data(test::BackingSet::memory_file), backing_name) {
     test::TempHome home;
-    Options o = test::options(home, backing_named(backing_name), 16 * MiB);
+    Options o = test::options(home, test::backing_named(backing_name), 16 * MiB);
     o.prefault = Prefault::wait;
     Region r = Region::attach(o);
     BOOST_TEST(!r.background_prefault().valid());
@@ -1110,9 +1102,10 @@ BOOST_AUTO_TEST_CASE(prefault_async_cancelled) {
 // detach() right after prefault_async(), without waiting: neither crashes nor hangs; the job
 // is over (cancelled or finished) when detach() returns. In a child under a watchdog, for
 // POSIX (256 MiB) and file (64 MiB) regions; the handle outlives the Region.
-BOOST_DATA_TEST_CASE(detach_right_after_prefault_async, kBackings, backing_name) {
+BOOST_DATA_TEST_CASE(detach_right_after_prefault_async, test::backing_data(test::BackingSet::memory_file),
+                     backing_name) {
     test::TempHome home;
-    const Backing backing = backing_named(backing_name);
+    const Backing backing = test::backing_named(backing_name);
     const Options o = test::options(home, backing, backing == Backing::posix ? 256 * MiB : 64 * MiB);
     const pid_t child = test::spawn(
         [&]() -> int {
