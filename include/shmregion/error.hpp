@@ -39,7 +39,7 @@ enum class errc : int {
     segment_missing,        ///< a locator names a shared-memory segment that no longer exists
     not_attached,           ///< operation on an empty or detached Region
     wrong_process,          ///< Region inherited across fork() used before join_after_fork()
-    not_growable,           ///< the backing cannot change size (System V)
+    not_growable,           ///< the backing cannot change size (System V, anonymous)
     wrong_owner,            ///< the region's file or segment belongs to another user
     engine_unavailable,     ///< an I/O engine asked for by name is not built or cannot run here
     /// The locator's segment was made in another /dev/shm or IPC namespace (a container, a

@@ -30,6 +30,7 @@ public:
             .kind = Backing::anonymous,
             .name = "anonymous",
             .fork_shared = true,
+            .fixed_size = true,  // a ceiling it could never grow to would only reserve address space
             .cannot_grow_because = "anonymous regions cannot grow: pages added in one process would not reach the "
                                    "processes it shares the region with"};
         return t;

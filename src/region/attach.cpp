@@ -106,8 +106,8 @@ bool still_named(const std::filesystem::path& file, FileId id) {
 }
 
 /// The transient "being removed" state: retried until the deadline, then reported.
-RetryLater being_removed(const std::filesystem::path& file, const std::string& how = " is being removed") {
-    return RetryLater{Failure{make_error_code(errc::marked_for_removal), file, describe(file) + how}};
+RetryLater being_removed(const std::filesystem::path& file, Backing kind, const std::string& how = " is being removed") {
+    return RetryLater{Failure{make_error_code(errc::marked_for_removal), file, describe(file, kind) + how}};
 }
 
 /// Refuses a region file or segment of another user (Options::require_same_owner).
@@ -206,15 +206,15 @@ enum class Intent { attach, mark_for_removal };
 /// an unlink, marks it and removes it at once if nobody is attached).
 void enter(RegionImpl& r, const Options& o, const std::filesystem::path& file, FileId id, Intent intent) {
     r.refresh();  // grown since the header was copied
-    if (!r.file.empty() && !still_named(file, id)) throw being_removed(file, " was removed while we joined");
-    if (load_acquire(r.hdr->valid) != kValidReady) throw being_removed(file);
+    if (!r.file.empty() && !still_named(file, id)) throw being_removed(file, o.backing, " was removed while we joined");
+    if (load_acquire(r.hdr->valid) != kValidReady) throw being_removed(file, o.backing);
     r.reap_dead();
     if ((r.hdr->flags & kRemoveAtLastDetach) && r.hdr->ref_count == 0) {
         // To be removed at its last detach, and its last attacher died without detaching:
         // nobody is left to remove it. Do what that last detach would have done, then
         // start over.
         r.remove_region();
-        throw being_removed(file);
+        throw being_removed(file, o.backing);
     }
     if (intent == Intent::mark_for_removal) {
         // What an attach + mark_for_removal + detach would do, without a slot: marked (again,
@@ -227,8 +227,8 @@ void enter(RegionImpl& r, const Options& o, const std::filesystem::path& file, F
         const std::string why = " is marked for removal and will go when its last attacher detaches";
         // create_or_join waits for the removal (up to join_timeout) and then creates the
         // region afresh or joins the new one; join_only cannot use a region on its way out.
-        if (o.mode == OpenMode::create_or_join) throw being_removed(file, why);
-        throw_failure(errc::marked_for_removal, file, describe(file) + why);
+        if (o.mode == OpenMode::create_or_join) throw being_removed(file, o.backing, why);
+        throw_failure(errc::marked_for_removal, file, describe(file, o.backing) + why);
     }
     r.take_slot();
     if (o.remove_on_last_detach) r.hdr->flags |= kFlagRemoveOnLastDetach;
@@ -242,9 +242,9 @@ std::unique_ptr<RegionImpl> join(std::unique_ptr<RegionImpl> r, const Options& o
                                                                 : open_named(*r, o, file, alone, id);
     if (h.valid == kValidInitialising)
         throw RetryLater{Failure{make_error_code(errc::header_incomplete), file,
-                                 "header of " + describe(file) +
+                                 "header of " + describe(file, o.backing) +
                                      ": field 'valid' not set: the creator has not finished (or died)"}};
-    if (h.valid == kValidRemoved) throw being_removed(file);
+    if (h.valid == kValidRemoved) throw being_removed(file, o.backing);
     if (!r->mapping) {
         r->mapping = std::make_shared<Mapping>(h.max_region_size);
         r->store->map(*r->mapping, h.region_size);
@@ -326,7 +326,7 @@ std::unique_ptr<RegionImpl> attach_region(const Options& o, const std::optional<
         if (t.named) sweep_abandoned(o.home, o.name);
         if (auto r = create(new_attach(o, engine), o, file)) return r;
         if (o.mode == OpenMode::create_only)
-            throw_failure(errc::region_exists, file, describe(file) + " already exists");
+            throw_failure(errc::region_exists, file, describe(file, o.backing) + " already exists");
         if (std::chrono::steady_clock::now() >= deadline)
             throw_failure(errc::lock_timeout, file, "gave up racing to create or join " + file.string());
     }

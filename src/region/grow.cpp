@@ -24,13 +24,13 @@ bool RegionImpl::refresh() {
     // validated and reserved, and really there in the backing.
     if (size % page_size() != 0 || size > max_region_bytes)
         throw_failure(errc::header_corrupt, file,
-                      describe(file) + ": field 'region_size' is " + num(size) +
+                      describe(file, store->kind()) + ": field 'region_size' is " + num(size) +
                           ", not a page multiple within the ceiling " + num(max_region_bytes));
     if (store->traits().growable) {
         const std::uint64_t real = store->backing_size();
         if (size > real)
             throw_failure(errc::size_mismatch, file,
-                          describe(file) + ": field 'region_size' is " + num(size) + " but the backing holds only " +
+                          describe(file, store->kind()) + ": field 'region_size' is " + num(size) + " but the backing holds only " +
                               num(real) + " bytes");
     }
     store->map_more(*mapping, size);

@@ -74,8 +74,8 @@ void check_options(const Options& o) {
     // or created: it costs a path lookup on every attach otherwise.
 }
 
-std::string describe(const std::filesystem::path& file) {
-    return file.empty() ? std::string("heap region") : file.string();
+std::string describe(const std::filesystem::path& file, Backing kind) {
+    return file.empty() ? std::string(backing_traits(kind).name) + " region" : file.string();
 }
 
 void validate_name(std::string_view name) {

@@ -163,8 +163,8 @@ struct Sizes {
     std::uint64_t max_region;  // header + usable ceiling
 };
 Sizes creation_sizes(const Options& o);
-/// How messages name a region: its file, or "heap region" for one without.
-std::string describe(const std::filesystem::path& file);
+/// How messages name a region: its file, or "heap region" (the backing's name) for one without.
+std::string describe(const std::filesystem::path& file, Backing kind);
 
 /// Copies the header of a named region's backing (never through a mapping) and validates
 /// it against the backing's real size, the kind its file says, and its locator.

@@ -9,6 +9,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "backings.hpp"
 #include "mp_support.hpp"
 
 #include <signal.h>
@@ -19,13 +20,12 @@ namespace bdata = boost::unit_test::data;
 
 namespace {
 
-const auto kNamed = bdata::make({"file", "posix", "sysv"});
 constexpr std::size_t kPattern = 4096;
 
 }  // namespace
 
 // 5a. The lock holder is dead: force unlink neither attaches nor locks, so it cannot hang.
-BOOST_DATA_TEST_CASE(force_unlink_with_dead_lock_holder, kNamed, backing_name) {
+BOOST_DATA_TEST_CASE(force_unlink_with_dead_lock_holder, test::backing_data(test::BackingSet::named), backing_name) {
     Home home;
     Children children;
     const Backing backing = backing_named(backing_name);
@@ -78,7 +78,8 @@ BOOST_DATA_TEST_CASE(force_unlink_with_dead_lock_holder, kNamed, backing_name) {
 }
 
 // 5b. Force unlink while a live process is attached.
-BOOST_DATA_TEST_CASE(force_unlink_while_attached_then_reuse_name, kNamed, backing_name) {
+BOOST_DATA_TEST_CASE(force_unlink_while_attached_then_reuse_name, test::backing_data(test::BackingSet::named),
+                     backing_name) {
     Home home;
     Children children;
     const Backing backing = backing_named(backing_name);

@@ -17,6 +17,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "backings.hpp"
 #include "mp_support.hpp"
 
 #include <fcntl.h>
@@ -43,7 +44,6 @@ constexpr std::uint64_t kNew = 8 * MiB;
 constexpr std::uint64_t kNext = 12 * MiB;
 constexpr unsigned kSeed = 17;
 
-const auto kGrowable = bdata::make({"file", "posix"});
 const auto kGrowPoints =
     bdata::make({"grow.after_record", "grow.after_extend", "grow.after_map", "grow.after_publish"});
 
@@ -188,7 +188,8 @@ void check_next_grow(Children& children, const fs::path& home, const Options& o,
 }  // namespace
 
 // The parent stays attached while the grower dies.
-BOOST_DATA_TEST_CASE(die_while_growing, kGrowable * kGrowPoints, backing_name, point) {
+BOOST_DATA_TEST_CASE(die_while_growing, test::backing_data(test::BackingSet::named_growable) * kGrowPoints,
+                     backing_name, point) {
     Home home;
     Children children;
     const std::string where = point;
@@ -228,7 +229,8 @@ BOOST_DATA_TEST_CASE(die_while_growing, kGrowable * kGrowPoints, backing_name, p
 
 // Nobody else is attached when the grower dies (the region persists: no
 // remove_on_last_detach): the next attach repairs it.
-BOOST_DATA_TEST_CASE(die_while_growing_alone, kGrowable * kGrowPoints, backing_name, point) {
+BOOST_DATA_TEST_CASE(die_while_growing_alone, test::backing_data(test::BackingSet::named_growable) * kGrowPoints,
+                     backing_name, point) {
     Home home;
     Children children;
     const std::string where = point;

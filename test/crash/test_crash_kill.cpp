@@ -9,6 +9,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "backings.hpp"
 #include "mp_support.hpp"
 
 #include <signal.h>
@@ -19,7 +20,6 @@ namespace bdata = boost::unit_test::data;
 
 namespace {
 
-const auto kNamed = bdata::make({"file", "posix", "sysv"});
 const auto kThirds = bdata::make({false, true});
 
 /// Child body: attach (named: attach(o); anonymous: join_after_fork on the inherited r),
@@ -77,7 +77,8 @@ Options anonymous_options() {
 }  // namespace
 
 // 3. kill -9 of a lock holder, named backings.
-BOOST_DATA_TEST_CASE(kill_lock_holder_named, kNamed * kThirds, backing_name, with_third) {
+BOOST_DATA_TEST_CASE(kill_lock_holder_named, test::backing_data(test::BackingSet::named) * kThirds, backing_name,
+                     with_third) {
     Home home;
     Children children;
     const Options o = test::options(home, backing_named(backing_name));
@@ -188,7 +189,7 @@ BOOST_DATA_TEST_CASE(kill_lock_holder_anonymous, kThirds, with_third) {
 
 // 4. kill -9 of an attacher that holds no lock: the next attach (by a new process) repairs
 //    the count.
-BOOST_DATA_TEST_CASE(kill_attacher_repaired_by_next_attach, kNamed, backing_name) {
+BOOST_DATA_TEST_CASE(kill_attacher_repaired_by_next_attach, test::backing_data(test::BackingSet::named), backing_name) {
     Home home;
     Children children;
     const Options o = test::options(home, backing_named(backing_name));
@@ -230,7 +231,7 @@ BOOST_DATA_TEST_CASE(kill_attacher_repaired_by_next_attach, kNamed, backing_name
 }
 
 // 4. ... and Region::reap_dead_attachers() drops exactly the dead one.
-BOOST_DATA_TEST_CASE(kill_attacher_reap_explicitly, kNamed, backing_name) {
+BOOST_DATA_TEST_CASE(kill_attacher_reap_explicitly, test::backing_data(test::BackingSet::named), backing_name) {
     Home home;
     Children children;
     const Options o = test::options(home, backing_named(backing_name));
@@ -310,7 +311,8 @@ BOOST_AUTO_TEST_CASE(kill_attacher_anonymous) {
 // attach and every unlink(Force::no) failed with marked_for_removal until a force unlink).
 // What comes next is either an attach (create_or_join: the dead region is removed on the
 // way and a new one is created) or an unlink(Force::no) (removes it).
-BOOST_DATA_TEST_CASE(kill_last_attacher_of_marked_region, kNamed * bdata::make({"attach", "unlink"}), backing_name,
+BOOST_DATA_TEST_CASE(kill_last_attacher_of_marked_region,
+                     test::backing_data(test::BackingSet::named) * bdata::make({"attach", "unlink"}), backing_name,
                      next_step) {
     Home home;
     Children children;
@@ -357,7 +359,8 @@ BOOST_DATA_TEST_CASE(kill_last_attacher_of_marked_region, kNamed * bdata::make({
 
 // The holder's death is reported exactly once, to the first application lock() after it,
 // even when a newcomer's attach recovered the mutex first (and repaired the count).
-BOOST_DATA_TEST_CASE(owner_death_reported_once_after_attach_recovered, kNamed, backing_name) {
+BOOST_DATA_TEST_CASE(owner_death_reported_once_after_attach_recovered, test::backing_data(test::BackingSet::named),
+                     backing_name) {
     Home home;
     Children children;
     const Options o = test::options(home, backing_named(backing_name));
@@ -393,7 +396,7 @@ BOOST_DATA_TEST_CASE(owner_death_reported_once_after_attach_recovered, kNamed, b
 
 // A full attacher table whose slots are held by dead processes takes new attachers: attach
 // reaps before it looks for a slot. With every slot live, attach says attacher_table_full.
-BOOST_DATA_TEST_CASE(dead_attachers_free_a_full_table, kNamed, backing_name) {
+BOOST_DATA_TEST_CASE(dead_attachers_free_a_full_table, test::backing_data(test::BackingSet::named), backing_name) {
     Home home;
     Children children;
     Options o = test::options(home, backing_named(backing_name));
@@ -430,7 +433,8 @@ BOOST_DATA_TEST_CASE(dead_attachers_free_a_full_table, kNamed, backing_name) {
 
 // A child that keeps an inherited Region (without join_after_fork) must not keep its
 // parent alive in the attacher table: kill -9 the parent and its slot reads dead at once.
-BOOST_DATA_TEST_CASE(a_forked_child_does_not_keep_a_killed_parent_alive, kNamed, backing_name) {
+BOOST_DATA_TEST_CASE(a_forked_child_does_not_keep_a_killed_parent_alive, test::backing_data(test::BackingSet::named),
+                     backing_name) {
     Home home;
     Children children;
     const Options o = test::options(home, backing_named(backing_name));

@@ -12,6 +12,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "backings.hpp"
 #include "mp_support.hpp"
 
 #include <fcntl.h>
@@ -24,7 +25,6 @@ namespace bdata = boost::unit_test::data;
 
 namespace {
 
-const auto kNamed = bdata::make({"file", "posix", "sysv"});
 const auto kMutexPoints = bdata::make({"attach.after_slot_lock", "detach.after_slot_clear"});
 const auto kCreatePoints = bdata::make({"create.before_valid", "create.before_publish"});
 
@@ -51,7 +51,8 @@ int attach_detach_child(const Options& o) {
 }  // namespace
 
 // Mutex-held crash points, named backings.
-BOOST_DATA_TEST_CASE(die_holding_region_mutex_named, kNamed * kMutexPoints, backing_name, point) {
+BOOST_DATA_TEST_CASE(die_holding_region_mutex_named, test::backing_data(test::BackingSet::named) * kMutexPoints,
+                     backing_name, point) {
     Home home;
     Children children;
     const std::string where = point;
@@ -140,7 +141,8 @@ BOOST_DATA_TEST_CASE(die_holding_region_mutex_anonymous, kMutexPoints, point) {
 }
 
 // Creator killed before it published: the name stays free.
-BOOST_DATA_TEST_CASE(die_while_creating, kNamed * kCreatePoints, backing_name, point) {
+BOOST_DATA_TEST_CASE(die_while_creating, test::backing_data(test::BackingSet::named) * kCreatePoints, backing_name,
+                     point) {
     Home home;
     Children children;
     const Backing backing = backing_named(backing_name);
@@ -203,7 +205,7 @@ BOOST_DATA_TEST_CASE(die_while_creating, kNamed * kCreatePoints, backing_name, p
 // The only attacher of a region marked remove-on-last-detach dies inside its last detach
 // (slot cleared, count 0, mutex held): the next attach removes the dead region and creates
 // a new one; nothing is left behind.
-BOOST_DATA_TEST_CASE(die_in_last_detach_of_marked_region, kNamed, backing_name) {
+BOOST_DATA_TEST_CASE(die_in_last_detach_of_marked_region, test::backing_data(test::BackingSet::named), backing_name) {
     Home home;
     Children children;
     const Backing backing = backing_named(backing_name);

@@ -53,14 +53,9 @@ constexpr std::uint64_t kBig = 64 * MiB;
 
 // ---- in the child ---------------------------------------------------------------------
 
-// Which engine a failed check was about (for its stderr line).
+// Which engine the child is at (for its stderr lines; a failed CHILD_CHECK names it through
+// the ChildCheckContext set in in_small_tmpfs()).
 const char* g_engine = "-";
-
-#define ENG_CHECK(cond, code)                                                                 \
-    do {                                                                                      \
-        if (!(cond)) std::fprintf(stderr, "child: with engine %s:\n", g_engine);             \
-        CHILD_CHECK(cond, code);                                                              \
-    } while (0)
 
 std::vector<std::string> entries_of(const fs::path& dir) {
     std::vector<std::string> names;
@@ -99,8 +94,8 @@ int region_case(const fs::path& mnt, EngineKind kind) {
     small.io_engine = kind;
     Region r = Region::attach(small, ec);
     if (ec) std::fprintf(stderr, "child: attach 4 MiB: %s\n", ec.message().c_str());
-    ENG_CHECK(!ec, 20);
-    ENG_CHECK(r.io_engine() == kind, 21);
+    CHILD_CHECK(!ec, 20);
+    CHILD_CHECK(r.io_engine() == kind, 21);
     fill_pattern(r.data(), r.size(), 7);
     const std::uint64_t free_before = free_bytes(mnt);
 
@@ -114,33 +109,33 @@ int region_case(const fs::path& mnt, EngineKind kind) {
         return 22;
     } catch (const Error& e) {
         std::fprintf(stderr, "child: attach 64 MiB (engine %s): %s\n", g_engine, e.what());
-        ENG_CHECK(e.code() == std::errc::no_space_on_device, 23);
-        ENG_CHECK(std::string(e.what()).find(big_file) != std::string::npos, 24);
+        CHILD_CHECK(e.code() == std::errc::no_space_on_device, 23);
+        CHILD_CHECK(std::string(e.what()).find(big_file) != std::string::npos, 24);
     }
     Region b = Region::attach(big, ec);
-    ENG_CHECK(ec == std::errc::no_space_on_device, 25);
-    ENG_CHECK(!b.attached(), 26);
+    CHILD_CHECK(ec == std::errc::no_space_on_device, 25);
+    CHILD_CHECK(!b.attached(), 26);
 
     const auto names = entries_of(mnt);
     const std::vector<std::string> only_small = {small.name + ".region"};
     if (names != only_small) print_entries("the tmpfs home", names);
-    ENG_CHECK(names == only_small, 27);
+    CHILD_CHECK(names == only_small, 27);
     const std::uint64_t free_after = free_bytes(mnt);
     if (free_after != free_before)
         std::fprintf(stderr, "child: free space %llu bytes before the failed attach, %llu after\n",
                      static_cast<unsigned long long>(free_before), static_cast<unsigned long long>(free_after));
-    ENG_CHECK(free_after == free_before, 28);
+    CHILD_CHECK(free_after == free_before, 28);
 
-    ENG_CHECK(check_pattern(r.data(), r.size(), 7), 29);
+    CHILD_CHECK(check_pattern(r.data(), r.size(), 7), 29);
     touch_every_page(r.data(), r.size());
-    ENG_CHECK(check_pattern(r.data(), r.size(), 7), 30);
+    CHILD_CHECK(check_pattern(r.data(), r.size(), 7), 30);
     r.flush(ec);
-    ENG_CHECK(!ec, 31);
+    CHILD_CHECK(!ec, 31);
     r.detach(ec);
-    ENG_CHECK(!ec, 32);
+    CHILD_CHECK(!ec, 32);
     unlink(mnt, small.name, Force::no, ec);
-    ENG_CHECK(!ec, 33);
-    ENG_CHECK(entries_of(mnt).empty(), 34);
+    CHILD_CHECK(!ec, 33);
+    CHILD_CHECK(entries_of(mnt).empty(), 34);
     return 0;
 }
 
@@ -148,19 +143,19 @@ int region_case(const fs::path& mnt, EngineKind kind) {
 int extend_case(const fs::path& mnt, EngineKind kind) {
     std::error_code ec;
     auto engine = io::open(kind, 64, ec);
-    ENG_CHECK(!ec && engine, 40);
+    CHILD_CHECK(!ec && engine, 40);
     const fs::path path = mnt / test::unique_name("io");
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    ENG_CHECK(fd >= 0, 41);
+    CHILD_CHECK(fd >= 0, 41);
     std::shared_ptr<void> close_and_remove(nullptr, [fd, path](void*) {
         ::close(fd);
         ::unlink(path.c_str());
     });
     std::vector<unsigned char> pattern(kSmall);
     fill_pattern(pattern.data(), pattern.size(), 3);
-    ENG_CHECK(::pwrite(fd, pattern.data(), pattern.size(), 0) == static_cast<ssize_t>(pattern.size()), 42);
+    CHILD_CHECK(::pwrite(fd, pattern.data(), pattern.size(), 0) == static_cast<ssize_t>(pattern.size()), 42);
     void* map = ::mmap(nullptr, kSmall, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    ENG_CHECK(map != MAP_FAILED, 43);
+    CHILD_CHECK(map != MAP_FAILED, 43);
     std::shared_ptr<void> unmap(map, [](void* p) { ::munmap(p, kSmall); });
 
     const struct {
@@ -174,38 +169,38 @@ int extend_case(const fs::path& mnt, EngineKind kind) {
         io::extend(*engine, fd, kSmall, kBig, path, m.method, ec);
         std::fprintf(stderr, "child: extend 4 MiB -> 64 MiB (engine %s, method %s): %s\n", g_engine, m.name,
                      ec.message().c_str());
-        ENG_CHECK(ec == std::errc::no_space_on_device, 44);
+        CHILD_CHECK(ec == std::errc::no_space_on_device, 44);
         struct stat st {};
-        ENG_CHECK(::fstat(fd, &st) == 0, 45);
+        CHILD_CHECK(::fstat(fd, &st) == 0, 45);
         if (static_cast<std::uint64_t>(st.st_size) != kSmall)
             std::fprintf(stderr, "child: size after the failed extension: %lld\n", static_cast<long long>(st.st_size));
-        ENG_CHECK(static_cast<std::uint64_t>(st.st_size) == kSmall, 46);
+        CHILD_CHECK(static_cast<std::uint64_t>(st.st_size) == kSmall, 46);
         std::vector<unsigned char> back(kSmall + 1);
-        ENG_CHECK(::pread(fd, back.data(), back.size(), 0) == static_cast<ssize_t>(kSmall), 47);
-        ENG_CHECK(check_pattern(back.data(), kSmall, 3), 48);
-        ENG_CHECK(check_pattern(map, kSmall, 3), 49);
+        CHILD_CHECK(::pread(fd, back.data(), back.size(), 0) == static_cast<ssize_t>(kSmall), 47);
+        CHILD_CHECK(check_pattern(back.data(), kSmall, 3), 48);
+        CHILD_CHECK(check_pattern(map, kSmall, 3), 49);
         touch_every_page(map, kSmall);
-        ENG_CHECK(check_pattern(map, kSmall, 3), 50);
+        CHILD_CHECK(check_pattern(map, kSmall, 3), 50);
         const std::uint64_t free_after = free_bytes(mnt);
         if (free_after != free_before)
             std::fprintf(stderr, "child: free space %llu bytes before the failed extension (%s), %llu after\n",
                          static_cast<unsigned long long>(free_before), m.name,
                          static_cast<unsigned long long>(free_after));
-        ENG_CHECK(free_after == free_before, 51);
-        ENG_CHECK(engine->in_flight() == 0u, 52);
+        CHILD_CHECK(free_after == free_before, 51);
+        CHILD_CHECK(engine->in_flight() == 0u, 52);
     }
     try {
         io::extend(*engine, fd, kSmall, kBig, path);
         std::fprintf(stderr, "child: extend to 64 MiB in a 16 MiB tmpfs did not throw (engine %s)\n", g_engine);
         return 53;
     } catch (const Error& e) {
-        ENG_CHECK(e.code() == std::errc::no_space_on_device, 54);
-        ENG_CHECK(std::string(e.what()).find(path.string()) != std::string::npos, 55);
-        ENG_CHECK(std::string(e.what()).find("extend") != std::string::npos, 56);
+        CHILD_CHECK(e.code() == std::errc::no_space_on_device, 54);
+        CHILD_CHECK(std::string(e.what()).find(path.string()) != std::string::npos, 55);
+        CHILD_CHECK(std::string(e.what()).find("extend") != std::string::npos, 56);
     }
     // The space that is there can still be had.
     io::extend(*engine, fd, kSmall, kSmall + 2 * MiB, path, io::ExtendMethod::automatic, ec);
-    ENG_CHECK(!ec, 57);
+    CHILD_CHECK(!ec, 57);
     return 0;
 }
 
@@ -224,32 +219,32 @@ int posix_case(const fs::path& home, EngineKind kind) {
         return 60;
     } catch (const Error& e) {
         std::fprintf(stderr, "child: attach 64 MiB POSIX (engine %s): %s\n", g_engine, e.what());
-        ENG_CHECK(e.code() == std::errc::no_space_on_device, 61);
+        CHILD_CHECK(e.code() == std::errc::no_space_on_device, 61);
     }
     Region b = Region::attach(big, ec);
-    ENG_CHECK(ec == std::errc::no_space_on_device, 62);
-    ENG_CHECK(!b.attached(), 63);
+    CHILD_CHECK(ec == std::errc::no_space_on_device, 62);
+    CHILD_CHECK(!b.attached(), 63);
     if (!entries_of("/dev/shm").empty()) print_entries("/dev/shm", entries_of("/dev/shm"));
-    ENG_CHECK(entries_of("/dev/shm").empty(), 64);
+    CHILD_CHECK(entries_of("/dev/shm").empty(), 64);
     if (!entries_of(home).empty()) print_entries("home", entries_of(home));
-    ENG_CHECK(entries_of(home).empty(), 65);
+    CHILD_CHECK(entries_of(home).empty(), 65);
 
     Options small = big;
     small.name = test::unique_name("psmall");
     small.size = kSmall;
     Region r = Region::attach(small, ec);
     if (ec) std::fprintf(stderr, "child: attach 4 MiB POSIX: %s\n", ec.message().c_str());
-    ENG_CHECK(!ec, 66);
-    ENG_CHECK(r.io_engine() == kind, 67);
+    CHILD_CHECK(!ec, 66);
+    CHILD_CHECK(r.io_engine() == kind, 67);
     fill_pattern(r.data(), r.size(), 5);
     touch_every_page(r.data(), r.size());
-    ENG_CHECK(check_pattern(r.data(), r.size(), 5), 68);
+    CHILD_CHECK(check_pattern(r.data(), r.size(), 5), 68);
     r.detach(ec);
-    ENG_CHECK(!ec, 69);
+    CHILD_CHECK(!ec, 69);
     unlink(home, small.name, Force::no, ec);
-    ENG_CHECK(!ec, 70);
-    ENG_CHECK(entries_of("/dev/shm").empty(), 71);
-    ENG_CHECK(entries_of(home).empty(), 72);
+    CHILD_CHECK(!ec, 70);
+    CHILD_CHECK(entries_of("/dev/shm").empty(), 71);
+    CHILD_CHECK(entries_of(home).empty(), 72);
     return 0;
 }
 
@@ -261,6 +256,7 @@ int in_small_tmpfs(const fs::path& home, char* reason, Body&& body) {
     if (const int rc = enter_private_tmpfs(home, m, mnt, reason); rc != 0) return rc;
     for (EngineKind kind : working_engines()) {
         g_engine = io::to_string(kind).data();
+        const test::ChildCheckContext context(std::string("with engine ") + g_engine);
         if (const int rc = body(mnt, kind); rc != 0) return rc;
     }
     g_engine = "-";

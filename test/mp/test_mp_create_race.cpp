@@ -11,6 +11,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "backings.hpp"
 #include "mp_support.hpp"
 
 #include <atomic>
@@ -62,7 +63,7 @@ struct Payload {
 using mp_race::Payload;
 using mp_race::Round;
 
-BOOST_DATA_TEST_CASE(create_or_join_race, bdata::make({"file", "posix", "sysv"}), backing_name) {
+BOOST_DATA_TEST_CASE(create_or_join_race, test::backing_data(test::BackingSet::named), backing_name) {
     Home home;
     const Backing backing = backing_named(backing_name);
     const unsigned n_rounds = rounds();

@@ -23,6 +23,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "backings.hpp"
 #include "private_tmpfs.hpp"
 
 #include <sched.h>
@@ -54,7 +55,6 @@ constexpr std::uint64_t KiB = 1024;
 constexpr std::uint64_t MiB = 1024 * KiB;
 constexpr std::uint64_t GiB = 1024 * MiB;
 
-const auto kGrowable = bdata::make({"file", "posix"});
 
 /// A region of `size` usable bytes that may grow to `max_size`.
 Options growable(const fs::path& home, Backing b, std::uint64_t size, std::uint64_t max_size) {
@@ -195,7 +195,8 @@ int grow_in_steps(Region& r, bool same_base) {
 // A remembers data() and its objects; B grows 1 -> 10 MiB in five steps; A refreshes (or
 // locks) and finds everything where it was, plus B's writes.
 BOOST_DATA_TEST_CASE(pointers_stay_valid_while_another_process_grows,
-                     kGrowable * bdata::make({"attach", "join_after_fork"}) * bdata::make({"refresh", "lock"}),
+                     test::backing_data(test::BackingSet::named_growable) *
+                         bdata::make({"attach", "join_after_fork"}) * bdata::make({"refresh", "lock"}),
                      backing_name, how, see) {
     Home home;
     Children children;
@@ -287,7 +288,7 @@ BOOST_DATA_TEST_CASE(pointers_stay_valid_while_another_process_grows,
 // Four processes grow the same region at once, to 3, 5, 7 and 9 MiB, each writing a marker
 // into its own range of the initial part before growing and into its own range of the part
 // it grew to after. The largest wins; nothing is lost; every process sees 9 MiB.
-BOOST_DATA_TEST_CASE(concurrent_growers, kGrowable, backing_name) {
+BOOST_DATA_TEST_CASE(concurrent_growers, test::backing_data(test::BackingSet::named_growable), backing_name) {
     Home home;
     Children children;
     const Options o = growable(home, backing_named(backing_name), 1 * MiB, 16 * MiB);
@@ -357,10 +358,11 @@ BOOST_DATA_TEST_CASE(concurrent_growers, kGrowable, backing_name) {
 
 // Beyond the ceiling: invalid_size (== invalid_argument), the region as it was. Exactly the
 // ceiling works.
-BOOST_DATA_TEST_CASE(grow_beyond_the_ceiling_is_invalid_size, bdata::make({"file", "posix", "heap"}), backing_name) {
+BOOST_DATA_TEST_CASE(grow_beyond_the_ceiling_is_invalid_size, test::backing_data(test::BackingSet::growable),
+                     backing_name) {
     Home home;
     const Backing backing = backing_named(backing_name);
-    const bool named_region = backing != Backing::heap;
+    const bool named_region = test::traits(backing).named;
     const Options o = growable(home, backing, 1 * MiB, 4 * MiB);
     Region r = Region::attach(o);
     char* const base = bytes(r);
@@ -400,11 +402,11 @@ BOOST_DATA_TEST_CASE(grow_beyond_the_ceiling_is_invalid_size, bdata::make({"file
 }
 
 // At or below the current size: success, and nothing changes.
-BOOST_DATA_TEST_CASE(grow_to_a_smaller_or_equal_size_is_a_no_op, bdata::make({"file", "posix", "heap"}),
+BOOST_DATA_TEST_CASE(grow_to_a_smaller_or_equal_size_is_a_no_op, test::backing_data(test::BackingSet::growable),
                      backing_name) {
     Home home;
     const Backing backing = backing_named(backing_name);
-    const bool named_region = backing != Backing::heap;
+    const bool named_region = test::traits(backing).named;
     const Options o = growable(home, backing, 2 * MiB, 8 * MiB);
     Region r = Region::attach(o);
     char* const base = bytes(r);
@@ -431,7 +433,8 @@ BOOST_DATA_TEST_CASE(grow_to_a_smaller_or_equal_size_is_a_no_op, bdata::make({"f
 }
 
 // System V (max_size 0: fixed) and anonymous regions cannot grow.
-BOOST_DATA_TEST_CASE(sysv_and_anonymous_are_not_growable, bdata::make({"sysv", "anonymous"}), backing_name) {
+BOOST_DATA_TEST_CASE(sysv_and_anonymous_are_not_growable, test::backing_data(test::BackingSet::not_growable),
+                     backing_name) {
     Home home;
     const Backing backing = backing_named(backing_name);
     Options o = test::options(home, backing, 1 * MiB);
@@ -499,7 +502,7 @@ BOOST_AUTO_TEST_CASE(heap_region_grows_for_every_attach_of_its_name) {
 
 // grow() while this thread holds the region lock through this Region's LockGuard: no
 // deadlock, the guard still holds the lock, and unlocks it so that others can take it.
-BOOST_DATA_TEST_CASE(grow_under_own_lock_guard, kGrowable, backing_name) {
+BOOST_DATA_TEST_CASE(grow_under_own_lock_guard, test::backing_data(test::BackingSet::named_growable), backing_name) {
     Home home;
     Children children;
     const Options o = growable(home, backing_named(backing_name), 1 * MiB, 8 * MiB);
@@ -673,7 +676,8 @@ BOOST_AUTO_TEST_CASE(posix_grow_hits_enospc_in_a_small_dev_shm, *boost::unit_tes
 
 // A 64 GiB ceiling on a 1 MiB region: attach costs no resident memory for the reservation.
 BOOST_TEST_DECORATOR(*boost::unit_test::label("needs_64gib_address_space"))
-BOOST_DATA_TEST_CASE(a_64_gib_ceiling_costs_no_resident_memory, kGrowable, backing_name) {
+BOOST_DATA_TEST_CASE(a_64_gib_ceiling_costs_no_resident_memory, test::backing_data(test::BackingSet::named_growable),
+                     backing_name) {
     Home home;
     const Options o = growable(home, backing_named(backing_name), 1 * MiB, 64 * GiB);
     const std::uint64_t rss_before = status_kb("VmRSS:");
@@ -709,7 +713,8 @@ BOOST_DATA_TEST_CASE(a_64_gib_ceiling_costs_no_resident_memory, kGrowable, backi
 // A joiner whose RLIMIT_AS cannot hold the 64 GiB ceiling: ENOMEM saying it could not
 // reserve the address space; the region and its other attacher are unaffected.
 BOOST_TEST_DECORATOR(*boost::unit_test::label("needs_64gib_address_space"))
-BOOST_DATA_TEST_CASE(a_joiner_without_room_for_the_ceiling_gets_enomem, kGrowable, backing_name) {
+BOOST_DATA_TEST_CASE(a_joiner_without_room_for_the_ceiling_gets_enomem,
+                     test::backing_data(test::BackingSet::named_growable), backing_name) {
     Home home;
     Children children;
     const Options o = growable(home, backing_named(backing_name), 1 * MiB, 64 * GiB);

@@ -3,6 +3,7 @@
 // that outlives its process, a creator killed mid-creation and a join meeting a removal
 // must not do to a healthy region.
 #define BOOST_TEST_MODULE mp_hardening
+#include "backings.hpp"
 #include "mp_support.hpp"
 #include "private_tmpfs.hpp"
 #include "sys/os.hpp"
@@ -133,7 +134,7 @@ BOOST_AUTO_TEST_CASE(orphans_are_found_however_the_home_is_spelled) {
     fs::create_directory(real);
     fs::create_directory(other);
     fs::create_directory_symlink(real, link);
-    for (Backing b : {Backing::posix, Backing::sysv}) {
+    for (Backing b : test::backings(test::BackingSet::shm)) {
         BOOST_TEST_CONTEXT("backing " << to_string(b)) {
             Options o = test::options(link / "." / "", b);  // created through the link, re-spelled
             Region live = Region::attach(o);
@@ -175,7 +176,7 @@ BOOST_AUTO_TEST_CASE(orphans_are_found_however_the_home_is_spelled) {
 // Item 4: one byte of the mutex's kind word flipped must never disarm the lock silently.
 BOOST_AUTO_TEST_CASE(a_mutex_without_its_robust_bit_is_corrupt_not_a_hang) {
     Home home;
-    for (Backing b : {Backing::file, Backing::posix}) {
+    for (Backing b : test::backings(test::BackingSet::memory_file)) {
         BOOST_TEST_CONTEXT("backing " << to_string(b)) {
             const Options o = made(home, b);
             const RegionInfo info = inspect(home, o.name);
@@ -215,7 +216,7 @@ BOOST_AUTO_TEST_CASE(a_mutex_without_its_robust_bit_is_corrupt_not_a_hang) {
 
 // Item 5: joins racing the last detach of a System V region retry; none fails.
 BOOST_AUTO_TEST_CASE(joins_survive_a_concurrent_last_detach) {
-    for (Backing b : {Backing::sysv, Backing::posix}) {
+    for (Backing b : test::backings(test::BackingSet::shm)) {
         BOOST_TEST_CONTEXT("backing " << to_string(b)) {
             Home home;
             Children children;
@@ -272,7 +273,7 @@ BOOST_AUTO_TEST_CASE(an_orphan_segment_attached_from_another_pid_namespace_is_in
         if (::unshare(CLONE_NEWPID | CLONE_NEWNS) != 0) return 77;
         if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return 77;
         const pid_t gc = ::fork();
-        if (gc < 0) return 12;
+        CHILD_CHECK(gc >= 0, 12);
         if (gc == 0) {  // pid 1 of the new namespace
             if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) ::_exit(14);
             std::error_code ec;
@@ -345,7 +346,7 @@ BOOST_AUTO_TEST_CASE(a_dead_file_attacher_is_dead_while_its_memory_map_lives_on)
         static char stack[64 * 1024];
         int fd = to_parent[1];
         const pid_t k = ::clone(hold_the_memory_map, stack + sizeof stack, CLONE_VM | SIGCHLD, &fd);
-        if (k < 0) return 12;
+        CHILD_CHECK(k >= 0, 12);
         *keeper = k;
         ready.notify();
         for (;;) ::pause();
@@ -420,7 +421,7 @@ BOOST_AUTO_TEST_CASE(a_creator_killed_while_creating_leaves_nothing_for_long) {
 // then creates the region afresh.
 BOOST_AUTO_TEST_CASE(create_or_join_waits_for_a_removal_and_creates_afresh) {
     Home home;
-    for (Backing b : {Backing::file, Backing::posix, Backing::sysv}) {
+    for (Backing b : test::backings(test::BackingSet::named)) {
         BOOST_TEST_CONTEXT("backing " << to_string(b)) {
             Options o = test::options(home, b);
             Region last = Region::attach(o);

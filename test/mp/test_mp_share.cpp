@@ -7,6 +7,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "backings.hpp"
 #include "mp_support.hpp"
 
 #include <sched.h>
@@ -19,13 +20,12 @@ namespace bdata = boost::unit_test::data;
 namespace {
 
 constexpr std::size_t kPattern = 4096;
-const auto kNamed = bdata::make({"file", "posix", "sysv"});
 
 }  // namespace
 
 // 1. Create in the parent, join in a child, writes both ways, ref_count 2 and both alive,
 //    detach, unlink(Force::no) removes the file and the segment.
-BOOST_DATA_TEST_CASE(join_share_detach_unlink, kNamed, backing_name) {
+BOOST_DATA_TEST_CASE(join_share_detach_unlink, test::backing_data(test::BackingSet::named), backing_name) {
     Home home;
     Children children;
     const Backing backing = backing_named(backing_name);
@@ -202,7 +202,8 @@ BOOST_AUTO_TEST_CASE(heap_join_after_fork_is_invalid) {
 
 // 6. unlink(Force::no) while a child is attached: the region stays (marked) until the child
 //    detaches; new joins fail with marked_for_removal; then everything is gone.
-BOOST_DATA_TEST_CASE(remove_on_last_detach_across_processes, kNamed, backing_name) {
+BOOST_DATA_TEST_CASE(remove_on_last_detach_across_processes, test::backing_data(test::BackingSet::named),
+                     backing_name) {
     Home home;
     Children children;
     const Backing backing = backing_named(backing_name);
@@ -284,7 +285,7 @@ BOOST_DATA_TEST_CASE(remove_on_last_detach_across_processes, kNamed, backing_nam
 }
 
 // 8. Two attaches of one named region in the same process are two attachers.
-BOOST_DATA_TEST_CASE(two_attaches_in_one_process, kNamed, backing_name) {
+BOOST_DATA_TEST_CASE(two_attaches_in_one_process, test::backing_data(test::BackingSet::named), backing_name) {
     Home home;
     const Backing backing = backing_named(backing_name);
     const Options o = test::options(home, backing);

@@ -16,6 +16,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "backings.hpp"
 #include "tool_support.hpp"
 
 #include <fcntl.h>
@@ -32,7 +33,6 @@ namespace pt = boost::property_tree;
 
 namespace {
 
-const auto kNamed = bdata::make({"file", "posix", "sysv"});
 
 /// Creates a region that outlives this call (reference count 0).
 Options make_region(const fs::path& home, Backing b) {
@@ -68,7 +68,8 @@ std::string action_of(const pt::ptree& clean, const std::string& name) {
 
 }  // namespace
 
-BOOST_DATA_TEST_CASE(clean_removes_stale_regions_and_never_one_in_use, kNamed, backing_name) {
+BOOST_DATA_TEST_CASE(clean_removes_stale_regions_and_never_one_in_use, test::backing_data(test::BackingSet::named),
+                     backing_name) {
     Home home;
     Children children;
     const Backing b = backing_named(backing_name);
@@ -177,11 +178,11 @@ BOOST_AUTO_TEST_CASE(clean_removes_a_stale_file_region_only_when_asked) {
     BOOST_TEST(!fs::exists(region_file(home, stale.name)));
 }
 
-const auto kShm = bdata::make({"posix", "sysv"});
 
 // A segment whose region file was deleted by hand: list shows it, clean removes it, but
 // never while a live process is in its attacher table.
-BOOST_DATA_TEST_CASE(orphan_segments_are_listed_and_cleaned_unless_in_use, kShm, backing_name) {
+BOOST_DATA_TEST_CASE(orphan_segments_are_listed_and_cleaned_unless_in_use, test::backing_data(test::BackingSet::shm),
+                     backing_name) {
     Home home;
     Children children;
     const Options gone = make_region(home, backing_named(backing_name));
@@ -219,7 +220,7 @@ BOOST_DATA_TEST_CASE(orphan_segments_are_listed_and_cleaned_unless_in_use, kShm,
     BOOST_TEST(!segment_exists(busy_info));
 }
 
-BOOST_DATA_TEST_CASE(remove_unused_refuses_a_region_in_use, kNamed, backing_name) {
+BOOST_DATA_TEST_CASE(remove_unused_refuses_a_region_in_use, test::backing_data(test::BackingSet::named), backing_name) {
     Home home;
     const Options o = make_region(home, backing_named(backing_name));
     {
@@ -237,7 +238,8 @@ BOOST_DATA_TEST_CASE(remove_unused_refuses_a_region_in_use, kNamed, backing_name
     BOOST_TEST(ec == errc::region_not_found);
 }
 
-BOOST_DATA_TEST_CASE(dump_prints_the_bytes_and_changes_none, kNamed, backing_name) {
+BOOST_DATA_TEST_CASE(dump_prints_the_bytes_and_changes_none, test::backing_data(test::BackingSet::named),
+                     backing_name) {
     Home home;
     const Options o = make_region(home, backing_named(backing_name));
     const RegionInfo before = inspect(home, o.name);

@@ -14,6 +14,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "backings.hpp"
 #include "tool_support.hpp"
 
 #include <fcntl.h>
@@ -33,7 +34,6 @@ namespace pt = boost::property_tree;
 
 namespace regiontool_read_test {
 
-const auto kNamed = bdata::make({"file", "posix", "sysv"});
 
 bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
@@ -106,7 +106,7 @@ pid_t hold_locked(Children& children, const fs::path& home, const std::string& n
 
 using namespace regiontool_read_test;
 
-BOOST_DATA_TEST_CASE(read_commands_on_a_healthy_region, kNamed, backing_name) {
+BOOST_DATA_TEST_CASE(read_commands_on_a_healthy_region, test::backing_data(test::BackingSet::named), backing_name) {
     Home home;
     const std::string name = test::unique_name();
     Unlinker guard{home.path(), name};
@@ -234,7 +234,8 @@ BOOST_DATA_TEST_CASE(read_commands_on_a_healthy_region, kNamed, backing_name) {
     BOOST_TEST(parse_json(gone.out).get_child("regions").size() == 0u);
 }
 
-BOOST_DATA_TEST_CASE(a_lock_holder_killed_leaves_a_stale_region_clean_removes, kNamed, backing_name) {
+BOOST_DATA_TEST_CASE(a_lock_holder_killed_leaves_a_stale_region_clean_removes,
+                     test::backing_data(test::BackingSet::named), backing_name) {
     Home home;
     Children children;
     const std::string name = test::unique_name();

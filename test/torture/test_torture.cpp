@@ -42,6 +42,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "backings.hpp"
 #include "tool_support.hpp"
 
 #include <fcntl.h>
@@ -103,8 +104,13 @@ struct Config {
     /// Self-check of the checker: "corrupt" (a worker damages a committed record once),
     /// "hang" (a worker keeps the lock forever once). Each must make the run fail.
     std::string inject;
-    std::vector<std::string> backings{"file", "posix", "sysv", "anonymous"};
+    /// The backings to torture: by default every one shared between processes.
+    std::vector<std::string> backings = all_backings();
 
+    static std::vector<std::string> all_backings() {
+        const std::vector<const char*> names = test::backing_names(test::BackingSet::cross_process);
+        return {names.begin(), names.end()};
+    }
     bool selected(std::string_view b) const {
         return std::find(backings.begin(), backings.end(), b) != backings.end();
     }
@@ -173,9 +179,9 @@ Config parse_config() {
         } else if (key == "backings") {
             c.backings.clear();
             std::stringstream in(value);
+            const std::vector<std::string> known = Config::all_backings();
             for (std::string b; std::getline(in, b, ',');) {
-                Backing parsed{};
-                if (!parse_backing(b, parsed) || parsed == Backing::any || parsed == Backing::heap)
+                if (std::find(known.begin(), known.end(), b) == known.end())
                     throw std::invalid_argument("torture: unknown backing '" + b + "'");
                 c.backings.push_back(b);
             }
@@ -1450,7 +1456,7 @@ BOOST_TEST_GLOBAL_FIXTURE(Setup);
 
 }  // namespace
 
-BOOST_DATA_TEST_CASE(torture, bdata::make({"file", "posix", "sysv", "anonymous"}), backing_name) {
+BOOST_DATA_TEST_CASE(torture, test::backing_data(test::BackingSet::cross_process), backing_name) {
     const Config& cfg = config();
     if (!cfg.selected(backing_name)) {
         BOOST_TEST_MESSAGE("backing " << backing_name << " not selected");

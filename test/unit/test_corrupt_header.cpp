@@ -4,6 +4,7 @@
 // byte-for-byte unchanged afterwards. Also: a creator that never set `valid`, and one
 // that sets it late.
 #define BOOST_TEST_MODULE unit_corrupt_header
+#include "child_check.hpp"
 #include "unit_helpers.hpp"
 
 #include <fcntl.h>
@@ -398,10 +399,11 @@ BOOST_AUTO_TEST_CASE(a_late_creator_is_waited_for) {
         started.notify();
         std::this_thread::sleep_for(100ms);
         int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
-        if (fd < 0) return 1;
+        CHILD_CHECK(fd >= 0, 1);
         const bool ok = ::pwrite(fd, &ready, sizeof ready, offsetof(RegionHeader, valid)) == sizeof ready;
         ::close(fd);
-        return ok ? 0 : 2;
+        CHILD_CHECK(ok, 2);
+        return 0;
     });
     BOOST_REQUIRE(started.wait());
     auto o = p.o;

@@ -4,6 +4,8 @@
 #define BOOST_TEST_MODULE unit_entry_points
 #include "unit_helpers.hpp"
 
+#include "backings.hpp"
+#include "child_check.hpp"
 #include "sys/fork_safety.hpp"
 
 #include <stdlib.h>
@@ -13,20 +15,6 @@
 using namespace shmregion;
 using namespace shmregion::unit;
 
-namespace {
-
-const Backing kNamed[] = {Backing::file, Backing::posix, Backing::sysv};
-
-/// A child's check: on failure, say which and exit with `code`.
-#define ENTRY_CHILD_CHECK(cond, code)                                                \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            std::fprintf(stderr, "child: check failed: %s (line %d)\n", #cond, __LINE__); \
-            return code;                                                             \
-        }                                                                            \
-    } while (0)
-
-}  // namespace
 
 // ---- last_error_message() ----------------------------------------------------------------
 
@@ -88,7 +76,7 @@ BOOST_AUTO_TEST_CASE(the_message_is_per_thread) {
 // attachers keep working, nobody new can join, and it goes at the last detach.
 BOOST_AUTO_TEST_CASE(gentle_unlink_needs_no_free_attacher_slot) {
     test::TempHome home;
-    for (Backing b : kNamed) {
+    for (Backing b : test::backings(test::BackingSet::named)) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
             Options o = test::options(home, b);
             o.max_attachers = 2;
@@ -124,7 +112,7 @@ BOOST_AUTO_TEST_CASE(gentle_unlink_needs_no_free_attacher_slot) {
 // (with the message) for a region that is not there.
 BOOST_AUTO_TEST_CASE(gentle_unlink_of_an_unused_region_removes_it_now) {
     test::TempHome home;
-    for (Backing b : kNamed) {
+    for (Backing b : test::backings(test::BackingSet::named)) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
             Options o = test::options(home, b);
             Region r = Region::attach(o);
@@ -164,31 +152,31 @@ BOOST_AUTO_TEST_CASE(an_engine_is_chosen_only_when_an_operation_needs_one) {
         ::setenv("SHMREGION_IO_ENGINE", "bogus", 1);
         std::error_code ec;
         Region j = Region::attach(file, ec);
-        ENTRY_CHILD_CHECK(!ec, 10);
-        ENTRY_CHILD_CHECK(j.io_engine() == io::EngineKind::automatic, 11);  // nothing can be chosen
-        { auto g = j.lock(ec); ENTRY_CHILD_CHECK(!ec && g.owns_lock(), 12); }
+        CHILD_CHECK(!ec, 10);
+        CHILD_CHECK(j.io_engine() == io::EngineKind::automatic, 11);  // nothing can be chosen
+        { auto g = j.lock(ec); CHILD_CHECK(!ec && g.owns_lock(), 12); }
         j.flush(ec);  // writes back through the engine: now it is needed
-        ENTRY_CHILD_CHECK(ec == errc::invalid_options, 13);
-        ENTRY_CHILD_CHECK(contains(last_error_message(), "SHMREGION_IO_ENGINE"), 14);
-        ENTRY_CHILD_CHECK(contains(last_error_message(), "flush '" + file.name + "'"), 15);
+        CHILD_CHECK(ec == errc::invalid_options, 13);
+        CHILD_CHECK(contains(last_error_message(), "SHMREGION_IO_ENGINE"), 14);
+        CHILD_CHECK(contains(last_error_message(), "flush '" + file.name + "'"), 15);
         j.detach(ec);
-        ENTRY_CHILD_CHECK(!ec, 16);
+        CHILD_CHECK(!ec, 16);
 
         Region p = Region::attach(growable, ec);
-        ENTRY_CHILD_CHECK(!ec, 20);
+        CHILD_CHECK(!ec, 20);
         p.grow(2 * growable.size, ec);
-        ENTRY_CHILD_CHECK(ec == errc::invalid_options, 21);
-        ENTRY_CHILD_CHECK(p.size() == growable.size, 22);
+        CHILD_CHECK(ec == errc::invalid_options, 21);
+        CHILD_CHECK(p.size() == growable.size, 22);
         p.detach(ec);
-        ENTRY_CHILD_CHECK(!ec, 23);
+        CHILD_CHECK(!ec, 23);
 
         unlink(doomed.home, doomed.name, Force::no, ec);
-        ENTRY_CHILD_CHECK(!ec, 30);
-        ENTRY_CHILD_CHECK(!fs::exists(region_file(doomed.home, doomed.name)), 31);
+        CHILD_CHECK(!ec, 30);
+        CHILD_CHECK(!fs::exists(region_file(doomed.home, doomed.name)), 31);
 
         Region n = Region::attach(fresh, ec);
-        ENTRY_CHILD_CHECK(ec == errc::invalid_options, 40);
-        ENTRY_CHILD_CHECK(!fs::exists(region_file(fresh.home, fresh.name)), 41);
+        CHILD_CHECK(ec == errc::invalid_options, 40);
+        CHILD_CHECK(!fs::exists(region_file(fresh.home, fresh.name)), 41);
         return 0;
     });
     BOOST_TEST(test::wait_exit(child) == 0);
@@ -207,18 +195,18 @@ BOOST_AUTO_TEST_CASE(the_fork_detector_follows_every_fork) {
     const Options o = test::options(home, Backing::posix);
     Region r = Region::attach(o);
     const pid_t child = test::spawn([&]() -> int {
-        ENTRY_CHILD_CHECK(detail::current_pid() == ::getpid(), 10);
+        CHILD_CHECK(detail::current_pid() == ::getpid(), 10);
         std::error_code ec;
         (void)r.lock(ec);  // the parent's attach: refused here
-        ENTRY_CHILD_CHECK(ec == errc::wrong_process, 11);
+        CHILD_CHECK(ec == errc::wrong_process, 11);
         const pid_t grandchild = test::spawn([&]() -> int {
-            ENTRY_CHILD_CHECK(detail::current_pid() == ::getpid(), 20);
+            CHILD_CHECK(detail::current_pid() == ::getpid(), 20);
             r.join_after_fork();
             auto g = r.lock();
-            ENTRY_CHILD_CHECK(g.owns_lock(), 21);
+            CHILD_CHECK(g.owns_lock(), 21);
             return 0;
         });
-        ENTRY_CHILD_CHECK(test::wait_exit(grandchild) == 0, 12);
+        CHILD_CHECK(test::wait_exit(grandchild) == 0, 12);
         return 0;
     });
     BOOST_TEST(test::wait_exit(child) == 0);

@@ -27,6 +27,8 @@
 #include <boost/test/data/monomorphic.hpp>
 #include <boost/test/data/test_case.hpp>
 
+#include "backings.hpp"
+#include "child_check.hpp"
 #include "io/engine.hpp"
 #include "io/ops.hpp"
 #include "unit_helpers.hpp"
@@ -55,26 +57,12 @@ namespace shmregion::io {
 // How Boost.Test prints these in failed checks (found by ADL).
 inline std::ostream& boost_test_print_type(std::ostream& os, EngineKind k) { return os << to_string(k); }
 }  // namespace shmregion::io
-namespace shmregion {
-inline std::ostream& boost_test_print_type(std::ostream& os, Backing b) { return os << to_string(b); }
-}  // namespace shmregion
 
 using namespace shmregion;
 using namespace shmregion::unit;
 namespace bdata = boost::unit_test::data;
 using io::EngineKind;
 using io::Op;
-
-// In a fork()ed child (no Boost.Test macros there): report the failed condition on stderr
-// and exit with `code`.
-#define IO_CHILD_CHECK(cond, code)                                                                    \
-    do {                                                                                              \
-        if (!(cond)) {                                                                                \
-            std::fprintf(stderr, "child %d: check failed: %s (%s:%d), exit %d\n",                    \
-                         static_cast<int>(::getpid()), #cond, __FILE__, __LINE__, (code));           \
-            return (code);                                                                            \
-        }                                                                                             \
-    } while (0)
 
 // A named namespace, not an anonymous one: BOOST_DATA_TEST_CASE bodies are templates with
 // external linkage, and types they use must not have internal linkage (-Wsubobject-linkage).
@@ -87,7 +75,6 @@ constexpr std::size_t kPage = 4096;
 const auto kEngines = bdata::make({"uring", "libaio", "posix", "sync"});
 const auto kPlaces = bdata::make({"home", "dev_shm"});
 const auto kMethods = bdata::make({"automatic", "fallocate", "zero_writes"});
-const auto kBackings = bdata::make({"file", "posix"});
 
 /// The capability group (test/support/skip.hpp) of a case for engine `engine`: uring, libaio
 /// and posix need that engine to work here; sync must always work (no group). With
@@ -121,12 +108,6 @@ EngineKind engine_named(const char* name) {
     EngineKind k{};
     BOOST_REQUIRE_MESSAGE(io::parse_engine(name, k), "parse_engine(\"" << name << "\") failed");
     return k;
-}
-
-Backing backing_named(const char* name) {
-    Backing b{};
-    BOOST_REQUIRE_MESSAGE(parse_backing(name, b), "parse_backing(\"" << name << "\") failed");
-    return b;
 }
 
 io::ExtendMethod method_named(const std::string& name) {
@@ -377,12 +358,12 @@ BOOST_AUTO_TEST_CASE(probe_order_and_the_automatic_choice) {
         ::unsetenv("SHMREGION_IO_ENGINE");
         std::error_code ec;
         const io::Choice c = io::choose(EngineKind::automatic, ec);
-        IO_CHILD_CHECK(!ec, 10);
-        IO_CHILD_CHECK(!c.reason.empty(), 11);
-        IO_CHILD_CHECK(contains(c.reason, "automatic"), 12);
-        IO_CHILD_CHECK(!c.tried.empty(), 13);
-        IO_CHILD_CHECK(c.tried.back().kind == c.engine && c.tried.back().works, 14);
-        for (std::size_t i = 0; i + 1 < c.tried.size(); ++i) IO_CHILD_CHECK(!c.tried[i].works, 15);
+        CHILD_CHECK(!ec, 10);
+        CHILD_CHECK(!c.reason.empty(), 11);
+        CHILD_CHECK(contains(c.reason, "automatic"), 12);
+        CHILD_CHECK(!c.tried.empty(), 13);
+        CHILD_CHECK(c.tried.back().kind == c.engine && c.tried.back().works, 14);
+        for (std::size_t i = 0; i + 1 < c.tried.size(); ++i) CHILD_CHECK(!c.tried[i].works, 15);
         *chosen = static_cast<std::uint32_t>(c.engine);
         return 0;
     });
@@ -475,34 +456,34 @@ BOOST_AUTO_TEST_CASE(environment_naming_no_engine_is_invalid_options) {
         ::setenv("SHMREGION_IO_ENGINE", "bogus", 1);
         std::error_code ec;
         (void)io::choose(EngineKind::automatic, ec);
-        IO_CHILD_CHECK(ec == errc::invalid_options, 10);
+        CHILD_CHECK(ec == errc::invalid_options, 10);
         try {
             (void)io::choose();
             std::fprintf(stderr, "child: choose() with SHMREGION_IO_ENGINE=bogus did not throw\n");
             return 11;
         } catch (const Error& e) {
             std::fprintf(stderr, "child: choose() with SHMREGION_IO_ENGINE=bogus: %s\n", e.what());
-            IO_CHILD_CHECK(e.code() == errc::invalid_options, 12);
-            IO_CHILD_CHECK(contains(e.what(), "SHMREGION_IO_ENGINE"), 13);
-            IO_CHILD_CHECK(contains(e.what(), "bogus"), 14);
+            CHILD_CHECK(e.code() == errc::invalid_options, 12);
+            CHILD_CHECK(contains(e.what(), "SHMREGION_IO_ENGINE"), 13);
+            CHILD_CHECK(contains(e.what(), "bogus"), 14);
         }
         auto engine = io::open(EngineKind::automatic, 8, ec);
-        IO_CHILD_CHECK(ec == errc::invalid_options, 15);
-        IO_CHILD_CHECK(!engine, 16);
+        CHILD_CHECK(ec == errc::invalid_options, 15);
+        CHILD_CHECK(!engine, 16);
         const io::Choice named = io::choose(EngineKind::sync, ec);  // a named engine wins
-        IO_CHILD_CHECK(!ec, 17);
-        IO_CHILD_CHECK(named.engine == EngineKind::sync, 18);
+        CHILD_CHECK(!ec, 17);
+        CHILD_CHECK(named.engine == EngineKind::sync, 18);
         Region r = Region::attach(o, ec);
-        IO_CHILD_CHECK(ec == errc::invalid_options, 19);
-        IO_CHILD_CHECK(!r.attached(), 20);
-        IO_CHILD_CHECK(!fs::exists(region_file(o.home, o.name)), 21);
+        CHILD_CHECK(ec == errc::invalid_options, 19);
+        CHILD_CHECK(!r.attached(), 20);
+        CHILD_CHECK(!fs::exists(region_file(o.home, o.name)), 21);
         Options forced = o;
         forced.io_engine = EngineKind::sync;
         Region r2 = Region::attach(forced, ec);
-        IO_CHILD_CHECK(!ec, 22);
-        IO_CHILD_CHECK(r2.io_engine() == EngineKind::sync, 23);
+        CHILD_CHECK(!ec, 22);
+        CHILD_CHECK(r2.io_engine() == EngineKind::sync, 23);
         r2.detach(ec);
-        IO_CHILD_CHECK(!ec, 24);
+        CHILD_CHECK(!ec, 24);
         return 0;
     });
     BOOST_TEST(test::wait_exit(child) == 0);
@@ -521,12 +502,12 @@ BOOST_AUTO_TEST_CASE(environment_forces_sync) {
         const io::Choice c = io::choose();
         std::fprintf(stderr, "child: SHMREGION_IO_ENGINE=sync: chose %s (%s)\n", io::to_string(c.engine).data(),
                      c.reason.c_str());
-        IO_CHILD_CHECK(c.engine == EngineKind::sync, 10);
-        IO_CHILD_CHECK(contains(c.reason, "SHMREGION_IO_ENGINE"), 11);
+        CHILD_CHECK(c.engine == EngineKind::sync, 10);
+        CHILD_CHECK(contains(c.reason, "SHMREGION_IO_ENGINE"), 11);
         auto engine = io::open();
-        IO_CHILD_CHECK(engine && engine->kind() == EngineKind::sync, 12);
+        CHILD_CHECK(engine && engine->kind() == EngineKind::sync, 12);
         Region r = Region::attach(o);
-        IO_CHILD_CHECK(r.io_engine() == EngineKind::sync, 13);
+        CHILD_CHECK(r.io_engine() == EngineKind::sync, 13);
         r.flush();
         r.prefault();
         r.detach();
@@ -534,7 +515,7 @@ BOOST_AUTO_TEST_CASE(environment_forces_sync) {
             Options named = o2;
             named.io_engine = EngineKind::uring;
             Region u = Region::attach(named);
-            IO_CHILD_CHECK(u.io_engine() == EngineKind::uring, 14);
+            CHILD_CHECK(u.io_engine() == EngineKind::uring, 14);
             u.detach();
         }
         return 0;
@@ -932,26 +913,26 @@ BOOST_AUTO_TEST_CASE(posix_engine_in_a_child_forked_right_after_the_parent_used_
             auto engine = io::open(EngineKind::posix, 8, ec);
             if (ec) {
                 // Refused: it must say why, and every later open must refuse at once.
-                IO_CHILD_CHECK(ec == errc::engine_unavailable, 14);
+                CHILD_CHECK(ec == errc::engine_unavailable, 14);
                 std::error_code again;
                 (void)io::open(EngineKind::posix, 8, again);
-                IO_CHILD_CHECK(again == ec, 15);
+                CHILD_CHECK(again == ec, 15);
                 try {
                     (void)io::open(EngineKind::posix, 8);
                     return 16;
                 } catch (const Error& e) {
-                    IO_CHILD_CHECK(std::string(e.what()).find("fork()") != std::string::npos, 17);
+                    CHILD_CHECK(std::string(e.what()).find("fork()") != std::string::npos, 17);
                 }
                 return 0;
             }
-            IO_CHILD_CHECK(engine != nullptr, 10);
+            CHILD_CHECK(engine != nullptr, 10);
             unsigned char b[512];
             fill(b, sizeof b, 2);
             const io::Request w[] = {make(Op::write, fd, b, sizeof b, 512, 2)};
-            IO_CHILD_CHECK(engine->submit(w) == 1, 11);
+            CHILD_CHECK(engine->submit(w) == 1, 11);
             io::Completion c{};
-            IO_CHILD_CHECK(engine->reap(std::span<io::Completion>(&c, 1), 1) == 1, 12);
-            IO_CHILD_CHECK(c.result == 512, 13);
+            CHILD_CHECK(engine->reap(std::span<io::Completion>(&c, 1), 1) == 1, 12);
+            CHILD_CHECK(c.result == 512, 13);
             return 0;
         },
         10);
@@ -966,15 +947,15 @@ BOOST_AUTO_TEST_CASE(posix_engine_in_a_child_forked_right_after_the_parent_used_
             std::error_code ec;
             Region r = Region::attach(o, ec);
             if (ec) {  // refused as above, and nothing was created
-                IO_CHILD_CHECK(ec == errc::engine_unavailable, 24);
-                IO_CHILD_CHECK(!std::filesystem::exists(region_file(o.home, o.name)), 25);
+                CHILD_CHECK(ec == errc::engine_unavailable, 24);
+                CHILD_CHECK(!std::filesystem::exists(region_file(o.home, o.name)), 25);
                 return 0;
             }
-            IO_CHILD_CHECK(r.io_engine() == EngineKind::posix, 21);
+            CHILD_CHECK(r.io_engine() == EngineKind::posix, 21);
             r.flush(ec);
-            IO_CHILD_CHECK(!ec, 22);
+            CHILD_CHECK(!ec, 22);
             r.detach(ec);
-            IO_CHILD_CHECK(!ec, 23);
+            CHILD_CHECK(!ec, 23);
             return 0;
         },
         10);
@@ -987,9 +968,10 @@ BOOST_AUTO_TEST_CASE(posix_engine_in_a_child_forked_right_after_the_parent_used_
 // Every engine forced through Options::io_engine, file and POSIX regions of 4 MiB: the
 // region reports it, is zero-filled, prefault keeps the bytes and makes every page
 // resident, flush succeeds, and a file region's bytes are in its file after detach.
-BOOST_DATA_TEST_CASE(region_with_a_forced_engine, kEngines * kBackings, engine_name, backing_name) {
+BOOST_DATA_TEST_CASE(region_with_a_forced_engine, kEngines * test::backing_data(test::BackingSet::memory_file),
+                     engine_name, backing_name) {
     const EngineKind kind = engine_named(engine_name);
-    const Backing backing = backing_named(backing_name);
+    const Backing backing = test::backing_named(backing_name);
     test::TempHome home;
     Options o = test::options(home, backing, 4 * MiB);
     o.io_engine = kind;
@@ -1035,9 +1017,9 @@ BOOST_DATA_TEST_CASE(region_with_a_forced_engine, kEngines * kBackings, engine_n
 }
 
 // Prefault::wait: attach returns with every page resident, contents zero, no background job.
-BOOST_DATA_TEST_CASE(prefault_wait_at_attach, kBackings, backing_name) {
+BOOST_DATA_TEST_CASE(prefault_wait_at_attach, test::backing_data(test::BackingSet::memory_file), backing_name) {
     test::TempHome home;
-    Options o = test::options(home, backing_named(backing_name), 16 * MiB);
+    Options o = test::options(home, test::backing_named(backing_name), 16 * MiB);
     o.prefault = Prefault::wait;
     Region r = Region::attach(o);
     BOOST_TEST(!r.background_prefault().valid());
@@ -1122,9 +1104,10 @@ BOOST_AUTO_TEST_CASE(prefault_async_cancelled) {
 // detach() right after prefault_async(), without waiting: neither crashes nor hangs; the job
 // is over (cancelled or finished) when detach() returns. In a child under a watchdog, for
 // POSIX (256 MiB) and file (64 MiB) regions; the handle outlives the Region.
-BOOST_DATA_TEST_CASE(detach_right_after_prefault_async, kBackings, backing_name) {
+BOOST_DATA_TEST_CASE(detach_right_after_prefault_async, test::backing_data(test::BackingSet::memory_file),
+                     backing_name) {
     test::TempHome home;
-    const Backing backing = backing_named(backing_name);
+    const Backing backing = test::backing_named(backing_name);
     const Options o = test::options(home, backing, backing == Backing::posix ? 256 * MiB : 64 * MiB);
     const pid_t child = test::spawn(
         [&]() -> int {
@@ -1132,21 +1115,21 @@ BOOST_DATA_TEST_CASE(detach_right_after_prefault_async, kBackings, backing_name)
             {
                 Region r = Region::attach(o);
                 h = r.prefault_async();
-                IO_CHILD_CHECK(h.valid(), 10);
+                CHILD_CHECK(h.valid(), 10);
                 std::error_code ec;
                 r.detach(ec);
-                IO_CHILD_CHECK(!ec, 11);
-                IO_CHILD_CHECK(h.done(), 12);
+                CHILD_CHECK(!ec, 11);
+                CHILD_CHECK(h.done(), 12);
             }
             std::error_code ec;
             h.wait(ec);
-            IO_CHILD_CHECK(!ec || ec == std::errc::operation_canceled, 13);
+            CHILD_CHECK(!ec || ec == std::errc::operation_canceled, 13);
             // Once more, leaving it to the destructor.
             {
                 Region r = Region::attach(o);
                 h = r.prefault_async();
             }
-            IO_CHILD_CHECK(h.done(), 14);
+            CHILD_CHECK(h.done(), 14);
             return 0;
         },
         60);
@@ -1283,41 +1266,41 @@ BOOST_AUTO_TEST_CASE(extend_and_flush_refuse_a_uring_read_stuck_on_a_pipe, *boos
         [&]() -> int {
             std::error_code ec;
             auto engine = io::open(EngineKind::uring, 8, ec);
-            IO_CHILD_CHECK(!ec && engine, 10);
+            CHILD_CHECK(!ec && engine, 10);
             Pipe pipe;
-            IO_CHILD_CHECK(pipe.ok(), 11);
+            CHILD_CHECK(pipe.ok(), 11);
             char in[16] = {};
             const io::Request rd[] = {make(Op::read, pipe.read_end(), in, sizeof in, 0, 5)};
-            IO_CHILD_CHECK(engine->submit(rd) == 1, 12);
+            CHILD_CHECK(engine->submit(rd) == 1, 12);
             io::Completion c{};
-            IO_CHILD_CHECK(engine->reap(std::span<io::Completion>(&c, 1), 0) == 0, 13);  // still waiting
-            IO_CHILD_CHECK(engine->in_flight() == 1u, 14);
+            CHILD_CHECK(engine->reap(std::span<io::Completion>(&c, 1), 0) == 0, 13);  // still waiting
+            CHILD_CHECK(engine->in_flight() == 1u, 14);
             for (const char* m : {"automatic", "fallocate", "zero_writes"}) {
                 io::extend(*engine, fd, kSize, kSize + 2 * MiB, path, method_named(m), ec);
                 if (ec != std::errc::device_or_resource_busy)
                     std::fprintf(stderr, "child: extend (%s) with a read in flight: %s\n", m,
                                  ec ? ec.message().c_str() : "succeeded");
-                IO_CHILD_CHECK(ec == std::errc::device_or_resource_busy, 15);
-                IO_CHILD_CHECK(engine->in_flight() == 1u, 16);
+                CHILD_CHECK(ec == std::errc::device_or_resource_busy, 15);
+                CHILD_CHECK(engine->in_flight() == 1u, 16);
             }
             for (bool data_only : {true, false}) {
                 io::flush(*engine, fd, path, data_only, ec);
-                IO_CHILD_CHECK(ec == std::errc::device_or_resource_busy, 17);
-                IO_CHILD_CHECK(engine->in_flight() == 1u, 18);
+                CHILD_CHECK(ec == std::errc::device_or_resource_busy, 17);
+                CHILD_CHECK(engine->in_flight() == 1u, 18);
             }
             struct stat st {};
-            IO_CHILD_CHECK(::fstat(fd, &st) == 0 && static_cast<std::uint64_t>(st.st_size) == kSize, 19);
+            CHILD_CHECK(::fstat(fd, &st) == 0 && static_cast<std::uint64_t>(st.st_size) == kSize, 19);
             std::vector<unsigned char> now(kSize + 1);
-            IO_CHILD_CHECK(::pread(fd, now.data(), now.size(), 0) == static_cast<ssize_t>(kSize), 20);
-            IO_CHILD_CHECK(std::memcmp(now.data(), image.data(), kSize) == 0, 21);
+            CHILD_CHECK(::pread(fd, now.data(), now.size(), 0) == static_cast<ssize_t>(kSize), 20);
+            CHILD_CHECK(std::memcmp(now.data(), image.data(), kSize) == 0, 21);
 
-            IO_CHILD_CHECK(pipe.poke(), 22);
-            IO_CHILD_CHECK(engine->reap(std::span<io::Completion>(&c, 1), 1) == 1, 23);
-            IO_CHILD_CHECK(c.user_data == 5u && c.result == 1 && in[0] == 'x', 24);
-            IO_CHILD_CHECK(engine->in_flight() == 0u && engine->drain() == 0, 25);
+            CHILD_CHECK(pipe.poke(), 22);
+            CHILD_CHECK(engine->reap(std::span<io::Completion>(&c, 1), 1) == 1, 23);
+            CHILD_CHECK(c.user_data == 5u && c.result == 1 && in[0] == 'x', 24);
+            CHILD_CHECK(engine->in_flight() == 0u && engine->drain() == 0, 25);
             io::extend(*engine, fd, kSize, kSize + 2 * MiB, path, io::ExtendMethod::automatic, ec);
-            IO_CHILD_CHECK(!ec, 26);
-            IO_CHILD_CHECK(::fstat(fd, &st) == 0 && static_cast<std::uint64_t>(st.st_size) == kSize + 2 * MiB, 27);
+            CHILD_CHECK(!ec, 26);
+            CHILD_CHECK(::fstat(fd, &st) == 0 && static_cast<std::uint64_t>(st.st_size) == kSize + 2 * MiB, 27);
             return 0;
         },
         20);
@@ -1408,17 +1391,17 @@ BOOST_AUTO_TEST_CASE(detach_in_a_child_forked_during_a_background_prefault_unmap
     const pid_t plain = test::spawn(
         [&]() -> int {
             running_at_fork[0] = h.bytes_done() < h.bytes_total() ? 1 : 0;
-            IO_CHILD_CHECK(h.done(), 10);  // not this process's job
-            IO_CHILD_CHECK(h.error() == errc::wrong_process, 11);
+            CHILD_CHECK(h.done(), 10);  // not this process's job
+            CHILD_CHECK(h.error() == errc::wrong_process, 11);
             void* const p = r.data();
-            IO_CHILD_CHECK(p != nullptr && address_mapped(p) == 1, 12);
+            CHILD_CHECK(p != nullptr && address_mapped(p) == 1, 12);
             std::error_code ec;
             r.detach(ec);
-            IO_CHILD_CHECK(!ec, 13);
-            IO_CHILD_CHECK(!r.attached(), 14);
-            IO_CHILD_CHECK(address_mapped(p, true) == 0, 15);
+            CHILD_CHECK(!ec, 13);
+            CHILD_CHECK(!r.attached(), 14);
+            CHILD_CHECK(address_mapped(p, true) == 0, 15);
             h.wait(ec);
-            IO_CHILD_CHECK(ec == errc::wrong_process, 16);
+            CHILD_CHECK(ec == errc::wrong_process, 16);
             return 0;
         },
         30);
@@ -1427,14 +1410,14 @@ BOOST_AUTO_TEST_CASE(detach_in_a_child_forked_during_a_background_prefault_unmap
             running_at_fork[1] = h.bytes_done() < h.bytes_total() ? 1 : 0;
             std::error_code ec;
             r.join_after_fork(ec);
-            IO_CHILD_CHECK(!ec, 20);
-            IO_CHILD_CHECK(h.done(), 21);
+            CHILD_CHECK(!ec, 20);
+            CHILD_CHECK(h.done(), 21);
             void* const p = r.data();
-            IO_CHILD_CHECK(p != nullptr && address_mapped(p) == 1, 22);
+            CHILD_CHECK(p != nullptr && address_mapped(p) == 1, 22);
             r.detach(ec);
-            IO_CHILD_CHECK(!ec, 23);
-            IO_CHILD_CHECK(!r.attached(), 24);
-            IO_CHILD_CHECK(address_mapped(p, true) == 0, 25);
+            CHILD_CHECK(!ec, 23);
+            CHILD_CHECK(!r.attached(), 24);
+            CHILD_CHECK(address_mapped(p, true) == 0, 25);
             return 0;
         },
         30);
@@ -1496,13 +1479,13 @@ BOOST_AUTO_TEST_CASE(posix_engine_refused_in_a_child_forked_with_requests_in_fli
                     return kCannotStart;
                 }
                 Pipe pipe;
-                IO_CHILD_CHECK(pipe.ok(), 10);
+                CHILD_CHECK(pipe.ok(), 10);
                 char in[8] = {};
                 const io::Request rd[] = {make(Op::read, pipe.read_end(), in, sizeof in, 0, 9)};
-                IO_CHILD_CHECK(engine->submit(rd) == 1, 11);
+                CHILD_CHECK(engine->submit(rd) == 1, 11);
                 io::Completion c{};
-                IO_CHILD_CHECK(engine->reap(std::span<io::Completion>(&c, 1), 0) == 0, 12);  // still waiting
-                IO_CHILD_CHECK(engine->in_flight() == 1u, 13);
+                CHILD_CHECK(engine->reap(std::span<io::Completion>(&c, 1), 0) == 0, 12);  // still waiting
+                CHILD_CHECK(engine->in_flight() == 1u, 13);
 
                 const pid_t grandchild = test::spawn(
                     [&]() -> int {
@@ -1512,52 +1495,52 @@ BOOST_AUTO_TEST_CASE(posix_engine_refused_in_a_child_forked_with_requests_in_fli
                         const long long ms = elapsed_ms(start);
                         std::fprintf(stderr, "grandchild: io::open(posix) took %lld ms: %s\n", ms,
                                      gec ? gec.message().c_str() : "opened");
-                        IO_CHILD_CHECK(gec == errc::engine_unavailable, 30);
-                        IO_CHILD_CHECK(!refused, 31);
-                        IO_CHILD_CHECK(ms < 500, 32);
+                        CHILD_CHECK(gec == errc::engine_unavailable, 30);
+                        CHILD_CHECK(!refused, 31);
+                        CHILD_CHECK(ms < 500, 32);
                         try {
                             (void)io::open(EngineKind::posix, 8);
                             return 33;
                         } catch (const Error& e) {
                             std::fprintf(stderr, "grandchild: io::open(posix): %s\n", e.what());
-                            IO_CHILD_CHECK(e.code() == errc::engine_unavailable, 34);
-                            IO_CHILD_CHECK(contains(e.what(), "fork()"), 35);
+                            CHILD_CHECK(e.code() == errc::engine_unavailable, 34);
+                            CHILD_CHECK(contains(e.what(), "fork()"), 35);
                         }
                         const io::Choice choice = io::choose(EngineKind::automatic, gec);
                         std::fprintf(stderr, "grandchild: automatic choice: %s (%s)\n",
                                      io::to_string(choice.engine).data(), choice.reason.c_str());
-                        IO_CHILD_CHECK(!gec, 36);
-                        IO_CHILD_CHECK(choice.engine != EngineKind::posix, 37);
+                        CHILD_CHECK(!gec, 36);
+                        CHILD_CHECK(choice.engine != EngineKind::posix, 37);
                         if (native_works)
-                            IO_CHILD_CHECK(
+                            CHILD_CHECK(
                                 choice.engine == EngineKind::uring || choice.engine == EngineKind::libaio, 38);
                         auto chosen = io::open(EngineKind::automatic, 8, gec);
-                        IO_CHILD_CHECK(!gec && chosen && chosen->kind() == choice.engine, 39);
+                        CHILD_CHECK(!gec && chosen && chosen->kind() == choice.engine, 39);
 
                         Region rf = Region::attach(forced, gec);
-                        IO_CHILD_CHECK(gec == errc::engine_unavailable, 40);
-                        IO_CHILD_CHECK(!rf.attached(), 41);
-                        IO_CHILD_CHECK(!fs::exists(region_file(forced.home, forced.name)), 42);
+                        CHILD_CHECK(gec == errc::engine_unavailable, 40);
+                        CHILD_CHECK(!rf.attached(), 41);
+                        CHILD_CHECK(!fs::exists(region_file(forced.home, forced.name)), 42);
                         Region ra = Region::attach(automatic, gec);
-                        IO_CHILD_CHECK(!gec, 43);
-                        IO_CHILD_CHECK(ra.io_engine() != EngineKind::posix, 44);
+                        CHILD_CHECK(!gec, 43);
+                        CHILD_CHECK(ra.io_engine() != EngineKind::posix, 44);
                         ra.flush(gec);
-                        IO_CHILD_CHECK(!gec, 45);
+                        CHILD_CHECK(!gec, 45);
                         ra.prefault(gec);
-                        IO_CHILD_CHECK(!gec, 46);
+                        CHILD_CHECK(!gec, 46);
                         ra.detach(gec);
-                        IO_CHILD_CHECK(!gec, 47);
+                        CHILD_CHECK(!gec, 47);
                         return 0;
                     },
                     10);
                 const int grc = test::wait_exit(grandchild);
 
                 // The child's own request completes once the pipe has a byte; drain it.
-                IO_CHILD_CHECK(pipe.poke(), 14);
-                IO_CHILD_CHECK(engine->reap(std::span<io::Completion>(&c, 1), 1) == 1, 15);
-                IO_CHILD_CHECK(c.user_data == 9u && c.result == 1 && in[0] == 'x', 16);
-                IO_CHILD_CHECK(engine->in_flight() == 0u, 17);
-                IO_CHILD_CHECK(engine->drain() == 0, 18);
+                CHILD_CHECK(pipe.poke(), 14);
+                CHILD_CHECK(engine->reap(std::span<io::Completion>(&c, 1), 1) == 1, 15);
+                CHILD_CHECK(c.user_data == 9u && c.result == 1 && in[0] == 'x', 16);
+                CHILD_CHECK(engine->in_flight() == 0u, 17);
+                CHILD_CHECK(engine->drain() == 0, 18);
                 if (grc != 0) {
                     std::fprintf(stderr, "child: the grandchild exited with %d%s\n", grc,
                                  grc == -SIGALRM ? " (hung: killed by its 10 s watchdog)" : "");

@@ -36,6 +36,7 @@
 #include <boost/test/data/monomorphic.hpp>
 #include <boost/test/data/test_case.hpp>
 
+#include "backings.hpp"
 #include "io/fault.hpp"
 #include "io/ops.hpp"
 #include "unit_helpers.hpp"
@@ -82,7 +83,6 @@ constexpr std::size_t kPage = 4096;
 /// The engine of this run (main() sets it from the command line).
 EngineKind g_engine = EngineKind::sync;
 
-const auto kBackings = bdata::make({"file", "posix"});
 const auto kPlaces = bdata::make({"home", "dev_shm"});
 const auto kMethods = bdata::make({"automatic", "zero_writes"});
 // How a request fails: at the first request (fallocate) or at a later one (a zero write,
@@ -90,12 +90,6 @@ const auto kMethods = bdata::make({"automatic", "zero_writes"});
 const auto kFailures = bdata::make({"fallocate_enospc", "fallocate_eio", "first_write_enospc", "later_write_enospc",
                                     "later_write_eio", "fdatasync_eio", "writes_make_no_progress",
                                     "short_write_then_enospc"});
-
-Backing backing_named(const std::string& name) {
-    Backing b{};
-    BOOST_REQUIRE_MESSAGE(parse_backing(name, b), "parse_backing(\"" << name << "\") failed");
-    return b;
-}
 
 /// What a failure scenario expects.
 struct Expect {
@@ -386,9 +380,10 @@ BOOST_AUTO_TEST_CASE(a_refused_request_is_counted_once) {
 // Creating a region fails at the first request or a later one: the error is the injected
 // errno, names the file (or segment) and the cause; nothing is left in home or /dev/shm;
 // the std::error_code form fails the same way; without a plan the name is then created.
-BOOST_DATA_TEST_CASE(creation_fails_and_leaves_nothing, kBackings * kFailures, backing_name, scenario) {
+BOOST_DATA_TEST_CASE(creation_fails_and_leaves_nothing,
+                     test::backing_data(test::BackingSet::memory_file) * kFailures, backing_name, scenario) {
     test::TempHome home;
-    const Options o = region_options(home, backing_named(backing_name), 4 * MiB);
+    const Options o = region_options(home, test::backing_named(backing_name), 4 * MiB);
     {
         fault::ScopedFaultPlan faults;
         const Expect want = arm(faults.plan(), scenario);
@@ -419,9 +414,10 @@ BOOST_DATA_TEST_CASE(creation_fails_and_leaves_nothing, kBackings * kFailures, b
 // grow record is clear, every old byte reads and writes (no SIGBUS), the message names the
 // file and the cause; the std::error_code form too; then a grow without a plan succeeds and
 // the new part reads zero.
-BOOST_DATA_TEST_CASE(grow_fails_and_changes_nothing, kBackings * kFailures, backing_name, scenario) {
+BOOST_DATA_TEST_CASE(grow_fails_and_changes_nothing, test::backing_data(test::BackingSet::memory_file) * kFailures,
+                     backing_name, scenario) {
     test::TempHome home;
-    const Options o = region_options(home, backing_named(backing_name), 1 * MiB, 16 * MiB);
+    const Options o = region_options(home, test::backing_named(backing_name), 1 * MiB, 16 * MiB);
     Region r = Region::attach(o);
     auto* data = static_cast<unsigned char*>(r.data());
     const std::string fill = pattern(r.size(), 9);
@@ -486,9 +482,9 @@ BOOST_AUTO_TEST_CASE(grow_under_the_callers_guard_fails_and_keeps_the_lock) {
 
 // A short write is not an error: extension writes the rest, and the growth succeeds with
 // the new part zero and the whole backing allocated.
-BOOST_DATA_TEST_CASE(grow_survives_a_short_write, kBackings, backing_name) {
+BOOST_DATA_TEST_CASE(grow_survives_a_short_write, test::backing_data(test::BackingSet::memory_file), backing_name) {
     test::TempHome home;
-    const Options o = region_options(home, backing_named(backing_name), 1 * MiB, 16 * MiB);
+    const Options o = region_options(home, test::backing_named(backing_name), 1 * MiB, 16 * MiB);
     Region r = Region::attach(o);
     auto* data = static_cast<unsigned char*>(r.data());
     const std::string fill = pattern(r.size(), 3);
@@ -689,9 +685,10 @@ BOOST_AUTO_TEST_CASE(flush_reports_eio_from_fdatasync) {
 // A flush issues one fdatasync (or fsync) of the region file's inode, after the data was
 // stored through data(), and it completes with 0; afterwards the file has no dirty page
 // (where the kernel can tell: cachestat). A POSIX region's flush issues no request.
-BOOST_DATA_TEST_CASE(flush_issues_a_sync_of_the_region_file, kBackings, backing_name) {
+BOOST_DATA_TEST_CASE(flush_issues_a_sync_of_the_region_file, test::backing_data(test::BackingSet::memory_file),
+                     backing_name) {
     test::TempHome home;
-    const Options o = region_options(home, backing_named(backing_name), 2 * MiB);
+    const Options o = region_options(home, test::backing_named(backing_name), 2 * MiB);
     Region r = Region::attach(o);
     const std::string fill = pattern(r.size(), 8);
     std::memcpy(r.data(), fill.data(), fill.size());
@@ -777,10 +774,11 @@ std::string address_of(const void* p) {
 
 // A chunk's madvise fails with EIO: prefault reports EIO with that chunk's address, the
 // region's bytes are unchanged, the engine it used is gone (nothing left in flight).
-BOOST_DATA_TEST_CASE(madvise_uring_prefault_reports_the_failed_chunk, kBackings, backing_name) {
+BOOST_DATA_TEST_CASE(madvise_uring_prefault_reports_the_failed_chunk,
+                     test::backing_data(test::BackingSet::memory_file), backing_name) {
     if (!uring_prefault_or_skip()) return;
     test::TempHome home;
-    Region r = Region::attach(region_options(home, backing_named(backing_name), 8 * MiB));
+    Region r = Region::attach(region_options(home, test::backing_named(backing_name), 8 * MiB));
     auto* data = static_cast<unsigned char*>(r.data());
     const std::string fill = pattern(r.size(), 5);
     std::memcpy(data, fill.data(), fill.size());
@@ -852,9 +850,10 @@ BOOST_AUTO_TEST_CASE(madvise_uring_prefault_refused_at_submit) {
 
 // The default prefault (madvise or touch on worker threads) issues no engine request: a
 // plan that fails everything is never consulted, and the prefault succeeds.
-BOOST_DATA_TEST_CASE(thread_prefault_uses_no_engine, kBackings, backing_name) {
+BOOST_DATA_TEST_CASE(thread_prefault_uses_no_engine, test::backing_data(test::BackingSet::memory_file),
+                     backing_name) {
     test::TempHome home;
-    Region r = Region::attach(region_options(home, backing_named(backing_name), 4 * MiB));
+    Region r = Region::attach(region_options(home, test::backing_named(backing_name), 4 * MiB));
     fault::ScopedFaultPlan faults;
     faults->fail_any(1, EIO, fault::every);
     BOOST_CHECK_NO_THROW(r.prefault());

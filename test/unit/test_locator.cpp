@@ -2,6 +2,7 @@
 // locator whose segment is gone, and a corrupt segment header are errors that change
 // nothing; a forced unlink cleans up after a lost segment.
 #define BOOST_TEST_MODULE unit_locator
+#include "backings.hpp"
 #include "unit_helpers.hpp"
 
 #include <fcntl.h>
@@ -173,7 +174,7 @@ void check_all_operations_fail(const Made& m, errc want, const std::vector<std::
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(corrupt_locators_are_refused_and_left_unchanged) {
-    for (Backing b : {Backing::posix, Backing::sysv}) {
+    for (Backing b : test::backings(test::BackingSet::shm)) {
         Made m(b);
         const std::string segment_before = m.segment_bytes();
         BOOST_REQUIRE(!segment_before.empty());
@@ -207,7 +208,7 @@ BOOST_AUTO_TEST_CASE(corrupt_locators_are_refused_and_left_unchanged) {
 }
 
 BOOST_AUTO_TEST_CASE(a_locator_whose_segment_is_gone) {
-    for (Backing b : {Backing::posix, Backing::sysv}) {
+    for (Backing b : test::backings(test::BackingSet::shm)) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
             Made m(b);
             m.drop_segment();
@@ -252,7 +253,7 @@ BOOST_AUTO_TEST_CASE(a_locator_whose_segment_is_gone) {
 
 // A forced unlink removes an orphan locator too (a missing segment is not an error).
 BOOST_AUTO_TEST_CASE(force_unlink_of_an_orphan_locator) {
-    for (Backing b : {Backing::posix, Backing::sysv}) {
+    for (Backing b : test::backings(test::BackingSet::shm)) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
             Made m(b);
             m.drop_segment();
@@ -302,7 +303,7 @@ void write_segment_header(const Made& m, const RegionHeader& h) {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(a_corrupt_segment_header_is_refused_and_left_unchanged) {
-    for (Backing b : {Backing::posix, Backing::sysv}) {
+    for (Backing b : test::backings(test::BackingSet::shm)) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
             Made m(b);
             flip_segment_magic(m);
@@ -316,7 +317,7 @@ BOOST_AUTO_TEST_CASE(a_corrupt_segment_header_is_refused_and_left_unchanged) {
 }
 
 BOOST_AUTO_TEST_CASE(a_segment_header_that_disagrees_with_its_locator) {
-    for (Backing b : {Backing::posix, Backing::sysv}) {
+    for (Backing b : test::backings(test::BackingSet::shm)) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
             Made m(b);
             const std::string pristine = m.segment_bytes();

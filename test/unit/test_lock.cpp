@@ -1,5 +1,6 @@
 // LockGuard semantics and operations on a Region that is not attached.
 #define BOOST_TEST_MODULE unit_lock
+#include "backings.hpp"
 #include "unit_helpers.hpp"
 
 #include <unistd.h>
@@ -24,7 +25,7 @@ bool is_free(const test::TempHome& home, const std::string& name) {
 
 BOOST_AUTO_TEST_CASE(relocking_from_the_same_thread_fails_instead_of_hanging) {
     test::TempHome home;
-    for (Backing b : {Backing::file, Backing::posix, Backing::sysv, Backing::anonymous, Backing::heap}) {
+    for (Backing b : test::backings(test::BackingSet::all)) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
             auto o = test::options(home, b);
             Region r = Region::attach(o);
@@ -224,7 +225,7 @@ BOOST_AUTO_TEST_CASE(detach_is_idempotent_and_join_after_fork_is_a_no_op_in_the_
 
 BOOST_AUTO_TEST_CASE(detach_while_a_guard_holds_the_lock_releases_it_first) {
     test::TempHome home;
-    for (Backing b : {Backing::file, Backing::posix, Backing::sysv}) {
+    for (Backing b : test::backings(test::BackingSet::named)) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
             auto o = test::options(home, b);
             Region keeper = Region::attach(o);  // keeps the region (and inspect) alive

@@ -1,6 +1,7 @@
 // OpenMode and Backing semantics, the format of error messages, heap regions, removal on
 // last detach, and list().
 #define BOOST_TEST_MODULE unit_open_mode
+#include "backings.hpp"
 #include "io/ops.hpp"
 #include "unit_helpers.hpp"
 
@@ -10,8 +11,6 @@ using namespace shmregion;
 using namespace shmregion::unit;
 
 namespace {
-
-const Backing kNamedBackings[] = {Backing::file, Backing::posix, Backing::sysv};
 
 /// The bytes of the region's file in home (the region for file backing, else the locator).
 std::string home_bytes(const fs::path& home, const std::string& name) { return test::read_file(region_file(home, name)); }
@@ -29,7 +28,9 @@ void check_region_gone(const fs::path& home, const std::string& name, const Regi
 
 BOOST_AUTO_TEST_CASE(join_only_on_a_missing_region_creates_nothing) {
     test::TempHome home;
-    for (Backing b : {Backing::file, Backing::posix, Backing::sysv, Backing::any}) {
+    std::vector<Backing> asked = test::backings(test::BackingSet::named);
+    asked.push_back(Backing::any);  // a join that takes whatever backing it finds
+    for (Backing b : asked) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
             auto o = test::options(home, b);
             o.mode = OpenMode::join_only;
@@ -53,7 +54,7 @@ BOOST_AUTO_TEST_CASE(join_only_on_a_missing_region_creates_nothing) {
 
 BOOST_AUTO_TEST_CASE(create_only_on_an_existing_region_fails_and_changes_nothing) {
     test::TempHome home;
-    for (Backing b : kNamedBackings) {
+    for (Backing b : test::backings(test::BackingSet::named)) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
             auto o = test::options(home, b);
             o.mode = OpenMode::create_only;
@@ -64,7 +65,7 @@ BOOST_AUTO_TEST_CASE(create_only_on_an_existing_region_fails_and_changes_nothing
             const auto segments_before = posix_segments_of(o.name);
             BOOST_TEST(segments_before.size() == (b == Backing::posix ? 1u : 0u));
 
-            for (Backing asked : {b, Backing::file, Backing::posix, Backing::sysv}) {
+            for (Backing asked : test::backings(test::BackingSet::named)) {
                 auto again = o;
                 again.backing = asked;
                 auto e = expect_attach_fails(again, code(errc::region_exists), {region_file(home, o.name).string()});
@@ -86,7 +87,7 @@ BOOST_AUTO_TEST_CASE(create_only_on_an_existing_region_fails_and_changes_nothing
 
 BOOST_AUTO_TEST_CASE(create_or_join_joins_and_shares_memory) {
     test::TempHome home;
-    for (Backing b : kNamedBackings) {
+    for (Backing b : test::backings(test::BackingSet::named)) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
             auto o = test::options(home, b);
             Region a = Region::attach(o);
@@ -112,12 +113,12 @@ BOOST_AUTO_TEST_CASE(create_or_join_joins_and_shares_memory) {
 
 BOOST_AUTO_TEST_CASE(another_backing_than_the_region_has_is_a_mismatch) {
     test::TempHome home;
-    for (Backing have : kNamedBackings) {
+    for (Backing have : test::backings(test::BackingSet::named)) {
         auto o = test::options(home, have);
         Region owner = Region::attach(o);
         static_cast<char*>(owner.data())[0] = 'q';
         const std::string before = home_bytes(home, o.name);
-        for (Backing asked : kNamedBackings) {
+        for (Backing asked : test::backings(test::BackingSet::named)) {
             if (asked == have) continue;
             for (OpenMode mode : {OpenMode::create_or_join, OpenMode::join_only}) {
                 BOOST_TEST_CONTEXT("region " << backing_name(have) << ", asked " << backing_name(asked)
@@ -278,7 +279,7 @@ BOOST_AUTO_TEST_CASE(heap_regions_of_different_names_are_independent) {
 
 BOOST_AUTO_TEST_CASE(mark_for_removal_then_last_detach_removes_the_region) {
     test::TempHome home;
-    for (Backing b : kNamedBackings) {
+    for (Backing b : test::backings(test::BackingSet::named)) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
             auto o = test::options(home, b);
             Region r = Region::attach(o);
@@ -307,7 +308,7 @@ BOOST_AUTO_TEST_CASE(mark_for_removal_then_last_detach_removes_the_region) {
 
 BOOST_AUTO_TEST_CASE(remove_on_last_detach_option_removes_the_region) {
     test::TempHome home;
-    for (Backing b : kNamedBackings) {
+    for (Backing b : test::backings(test::BackingSet::named)) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
             auto o = test::options(home, b);
             o.remove_on_last_detach = true;
@@ -333,7 +334,7 @@ BOOST_AUTO_TEST_CASE(remove_on_last_detach_option_removes_the_region) {
 // The option is a policy, not an unlink: others still join until the last one detaches.
 BOOST_AUTO_TEST_CASE(remove_on_last_detach_option_still_lets_others_join) {
     test::TempHome home;
-    for (Backing b : kNamedBackings) {
+    for (Backing b : test::backings(test::BackingSet::named)) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
             auto o = test::options(home, b);
             o.remove_on_last_detach = true;
@@ -358,7 +359,7 @@ BOOST_AUTO_TEST_CASE(remove_on_last_detach_option_still_lets_others_join) {
 
 BOOST_AUTO_TEST_CASE(a_region_marked_for_removal_cannot_be_joined) {
     test::TempHome home;
-    for (Backing b : kNamedBackings) {
+    for (Backing b : test::backings(test::BackingSet::named)) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
             auto o = test::options(home, b);
             Region first = Region::attach(o);
@@ -398,7 +399,7 @@ BOOST_AUTO_TEST_CASE(a_region_marked_for_removal_cannot_be_joined) {
 
 BOOST_AUTO_TEST_CASE(gentle_unlink_waits_for_the_last_attacher) {
     test::TempHome home;
-    for (Backing b : kNamedBackings) {
+    for (Backing b : test::backings(test::BackingSet::named)) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
             auto o = test::options(home, b);
             Region r = Region::attach(o);
@@ -416,7 +417,7 @@ BOOST_AUTO_TEST_CASE(gentle_unlink_waits_for_the_last_attacher) {
 
 BOOST_AUTO_TEST_CASE(force_unlink_removes_at_once_while_attached) {
     test::TempHome home;
-    for (Backing b : kNamedBackings) {
+    for (Backing b : test::backings(test::BackingSet::named)) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
             auto o = test::options(home, b);
             Region r = Region::attach(o);
@@ -467,9 +468,9 @@ BOOST_AUTO_TEST_CASE(list_returns_region_names_sorted) {
     BOOST_TEST(list(home).empty());
     std::vector<Region> regions;
     const std::vector<std::string> names = {"zeta", "alpha", "Mid", "m2", "m10", "b.region"};
-    Backing rotate[] = {Backing::file, Backing::posix, Backing::sysv};
+    const std::vector<Backing> rotate = test::backings(test::BackingSet::named);
     for (std::size_t i = 0; i < names.size(); ++i) {
-        auto o = test::options(home, rotate[i % 3], 4096);
+        auto o = test::options(home, rotate[i % rotate.size()], 4096);
         o.name = names[i];
         regions.push_back(Region::attach(o));
     }
@@ -501,7 +502,7 @@ BOOST_AUTO_TEST_CASE(files_of_another_user_are_refused, *boost::unit_test::label
     if (::geteuid() != 0) SHMREGION_SKIP("needs root to chown test files");
     const uid_t stranger = 54321;
     test::TempHome home;
-    for (Backing b : kNamedBackings) {
+    for (Backing b : test::backings(test::BackingSet::named)) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
             auto o = test::options(home, b);
             Region::attach(o).detach();

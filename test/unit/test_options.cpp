@@ -1,6 +1,7 @@
 // Bad input refused before anything is created: region names, sizes, option combinations,
 // a home directory that is missing or is not a directory.
 #define BOOST_TEST_MODULE unit_options
+#include "backings.hpp"
 #include "unit_helpers.hpp"
 
 #include <sys/stat.h>
@@ -14,9 +15,6 @@ using namespace shmregion;
 using namespace shmregion::unit;
 
 namespace {
-
-const Backing kAllBackings[] = {Backing::file, Backing::posix, Backing::sysv, Backing::anonymous, Backing::heap};
-const Backing kNamedBackings[] = {Backing::file, Backing::posix, Backing::sysv};
 
 bool dir_empty(const fs::path& p) { return fs::is_empty(p); }
 
@@ -50,7 +48,7 @@ std::vector<BadName> bad_names() {
 
 BOOST_AUTO_TEST_CASE(bad_names_are_refused_by_every_backing_and_mode) {
     test::TempHome home;
-    for (Backing b : kAllBackings) {
+    for (Backing b : test::backings(test::BackingSet::all)) {
         for (OpenMode mode : {OpenMode::create_or_join, OpenMode::create_only, OpenMode::join_only}) {
             if (b == Backing::anonymous && mode == OpenMode::join_only) continue;  // invalid_options
             for (const auto& bad : bad_names()) {
@@ -91,7 +89,7 @@ BOOST_AUTO_TEST_CASE(a_name_of_exactly_64_bytes_works) {
     test::TempHome home;
     BOOST_REQUIRE_EQUAL(max_name_length, 64u);
     const std::string tail = test::unique_name("-");
-    for (Backing b : kAllBackings) {
+    for (Backing b : test::backings(test::BackingSet::all)) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
             auto o = test::options(home, b);
             std::string name = std::string(backing_name(b)) + tail;
@@ -141,7 +139,7 @@ BOOST_AUTO_TEST_CASE(bad_sizes_are_refused) {
         {64 * 1024, kMax, "max_size 18446744073709551615"},
         {64 * 1024, kMax - 100, "max_size 18446744073709551515"},
     };
-    for (Backing b : kAllBackings) {
+    for (Backing b : test::backings(test::BackingSet::all)) {
         for (OpenMode mode : {OpenMode::create_or_join, OpenMode::create_only}) {
             for (const auto& c : cases) {
                 BOOST_TEST_CONTEXT("backing " << backing_name(b) << ", mode " << static_cast<int>(mode)
@@ -160,7 +158,7 @@ BOOST_AUTO_TEST_CASE(bad_sizes_are_refused) {
 
 BOOST_AUTO_TEST_CASE(join_only_ignores_size) {
     test::TempHome home;
-    for (Backing b : kNamedBackings) {
+    for (Backing b : test::backings(test::BackingSet::named)) {
         BOOST_TEST_CONTEXT("backing " << backing_name(b)) {
             auto o = test::options(home, b);
             Region creator = Region::attach(o);
@@ -199,7 +197,7 @@ BOOST_AUTO_TEST_CASE(system_v_regions_cannot_grow) {
 // (0100000 used to become 0000 silently), and nothing is created.
 BOOST_AUTO_TEST_CASE(permissions_beyond_0777_are_refused) {
     test::TempHome home;
-    for (Backing b : {Backing::file, Backing::posix, Backing::sysv}) {
+    for (Backing b : test::backings(test::BackingSet::named)) {
         for (::mode_t m : {::mode_t{04600}, ::mode_t{02600}, ::mode_t{01600}, ::mode_t{07777}, ::mode_t{0100000},
                            ::mode_t{0100600}}) {
             BOOST_TEST_CONTEXT("backing " << backing_name(b) << ", permissions 0" << std::oct << m) {
@@ -226,7 +224,7 @@ BOOST_AUTO_TEST_CASE(permissions_beyond_0777_are_refused) {
 
 BOOST_AUTO_TEST_CASE(bad_option_combinations_are_refused) {
     test::TempHome home;
-    for (Backing b : kAllBackings) {
+    for (Backing b : test::backings(test::BackingSet::all)) {
         for (std::uint32_t n : {0u, max_attachers_limit + 1, 5000u, 0xffffffffu}) {
             BOOST_TEST_CONTEXT("backing " << backing_name(b) << ", max_attachers " << n) {
                 auto o = test::options(home, b);
@@ -248,7 +246,7 @@ BOOST_AUTO_TEST_CASE(bad_option_combinations_are_refused) {
         o.mode = OpenMode::join_only;
         expect_attach_fails(o, code(errc::invalid_options), {"anonymous"});
     }
-    for (Backing b : kNamedBackings) {
+    for (Backing b : test::backings(test::BackingSet::named)) {
         BOOST_TEST_CONTEXT("no home, backing " << backing_name(b)) {
             auto o = test::options("", b);
             expect_attach_fails(o, code(errc::invalid_options), {"no home directory"});
@@ -282,7 +280,7 @@ BOOST_AUTO_TEST_CASE(home_missing_or_not_a_directory) {
         std::errc err;
     };
     for (const Case& c : {Case{missing, std::errc::no_such_file_or_directory}, Case{regular, std::errc::not_a_directory}}) {
-        for (Backing b : kNamedBackings) {
+        for (Backing b : test::backings(test::BackingSet::named)) {
             for (OpenMode mode : {OpenMode::create_or_join, OpenMode::create_only, OpenMode::join_only}) {
                 BOOST_TEST_CONTEXT("home " << c.home << ", backing " << backing_name(b) << ", mode "
                                            << static_cast<int>(mode)) {
@@ -313,7 +311,7 @@ BOOST_AUTO_TEST_CASE(home_missing_or_not_a_directory) {
     BOOST_TEST(!fs::exists(missing));
     BOOST_TEST(test::read_file(regular) == "not a directory");
     // Heap and anonymous regions have no file: home is ignored.
-    for (Backing b : {Backing::heap, Backing::anonymous}) {
+    for (Backing b : test::backings(test::BackingSet::unnamed)) {
         auto o = test::options(missing, b);
         Region r = Region::attach(o);
         BOOST_TEST(r.created());

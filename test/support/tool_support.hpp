@@ -1,4 +1,5 @@
-// Running the real regiontool binary from a test (REGIONTOOL is its path, set by CMake).
+// Running the real regiontool binary from a test (test/tool, test/torture). REGIONTOOL is its
+// path, set by CMake on the targets that include this (target_compile_definitions).
 #pragma once
 
 #include "mp_support.hpp"

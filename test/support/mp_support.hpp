@@ -1,9 +1,11 @@
-// Helpers for the multi-process (test/mp) and crash (test/crash) test binaries.
+// Helpers for the test binaries that fork real processes (test/mp, test/crash, test/tool,
+// test/torture, and the unit tests that need them):
 //
 // - Children: spawns fork()ed children (test::spawn) and kills + reaps every one still
 //   running when it goes out of scope, so a failing test never leaves a process behind.
-// - CHILD_CHECK: in a child, prints the failed condition to stderr and returns a code
-//   (children never call Boost.Test macros; the parent checks the exit code).
+// - CHILD_CHECK (child_check.hpp): in a child, prints the failed condition to stderr and
+//   returns a code (children never call Boost.Test macros; the parent checks the exit code).
+// - backing_named() and the lists of backings (backings.hpp).
 // - Home: a TempHome that also removes every POSIX or System V segment whose header says it
 //   was made for a region of this home, published or not (a creator killed before publish
 //   leaves such a segment where no locator points to it).
@@ -12,6 +14,8 @@
 //   file for inspect()).
 #pragma once
 
+#include "backings.hpp"
+#include "child_check.hpp"
 #include "format/header.hpp"
 #include "skip.hpp"
 #include "sync/robust_mutex.hpp"
@@ -40,8 +44,8 @@
 #include <vector>
 
 namespace shmregion {
-// How Boost.Test prints these in failed checks (its customisation point, found by ADL).
-inline std::ostream& boost_test_print_type(std::ostream& os, Backing b) { return os << to_string(b); }
+// How Boost.Test prints a LockState in failed checks (its customisation point, found by ADL;
+// Backing's is in backings.hpp).
 inline std::ostream& boost_test_print_type(std::ostream& os, LockState s) {
     return os << (s == LockState::free ? "free" : s == LockState::held ? "held" : "owner_dead");
 }
@@ -51,20 +55,7 @@ namespace shmregion::mptest {
 
 namespace fs = std::filesystem;
 
-#define CHILD_CHECK(cond, code)                                                                       \
-    do {                                                                                              \
-        if (!(cond)) {                                                                                \
-            std::fprintf(stderr, "child %d: check failed: %s (%s:%d), exit %d\n",                    \
-                         static_cast<int>(::getpid()), #cond, __FILE__, __LINE__, (code));           \
-            return (code);                                                                            \
-        }                                                                                             \
-    } while (0)
-
-inline Backing backing_named(std::string_view name) {
-    Backing b{};
-    if (!parse_backing(name, b)) throw std::invalid_argument("unknown backing " + std::string(name));
-    return b;
-}
+using test::backing_named;
 
 /// Every process this test binary forked (through Children), for telling our System V
 /// segments from other programs' by their creator pid without attaching to theirs.

@@ -1,0 +1,54 @@
+// The hot paths, N times, for counting their system calls with strace (docs/performance.md):
+//   strace -f -c ./syscall_probe attach posix 1000   # attach + detach of an existing region
+//   strace -f -c ./syscall_probe lock posix 1000     # lock() + unlock()
+// The setup (creating the region, one warm-up round, removing it) adds a fixed few dozen
+// calls; with 1000 rounds the count per round is the total / 1000, rounded.
+#include <shmregion/shmregion.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+int main(int argc, char** argv) {
+    if (argc != 4) {
+        std::fprintf(stderr, "usage: %s attach|lock file|posix|sysv ROUNDS\n", argv[0]);
+        return 2;
+    }
+    const std::string_view what = argv[1];
+    shmregion::Options o;
+    if (!shmregion::parse_backing(argv[2], o.backing) || (what != "attach" && what != "lock")) {
+        std::fprintf(stderr, "usage: %s attach|lock file|posix|sysv ROUNDS\n", argv[0]);
+        return 2;
+    }
+    const long rounds = std::strtol(argv[3], nullptr, 10);
+    const auto home = std::filesystem::temp_directory_path() / ("shmregion-probe-" + std::to_string(::getpid()));
+    std::filesystem::create_directory(home);
+    o.home = home;
+    o.name = "probe";
+    o.size = 64 * 1024;
+    int rc = 0;
+    try {
+        shmregion::Region keep = shmregion::Region::attach(o);
+        { shmregion::Region warm = shmregion::Region::attach(o); }
+        for (long i = 0; i < rounds; ++i) {
+            if (what == "attach") {
+                shmregion::Region r = shmregion::Region::attach(o);
+                r.detach();
+            } else {
+                auto g = keep.lock();
+            }
+        }
+        keep.detach();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        rc = 1;
+    }
+    std::error_code ec;
+    shmregion::unlink(home, "probe", shmregion::Force::yes, ec);
+    std::filesystem::remove_all(home, ec);
+    return rc;
+}
