@@ -135,8 +135,11 @@ public:
     bool refresh();
     bool refresh(std::error_code& ec) noexcept;
 
-    /// The I/O engine this attach uses for extension, prefault and flush (chosen at attach:
-    /// Options::io_engine, SHMREGION_IO_ENGINE, or the first that works here).
+    /// The I/O engine this attach uses for extension, prefault and flush: Options::io_engine
+    /// (chosen at attach), else SHMREGION_IO_ENGINE or the first that works here, chosen
+    /// when an operation first needs one (or by this call). EngineKind::automatic if no
+    /// engine can be chosen (a bogus SHMREGION_IO_ENGINE): the operations that need one
+    /// then fail saying why.
     io::EngineKind io_engine() const noexcept;
 
     /// Makes every page of the region resident and writable now, so the application takes

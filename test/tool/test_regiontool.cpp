@@ -313,3 +313,28 @@ BOOST_AUTO_TEST_CASE(usage_errors_exit_2_with_the_hint) {
         BOOST_TEST(r.out.empty());
     }
 }
+
+// With SHMREGION_IO_ENGINE naming no engine, doctor and stat say why no engine can be
+// chosen in the library's own words (the failed step and the value), not only what the
+// error code means ("invalid options"): what last_error_message() is for.
+BOOST_AUTO_TEST_CASE(a_failed_engine_choice_is_reported_with_its_cause) {
+    Home home;
+    const Options o = make_region(home, Backing::posix);
+    ::setenv("SHMREGION_IO_ENGINE", "bogus-engine", 1);
+    const Run d = regiontool({"doctor", home.path().string(), "--json"});
+    const Run s = regiontool({"stat", home.path().string(), o.name, "--json"});
+    ::unsetenv("SHMREGION_IO_ENGINE");
+    std::string chosen;
+    const auto report = parse_json(d.out);
+    for (const auto& kv : report.get_child("findings"))
+        if (kv.second.get<std::string>("check") == "chosen engine") {
+            BOOST_TEST(kv.second.get<std::string>("status") == "fail");
+            chosen = kv.second.get<std::string>("detail");
+        }
+    BOOST_TEST(chosen.find("SHMREGION_IO_ENGINE") != std::string::npos, chosen);
+    BOOST_TEST(chosen.find("bogus-engine") != std::string::npos, chosen);
+    BOOST_TEST(s.status == 0, s.err);
+    const std::string stat_out = s.out;
+    BOOST_TEST(stat_out.find("bogus-engine") != std::string::npos, stat_out);
+    unlink(home, o.name, Force::yes);
+}

@@ -191,7 +191,7 @@ Command clean_command() {
         for (const auto& creation : dry ? shmregion::abandoned_creations(home, ec) : shmregion::remove_abandoned(home, ec))
             abandoned.push_back(abandoned_line(home, creation));
         if (ec) {
-            abandoned.push_back("FAILED: " + ec.message());
+            abandoned.push_back("FAILED: " + shmregion::last_error_message());
             failed = true;
         }
         for (const auto& line : abandoned) j.value(line);

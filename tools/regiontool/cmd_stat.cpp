@@ -54,7 +54,7 @@ Command stat_command() {
         std::error_code ec;
         const shmregion::io::Choice engine = shmregion::io::choose(shmregion::io::EngineKind::automatic, ec);
         const std::string engine_name = ec ? "none" : std::string(shmregion::io::to_string(engine.engine));
-        const std::string engine_reason = ec ? ec.message() : engine.reason;
+        const std::string engine_reason = ec ? shmregion::last_error_message() : engine.reason;
         const std::vector<std::string> flags = flag_names(i);
         if (a.flag("json")) {
             Json j;
