@@ -50,13 +50,13 @@ enum class errc : int {
 };
 
 /// The category of shmregion::errc.
-const std::error_category& category() noexcept;
+SHMREGION_API const std::error_category& category() noexcept;
 
-std::error_code make_error_code(errc e) noexcept;
+SHMREGION_API std::error_code make_error_code(errc e) noexcept;
 
 /// The exception thrown by the throwing forms. what() reads like
 ///   attach 'jobs' (home /var/db): open /var/db/jobs.region: Permission denied
-class Error : public std::system_error {
+class SHMREGION_API Error : public std::system_error {
 public:
     Error(std::error_code code, std::string operation, std::string region,
           std::filesystem::path home, std::filesystem::path file, std::string detail);
@@ -87,7 +87,7 @@ private:
 /// not in 1..4096"), since ec.message() can only say what the code means ("invalid
 /// options"). Set by every error_code& form that fails; calls that succeed leave it as it
 /// was (like errno). Empty before the first failure.
-const std::string& last_error_message() noexcept;
+SHMREGION_API const std::string& last_error_message() noexcept;
 
 SHMREGION_NAMESPACE_END
 

@@ -36,9 +36,9 @@ enum class EngineKind : std::uint32_t {
 };
 
 /// "auto", "uring", "libaio", "posix" or "sync".
-std::string_view to_string(EngineKind kind) noexcept;
+SHMREGION_API std::string_view to_string(EngineKind kind) noexcept;
 /// Parses the names above (also "io_uring" and "posix_aio"); false for anything else.
-bool parse_engine(std::string_view text, EngineKind& out) noexcept;
+SHMREGION_API bool parse_engine(std::string_view text, EngineKind& out) noexcept;
 
 /// What probing found out about one engine in this process.
 struct ProbeResult {
@@ -51,7 +51,7 @@ struct ProbeResult {
 };
 
 /// Probes every engine now, in preference order (uring, libaio, posix, sync). Uncached.
-std::vector<ProbeResult> probe();
+SHMREGION_API std::vector<ProbeResult> probe();
 
 /// The outcome of choosing an engine.
 struct Choice {
@@ -72,8 +72,8 @@ struct Choice {
 /// whose seccomp filter or limits may differ), and only as far as it needs. Errors (thrown as shmregion::Error, or stored in ec):
 /// engine_unavailable for a named engine that is not built or does not work here (the
 /// message says why), invalid_options for an environment value that names no engine.
-Choice choose(EngineKind requested = EngineKind::automatic);
-Choice choose(EngineKind requested, std::error_code& ec) noexcept;
+SHMREGION_API Choice choose(EngineKind requested = EngineKind::automatic);
+SHMREGION_API Choice choose(EngineKind requested, std::error_code& ec) noexcept;
 
 /// What a prefault is doing; shared by the worker and every PrefaultHandle.
 class PrefaultState;
@@ -82,7 +82,7 @@ class PrefaultState;
 /// Prefault::background). Copies share one job. The region stays usable while it runs: a
 /// populated page keeps its bytes. Destroying handles does not stop the job; cancel() does
 /// (at the next chunk), and Region::detach() cancels and waits for the jobs of its attach.
-class PrefaultHandle {
+class SHMREGION_API PrefaultHandle {
 public:
     PrefaultHandle() noexcept = default;
     /// The library makes handles; there is no way to make a PrefaultState outside it.

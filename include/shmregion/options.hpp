@@ -25,9 +25,9 @@ enum class Backing : std::uint32_t {
 };
 
 /// "file", "posix", "sysv", "anonymous", "heap" or "any".
-std::string_view to_string(Backing b) noexcept;
+SHMREGION_API std::string_view to_string(Backing b) noexcept;
 /// Parses the names above; returns false for anything else.
-bool parse_backing(std::string_view text, Backing& out) noexcept;
+SHMREGION_API bool parse_backing(std::string_view text, Backing& out) noexcept;
 
 enum class OpenMode {
     create_or_join,  ///< join the region if it exists, otherwise create it (exactly one racer creates)

@@ -48,7 +48,7 @@ SHMREGION_NAMESPACE_BEGIN
 /// guard and its Region go out of scope does not matter. Release it on the thread that
 /// locked (the mutex is error-checking: another thread's unlock is refused). A copy
 /// inherited through fork() holds nothing in the child and never unlocks.
-class LockGuard {
+class SHMREGION_API LockGuard {
 public:
     LockGuard() noexcept = default;
     LockGuard(LockGuard&& other) noexcept;
@@ -76,7 +76,7 @@ private:
     pid_t owner_pid_ = 0;  // a copy inherited through fork() must not unlock
 };
 
-class Region {
+class SHMREGION_API Region {
 public:
     /// Creates or joins the region described by opts (see OpenMode). Of any number of
     /// processes racing to create one name, exactly one creates; the others join. A joiner
@@ -221,11 +221,11 @@ struct RemoveOptions {
 /// region's file and then the file; processes still attached keep their memory until they
 /// detach. Errors: region_not_found, bad_magic (the file is not ours; it is left alone),
 /// wrong_owner, segment_foreign (see RemoveOptions).
-void unlink(const std::filesystem::path& home, std::string_view name, Force force = Force::no);
-void unlink(const std::filesystem::path& home, std::string_view name, Force force,
+SHMREGION_API void unlink(const std::filesystem::path& home, std::string_view name, Force force = Force::no);
+SHMREGION_API void unlink(const std::filesystem::path& home, std::string_view name, Force force,
             std::error_code& ec) noexcept;
-void unlink(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how);
-void unlink(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how,
+SHMREGION_API void unlink(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how);
+SHMREGION_API void unlink(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how,
             std::error_code& ec) noexcept;
 
 struct AttacherInfo {
@@ -278,14 +278,14 @@ struct RegionInfo {
     std::uint64_t grow_to = 0;       ///< its target size in usable bytes
     pid_t grow_pid = 0;              ///< the grower
     std::vector<AttacherInfo> attachers;  ///< slots in use
-    std::size_t live_attachers() const noexcept;
+    SHMREGION_API std::size_t live_attachers() const noexcept;
 };
 
 /// Reads the header of the region `name` in `home` without attaching, locking or writing.
 /// Throws Error naming the field for a corrupt header; header_incomplete is reported as
 /// a RegionInfo with valid == false when the rest of the header is readable.
-RegionInfo inspect(const std::filesystem::path& home, std::string_view name);
-RegionInfo inspect(const std::filesystem::path& home, std::string_view name,
+SHMREGION_API RegionInfo inspect(const std::filesystem::path& home, std::string_view name);
+SHMREGION_API RegionInfo inspect(const std::filesystem::path& home, std::string_view name,
                    std::error_code& ec) noexcept;
 
 /// Removes a region only if no process is attached to it or joining it (every live
@@ -295,9 +295,9 @@ RegionInfo inspect(const std::filesystem::path& home, std::string_view name,
 /// cleaning up what crashes left (regiontool clean). Errors: region_not_found, bad_magic
 /// (not our file; left alone), wrong_owner, segment_foreign (RemoveOptions; `how.force` is
 /// ignored).
-bool remove_unused(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how = {});
-bool remove_unused(const std::filesystem::path& home, std::string_view name, std::error_code& ec) noexcept;
-bool remove_unused(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how,
+SHMREGION_API bool remove_unused(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how = {});
+SHMREGION_API bool remove_unused(const std::filesystem::path& home, std::string_view name, std::error_code& ec) noexcept;
+SHMREGION_API bool remove_unused(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how,
                    std::error_code& ec) noexcept;
 
 /// What repair() found and mended.
@@ -315,16 +315,16 @@ struct RepairReport {
 /// holder's death is still reported by the next application lock() (owner_died()). For a
 /// file region whose last attacher was killed (regiontool clean repairs those instead of
 /// removing them). Errors: those of Region::attach (join_only, Backing::any).
-RepairReport repair(const std::filesystem::path& home, std::string_view name, bool require_same_owner = true);
-RepairReport repair(const std::filesystem::path& home, std::string_view name, bool require_same_owner,
+SHMREGION_API RepairReport repair(const std::filesystem::path& home, std::string_view name, bool require_same_owner = true);
+SHMREGION_API RepairReport repair(const std::filesystem::path& home, std::string_view name, bool require_same_owner,
                     std::error_code& ec) noexcept;
 
 /// Copies `length` bytes of the usable area starting at `offset` without attaching,
 /// locking or writing (regiontool dump). Errors: invalid_size beyond the region's size, and
 /// those of inspect().
-std::vector<unsigned char> read_bytes(const std::filesystem::path& home, std::string_view name,
+SHMREGION_API std::vector<unsigned char> read_bytes(const std::filesystem::path& home, std::string_view name,
                                       std::uint64_t offset, std::uint64_t length);
-std::vector<unsigned char> read_bytes(const std::filesystem::path& home, std::string_view name,
+SHMREGION_API std::vector<unsigned char> read_bytes(const std::filesystem::path& home, std::string_view name,
                                       std::uint64_t offset, std::uint64_t length, std::error_code& ec) noexcept;
 
 /// A shared-memory segment made for a region of a home whose file in home is gone (or
@@ -341,16 +341,16 @@ struct OrphanSegment {
 };
 /// The orphan segments of home's regions that belong to this user, found by reading the
 /// headers of /dev/shm's shmregion segments and of System V segments (read-only).
-std::vector<OrphanSegment> orphan_segments(const std::filesystem::path& home);
-std::vector<OrphanSegment> orphan_segments(const std::filesystem::path& home, std::error_code& ec) noexcept;
+SHMREGION_API std::vector<OrphanSegment> orphan_segments(const std::filesystem::path& home);
+SHMREGION_API std::vector<OrphanSegment> orphan_segments(const std::filesystem::path& home, std::error_code& ec) noexcept;
 /// Removes an orphan segment after checking again that it still is one, unless a live
 /// process is in its attacher table (then false, nothing removed).
-bool remove_orphan_segment(const std::filesystem::path& home, const OrphanSegment& s);
-bool remove_orphan_segment(const std::filesystem::path& home, const OrphanSegment& s, std::error_code& ec) noexcept;
+SHMREGION_API bool remove_orphan_segment(const std::filesystem::path& home, const OrphanSegment& s);
+SHMREGION_API bool remove_orphan_segment(const std::filesystem::path& home, const OrphanSegment& s, std::error_code& ec) noexcept;
 
 /// The names of the regions in home (every <name>.region file), sorted.
-std::vector<std::string> list(const std::filesystem::path& home);
-std::vector<std::string> list(const std::filesystem::path& home, std::error_code& ec) noexcept;
+SHMREGION_API std::vector<std::string> list(const std::filesystem::path& home);
+SHMREGION_API std::vector<std::string> list(const std::filesystem::path& home, std::error_code& ec) noexcept;
 
 /// A creation in a home whose creator died before publishing the region (its hidden pending
 /// file is left), and what remove_abandoned() did about it, or abandoned_creations() would.
@@ -394,14 +394,14 @@ struct AbandonedCreation {
 /// pending files are looked at (RemoveOptions' owner rule). Creating or joining a region
 /// (as the first attacher) sweeps that name's abandoned creations too. Errors (the whole
 /// sweep): those of reading home.
-std::vector<AbandonedCreation> remove_abandoned(const std::filesystem::path& home);
-std::vector<AbandonedCreation> remove_abandoned(const std::filesystem::path& home, std::error_code& ec) noexcept;
+SHMREGION_API std::vector<AbandonedCreation> remove_abandoned(const std::filesystem::path& home);
+SHMREGION_API std::vector<AbandonedCreation> remove_abandoned(const std::filesystem::path& home, std::error_code& ec) noexcept;
 /// What remove_abandoned(home) would remove, removing nothing (regiontool clean --dry-run):
 /// one record per dead creator's pending file, Action::would_remove (or skipped).
-std::vector<AbandonedCreation> abandoned_creations(const std::filesystem::path& home);
-std::vector<AbandonedCreation> abandoned_creations(const std::filesystem::path& home, std::error_code& ec) noexcept;
+SHMREGION_API std::vector<AbandonedCreation> abandoned_creations(const std::filesystem::path& home);
+SHMREGION_API std::vector<AbandonedCreation> abandoned_creations(const std::filesystem::path& home, std::error_code& ec) noexcept;
 
 /// The path of a named region's file in home: home / (name + ".region").
-std::filesystem::path region_file(const std::filesystem::path& home, std::string_view name);
+SHMREGION_API std::filesystem::path region_file(const std::filesystem::path& home, std::string_view name);
 
 SHMREGION_NAMESPACE_END
