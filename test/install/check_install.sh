@@ -95,8 +95,9 @@ else
   cat "$work/pc-static.log" >&2; fail "pkg-config consumer (static) did not build"
 fi
 
-# The C consumer, once the C API is there (include/shmregion/shmregion.h).
-if [ -f "$prefix/include/shmregion/shmregion.h" ] && [ -f "$src/test/install/consumer.c" ]; then
+# The C consumer: the C API (include/shmregion/shmregion.h) must be installed.
+[ -f "$prefix/include/shmregion/shmregion.h" ] || fail "the C header <shmregion/shmregion.h> is not installed"
+if true; then
   cc=${CC:-gcc}
   step "C consumer with pkg-config, shared and static"
   if $cc -std=c99 -Wall -Werror "${flags[@]}" "$src/test/install/consumer.c" -o "$work/c-shared" \
@@ -111,8 +112,20 @@ if [ -f "$prefix/include/shmregion/shmregion.h" ] && [ -f "$src/test/install/con
   else
     cat "$work/c-static.log" >&2; fail "C consumer (static) did not build"
   fi
+fi
+
+# The README's program, taken from README.md itself, against the installed library: the
+# README cannot drift from what is installed.
+step "README.md's program with pkg-config"
+sed -n '/^<!-- readme-snippet: begin -->$/,/^<!-- readme-snippet: end -->$/p' "$src/README.md" |
+  sed '1,2d;$d' | sed '$d' >"$work/readme.cpp"
+[ -s "$work/readme.cpp" ] || fail "README.md has no program between the readme-snippet markers"
+if $cxx -std=c++20 "${flags[@]}" "$work/readme.cpp" -o "$work/readme" \
+     $(pkg-config --cflags --libs shmregion) -Wl,-rpath,"$libdir" 2>"$work/readme.log"; then
+  TMPDIR=$work "$work/readme" >"$work/readme.out" 2>&1 || { cat "$work/readme.out" >&2; fail "README program failed"; }
+  echo "readme: $(tail -n1 "$work/readme.out")"
 else
-  step "C consumer: skipped (no <shmregion/shmregion.h> installed or no test/install/consumer.c)"
+  cat "$work/readme.log" >&2; fail "README program did not build against the prefix"
 fi
 
 step "readelf -d $(basename "$shared")"
