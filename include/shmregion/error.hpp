@@ -58,6 +58,7 @@ SHMREGION_API std::error_code make_error_code(errc e) noexcept;
 ///   attach 'jobs' (home /var/db): open /var/db/jobs.region: Permission denied
 class SHMREGION_API Error : public std::system_error {
 public:
+    /// Builds the exception; what() is composed from code, operation, region, home and detail.
     Error(std::error_code code, std::string operation, std::string region,
           std::filesystem::path home, std::filesystem::path file, std::string detail);
 
@@ -65,6 +66,7 @@ public:
     const std::string& operation() const noexcept { return operation_; }
     /// The region's name (may be empty when the name itself was the problem).
     const std::string& region() const noexcept { return region_; }
+    /// The home directory of the region (may be empty).
     const std::filesystem::path& home() const noexcept { return home_; }
     /// The file (or segment) the failing step touched; empty when none.
     const std::filesystem::path& file() const noexcept { return file_; }

@@ -42,7 +42,7 @@ SHMREGION_API bool parse_engine(std::string_view text, EngineKind& out) noexcept
 
 /// What probing found out about one engine in this process.
 struct ProbeResult {
-    EngineKind kind = EngineKind::sync;
+    EngineKind kind = EngineKind::sync;  ///< the engine probed
     bool built = false;  ///< compiled into this build
     bool works = false;  ///< opened and completed a real request here
     /// Why it does not work ("io_uring_setup: Operation not permitted (seccomp or
@@ -55,7 +55,7 @@ SHMREGION_API std::vector<ProbeResult> probe();
 
 /// The outcome of choosing an engine.
 struct Choice {
-    EngineKind engine = EngineKind::sync;
+    EngineKind engine = EngineKind::sync;  ///< the engine chosen
     /// Named by the caller or by SHMREGION_IO_ENGINE (not chosen by probing).
     bool forced = false;
     /// How it was chosen: "forced by SHMREGION_IO_ENGINE=libaio", "forced by options",
@@ -93,12 +93,14 @@ public:
     /// True once the job finished, failed or was cancelled (true if !valid(), and in a
     /// fork()ed child, where the job's thread does not exist: error() says wrong_process).
     bool done() const noexcept;
-    /// Bytes made resident so far, and in all.
+    /// Bytes made resident so far.
     std::uint64_t bytes_done() const noexcept;
+    /// Bytes the job makes resident in all.
     std::uint64_t bytes_total() const noexcept;
     /// Blocks until done. Throws shmregion::Error if the job failed (operation "prefault");
     /// a cancelled job reports std::errc::operation_canceled.
     void wait() const;
+    /// As wait(), but stores the failure in ec (message: last_error_message()) instead of throwing.
     void wait(std::error_code& ec) const noexcept;
     /// Waits at most `timeout`; true if done.
     bool wait_for(std::chrono::milliseconds timeout) const noexcept;

@@ -44,13 +44,19 @@ enum class Prefault {
     background,  ///< attach starts it and returns; see Region::background_prefault()
 };
 
+/// What to attach to, and how: the region (home, name, backing), whether to create or join
+/// it (mode), and the settings a creator fixes (size, max_size, max_attachers, permissions)
+/// and each attach chooses (timeouts, ownership check, I/O engine, prefault). Given to
+/// Region::attach().
 struct Options {
     /// Directory holding the region's file. Must exist. Ignored by anonymous and heap regions.
     std::filesystem::path home;
     /// 1..max_name_length bytes; no '/', NUL or control characters; not "." or ".." and not
     /// starting with '.'.
     std::string name;
+    /// Where the memory lives. Backing::any only to join (accepts the existing region's).
     Backing backing = Backing::file;
+    /// Create, join, or either (see OpenMode).
     OpenMode mode = OpenMode::create_or_join;
     /// Usable bytes (data() .. data()+size()), rounded up to whole pages. Needed to create;
     /// ignored on join (the region's own size wins).

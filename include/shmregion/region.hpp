@@ -51,7 +51,9 @@ SHMREGION_NAMESPACE_BEGIN
 class SHMREGION_API LockGuard {
 public:
     LockGuard() noexcept = default;
+    /// Takes over other's lock (if any); other is left empty.
     LockGuard(LockGuard&& other) noexcept;
+    /// Unlocks what this guard holds, then takes over other's lock (if any); other is left empty.
     LockGuard& operator=(LockGuard&& other) noexcept;
     LockGuard(const LockGuard&) = delete;
     LockGuard& operator=(const LockGuard&) = delete;
@@ -64,7 +66,11 @@ public:
     /// rebuilt) and marked the mutex consistent; data the application keeps in the region
     /// may be half-updated.
     bool owner_died() const noexcept { return owner_died_; }
+    /// False for an empty guard: default-constructed, unlocked, moved from, or emptied by its
+    /// Region's detach.
     bool owns_lock() const noexcept { return impl_ != nullptr; }
+    /// Releases the lock now and leaves the guard empty; does nothing if it holds none (or is a
+    /// copy inherited through fork()).
     void unlock() noexcept;
 
 private:
@@ -76,6 +82,13 @@ private:
     pid_t owner_pid_ = 0;  // a copy inherited through fork() must not unlock
 };
 
+/// One attach of a region: creates or joins it (attach()), maps its usable memory (data(),
+/// size()), grows it, locks its robust cross-process mutex (lock()) and detaches (detach() or
+/// the destructor). Move-only. Not synchronised: share it between threads only under your
+/// own synchronisation, or give each thread its own attach; different Region objects (even
+/// of the same region, in the same process) are independent attachers. An attach belongs to
+/// the process that made it: a child of fork() must call join_after_fork() before using an
+/// inherited Region (otherwise every call fails with errc::wrong_process).
 class SHMREGION_API Region {
 public:
     /// Creates or joins the region described by opts (see OpenMode). Of any number of
@@ -86,15 +99,21 @@ public:
     /// As above; on failure returns an empty Region and sets ec.
     static Region attach(const Options& opts, std::error_code& ec) noexcept;
 
+    /// An empty Region: not attached to anything.
     Region() noexcept;
+    /// Takes over other's attach; other is left empty.
     Region(Region&& other) noexcept;
+    /// Detaches this Region first (errors are swallowed, as in the destructor), then takes
+    /// over other's attach; other is left empty.
     Region& operator=(Region&& other) noexcept;
     Region(const Region&) = delete;
     Region& operator=(const Region&) = delete;
     /// Detaches if still attached; errors are swallowed (call detach() to see them).
     ~Region();
 
+    /// True if this Region is attached (false when empty or after detach()).
     bool attached() const noexcept;
+    /// attached().
     explicit operator bool() const noexcept { return attached(); }
 
     /// The usable memory: page-aligned, size() bytes, zero-filled at creation (and where it
@@ -107,8 +126,11 @@ public:
     std::size_t max_size() const noexcept;
     /// True if this attach created the region.
     bool created() const noexcept;
+    /// The region's backing; Backing::any when not attached.
     Backing backing() const noexcept;
+    /// The region's name (Options::name); empty for a default-constructed Region.
     const std::string& name() const noexcept;
+    /// The home directory it was attached in (Options::home); empty for a default-constructed Region.
     const std::filesystem::path& home() const noexcept;
     /// The region's file in home (region or locator); empty for anonymous and heap regions.
     const std::filesystem::path& file() const noexcept;
@@ -126,6 +148,7 @@ public:
     /// V: fixed size; anonymous: a new page would not reach the processes sharing it),
     /// ENOSPC / EFBIG / EDQUOT from the backing, wrong_process.
     void grow(std::uint64_t new_size);
+    /// As grow(new_size), but stores the failure in ec (message: last_error_message()) instead of throwing.
     void grow(std::uint64_t new_size, std::error_code& ec) noexcept;
     /// Maps what other processes' growth added (a cheap generation compare when nothing
     /// changed); lock() does it too. Returns true if the size changed. A process that reads
@@ -133,6 +156,7 @@ public:
     /// below that size never move or go away. Errors: header_corrupt or size_mismatch if
     /// the published size is not backed.
     bool refresh();
+    /// As refresh(), but stores the failure in ec (message: last_error_message()) instead of throwing.
     bool refresh(std::error_code& ec) noexcept;
 
     /// The I/O engine this attach uses for extension, prefault and flush: Options::io_engine
@@ -147,10 +171,12 @@ public:
     /// concurrent writers are unaffected). Blocks. File regions: the pages become dirty and
     /// are written back in time. Errors: ENOMEM, engine_unavailable, wrong_process.
     void prefault();
+    /// As prefault(), but stores the failure in ec (message: last_error_message()) instead of throwing.
     void prefault(std::error_code& ec) noexcept;
     /// The same in the background: returns at once, the region stays usable meanwhile.
     /// detach() cancels the job and waits for it.
     io::PrefaultHandle prefault_async();
+    /// As prefault_async(), but stores the failure in ec (message: last_error_message()) instead of throwing.
     io::PrefaultHandle prefault_async(std::error_code& ec) noexcept;
     /// The job started by Options::prefault = Prefault::background (empty otherwise).
     io::PrefaultHandle background_prefault() const noexcept;
@@ -161,6 +187,7 @@ public:
     /// whose memory does not outlive a reboot, it does nothing and succeeds. Errors: EIO
     /// (writeback failed; the kernel reports it once), wrong_process.
     void flush();
+    /// As flush(), but stores the failure in ec (message: last_error_message()) instead of throwing.
     void flush(std::error_code& ec) noexcept;
 
     /// Takes the region's robust process-shared mutex. Blocks. Errors: lock_not_recoverable,
@@ -169,28 +196,33 @@ public:
     /// holding it gets resource_deadlock_would_occur from them for the same region (detach()
     /// of this Region excepted: it releases its own guard first).
     LockGuard lock();
+    /// As lock(), but stores the failure in ec (message: last_error_message()) instead of throwing.
     LockGuard lock(std::error_code& ec) noexcept;
 
     /// Asks for the region's removal (what unlink() does): it is removed when its last
     /// attacher detaches, and from now on nobody can join it (marked_for_removal).
     /// Options::remove_on_last_detach, by contrast, still lets others join until then.
     void mark_for_removal();
+    /// As mark_for_removal(), but stores the failure in ec (message: last_error_message()) instead of throwing.
     void mark_for_removal(std::error_code& ec) noexcept;
 
     /// Drops attachers that died without detaching and rebuilds the reference count.
     /// Returns how many were dropped. (attach() and detach() do this too.)
     std::size_t reap_dead_attachers();
+    /// As reap_dead_attachers(), but stores the failure in ec (message: last_error_message()) instead of throwing.
     std::size_t reap_dead_attachers(std::error_code& ec) noexcept;
 
     /// In a child of fork() that inherited this Region: become an attacher of its own
     /// (a new slot and its own liveness lock). No-op in the process that attached.
     void join_after_fork();
+    /// As join_after_fork(), but stores the failure in ec (message: last_error_message()) instead of throwing.
     void join_after_fork(std::error_code& ec) noexcept;
 
     /// Leaves the region: frees the slot, decrements the reference count and, if this was
     /// the last attacher of a region marked for removal, removes the region's file and
     /// segment. Unmaps in every case. Idempotent.
     void detach();
+    /// As detach(), but stores the failure in ec (message: last_error_message()) instead of throwing.
     void detach(std::error_code& ec) noexcept;
 
 private:
@@ -206,6 +238,7 @@ private:
 /// and a region whose segment lives in another /dev/shm or IPC namespace is never removed
 /// from here unless allow_foreign says so.
 struct RemoveOptions {
+    /// Force::yes: remove without attaching or locking (see unlink()); ignored by remove_unused().
     Force force = Force::no;
     /// Refuse (errc::wrong_owner) a region whose file in home belongs to another user.
     bool require_same_owner = true;
@@ -228,31 +261,35 @@ SHMREGION_API void unlink(const std::filesystem::path& home, std::string_view na
 SHMREGION_API void unlink(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how,
             std::error_code& ec) noexcept;
 
+/// One in-use slot of a region's attacher table (RegionInfo::attachers).
 struct AttacherInfo {
-    std::uint32_t slot = 0;
-    pid_t pid = 0;
+    std::uint32_t slot = 0;         ///< index in the attacher table
+    pid_t pid = 0;                  ///< the attacher's process id
     std::uint64_t start_time = 0;   ///< process start, clock ticks after boot (/proc/PID/stat)
     std::uint64_t pid_namespace = 0;///< inode of the attacher's /proc/PID/ns/pid
     std::uint64_t attached_at_ns = 0;///< CLOCK_REALTIME
+    /// The attacher's process is alive (it holds its slot's lock on the region's file in
+    /// home). A dead one is what reap_dead_attachers() drops.
     bool alive = false;
 };
 
+/// The state of a region's mutex, as inspect() sees it.
 enum class LockState { free, held, owner_dead };
 
 /// A read-only snapshot of a region's header. Taking it writes nothing anywhere.
 struct RegionInfo {
-    std::string name;
-    std::filesystem::path file;
-    Backing backing = Backing::any;
-    std::uint32_t version = 0;
-    std::uint32_t header_size = 0;
-    std::uint32_t page_size = 0;
+    std::string name;                ///< the region's name, as asked for
+    std::filesystem::path file;      ///< the region's file in home
+    Backing backing = Backing::any;  ///< the backing recorded in the header
+    std::uint32_t version = 0;       ///< layout version of the header
+    std::uint32_t header_size = 0;   ///< bytes before the usable area (a page multiple)
+    std::uint32_t page_size = 0;     ///< the page size the creator laid the region out with
     std::uint64_t region_size = 0;   ///< total bytes of the backing in use, header included
-    std::uint64_t max_region_size = 0;
+    std::uint64_t max_region_size = 0; ///< growth ceiling in bytes of the backing, header included
     std::uint64_t size = 0;          ///< usable bytes (region_size - header_size)
     std::uint64_t max_size = 0;      ///< usable growth ceiling
     std::uint64_t backing_size = 0;  ///< real size of the file or segment
-    std::uint64_t generation = 0;
+    std::uint64_t generation = 0;    ///< bumped by every change of region_size
     // The header's flags, each by name (docs/format.md); owner_died_unreported is below.
     /// Goes when its last attacher detaches: remove_on_last_detach_option or unlink_requested.
     bool remove_on_last_detach = false;
@@ -261,15 +298,15 @@ struct RegionInfo {
     bool remove_on_last_detach_option = false;
     bool unlink_requested = false;   ///< unlink()/mark_for_removal(): no new joins
     bool valid = false;              ///< creator finished initialising
-    std::uint32_t ref_count = 0;
-    std::uint32_t max_attachers = 0;
+    std::uint32_t ref_count = 0;     ///< the header's reference count
+    std::uint32_t max_attachers = 0; ///< size of the attacher table
     std::string segment;             ///< POSIX segment name
-    std::int32_t sysv_key = 0;
-    std::int32_t sysv_id = -1;
-    pid_t creator_pid = 0;
-    uid_t creator_uid = 0;
-    std::uint64_t created_at_ns = 0;
-    LockState lock_state = LockState::free;
+    std::int32_t sysv_key = 0;       ///< System V: the segment's key
+    std::int32_t sysv_id = -1;       ///< System V: the segment's id; -1 otherwise
+    pid_t creator_pid = 0;           ///< the process that created the region
+    uid_t creator_uid = 0;           ///< the creator's effective user id
+    std::uint64_t created_at_ns = 0; ///< CLOCK_REALTIME
+    LockState lock_state = LockState::free; ///< the region mutex: free, held, or its holder dead
     pid_t lock_holder = 0;           ///< pid recorded by the holder; 0 if none
     /// A holder died and the next lock() has not yet reported it to the application.
     bool owner_died_unreported = false;
@@ -278,6 +315,7 @@ struct RegionInfo {
     std::uint64_t grow_to = 0;       ///< its target size in usable bytes
     pid_t grow_pid = 0;              ///< the grower
     std::vector<AttacherInfo> attachers;  ///< slots in use
+    /// How many of attachers are alive.
     SHMREGION_API std::size_t live_attachers() const noexcept;
 };
 
@@ -334,9 +372,9 @@ struct OrphanSegment {
     Backing backing = Backing::posix;  ///< posix or sysv
     std::string segment;               ///< "/shmregion.<name>.<hex>", or "System V id N"
     std::string name;                  ///< the region it was made for
-    std::int32_t sysv_key = 0;
-    std::int32_t sysv_id = -1;
-    std::uint64_t bytes = 0;
+    std::int32_t sysv_key = 0;         ///< System V: the segment's key
+    std::int32_t sysv_id = -1;         ///< System V: the segment's id; -1 otherwise
+    std::uint64_t bytes = 0;           ///< real size of the segment
     std::size_t live_attachers = 0;    ///< live processes in its attacher table (pid + start time)
 };
 /// The orphan segments of home's regions that belong to this user, found by reading the
@@ -355,12 +393,13 @@ SHMREGION_API std::vector<std::string> list(const std::filesystem::path& home, s
 /// A creation in a home whose creator died before publishing the region (its hidden pending
 /// file is left), and what remove_abandoned() did about it, or abandoned_creations() would.
 struct AbandonedCreation {
+    /// What was done (or would be) about the pending file.
     enum class Action {
         removed,       ///< remove_abandoned(): the segment it names (if any) and the pending file went
         would_remove,  ///< abandoned_creations(): what remove_abandoned() would remove
         skipped,       ///< not handled (error and message say why): left as it is; the sweep went on
     };
-    Action action = Action::removed;
+    Action action = Action::removed;  ///< see Action
     /// The pending file: home / ".<name>.region.pending.<pid>.<random>".
     std::filesystem::path pending_file;
     std::string name;       ///< the region it was creating (its file would be region_file(home, name))

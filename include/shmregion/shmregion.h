@@ -282,7 +282,7 @@ typedef struct shmregion_info {
     int lock_state;                 /**< enum shmregion_lock_state */
     uint32_t version;               /**< layout version */
     uint32_t header_size;           /**< bytes before the usable area */
-    uint32_t page_size;
+    uint32_t page_size;             /**< the page size the creator laid the region out with */
     uint32_t ref_count;             /**< the header's reference count */
     uint32_t max_attachers;         /**< attacher table size */
     uint32_t attachers;             /**< slots in use */
@@ -291,11 +291,11 @@ typedef struct shmregion_info {
     uint64_t size;                  /**< usable bytes */
     uint64_t max_size;              /**< usable growth ceiling */
     uint64_t region_size;           /**< bytes of the backing in use, header included */
-    uint64_t max_region_size;
+    uint64_t max_region_size;       /**< growth ceiling in bytes of the backing, header included */
     uint64_t backing_size;          /**< real size of the file or segment */
     uint64_t generation;            /**< bumped on growth */
-    int32_t creator_pid;
-    uint32_t creator_uid;
+    int32_t creator_pid;            /**< the process that created the region */
+    uint32_t creator_uid;           /**< the creator's effective user id */
     uint64_t created_at_ns;         /**< CLOCK_REALTIME */
     int32_t sysv_key;               /**< System V: the segment's key */
     int32_t sysv_id;                /**< System V: the segment's id; -1 otherwise */
