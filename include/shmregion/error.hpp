@@ -52,6 +52,7 @@ enum class errc : int {
 /// The category of shmregion::errc.
 SHMREGION_API const std::error_category& category() noexcept;
 
+/// The std::error_code of `e` in category(); what makes `ec == shmregion::errc::...` work.
 SHMREGION_API std::error_code make_error_code(errc e) noexcept;
 
 /// The exception thrown by the throwing forms. what() reads like

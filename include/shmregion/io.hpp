@@ -73,6 +73,7 @@ struct Choice {
 /// engine_unavailable for a named engine that is not built or does not work here (the
 /// message says why), invalid_options for an environment value that names no engine.
 SHMREGION_API Choice choose(EngineKind requested = EngineKind::automatic);
+/// As the form above, but stores the failure in ec (message: last_error_message()) instead of throwing.
 SHMREGION_API Choice choose(EngineKind requested, std::error_code& ec) noexcept;
 
 /// What a prefault is doing; shared by the worker and every PrefaultHandle.

@@ -255,9 +255,11 @@ struct RemoveOptions {
 /// detach. Errors: region_not_found, bad_magic (the file is not ours; it is left alone),
 /// wrong_owner, segment_foreign (see RemoveOptions).
 SHMREGION_API void unlink(const std::filesystem::path& home, std::string_view name, Force force = Force::no);
+/// As the form above, but stores the failure in ec (message: last_error_message()) instead of throwing.
 SHMREGION_API void unlink(const std::filesystem::path& home, std::string_view name, Force force,
             std::error_code& ec) noexcept;
 SHMREGION_API void unlink(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how);
+/// As the form above, but stores the failure in ec (message: last_error_message()) instead of throwing.
 SHMREGION_API void unlink(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how,
             std::error_code& ec) noexcept;
 
@@ -323,6 +325,7 @@ struct RegionInfo {
 /// Throws Error naming the field for a corrupt header; header_incomplete is reported as
 /// a RegionInfo with valid == false when the rest of the header is readable.
 SHMREGION_API RegionInfo inspect(const std::filesystem::path& home, std::string_view name);
+/// As the form above, but stores the failure in ec (message: last_error_message()) instead of throwing.
 SHMREGION_API RegionInfo inspect(const std::filesystem::path& home, std::string_view name,
                    std::error_code& ec) noexcept;
 
@@ -334,7 +337,9 @@ SHMREGION_API RegionInfo inspect(const std::filesystem::path& home, std::string_
 /// (not our file; left alone), wrong_owner, segment_foreign (RemoveOptions; `how.force` is
 /// ignored).
 SHMREGION_API bool remove_unused(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how = {});
+/// As the form above, but stores the failure in ec (message: last_error_message()) instead of throwing.
 SHMREGION_API bool remove_unused(const std::filesystem::path& home, std::string_view name, std::error_code& ec) noexcept;
+/// As the form above, but stores the failure in ec (message: last_error_message()) instead of throwing.
 SHMREGION_API bool remove_unused(const std::filesystem::path& home, std::string_view name, const RemoveOptions& how,
                    std::error_code& ec) noexcept;
 
@@ -354,6 +359,7 @@ struct RepairReport {
 /// file region whose last attacher was killed (regiontool clean repairs those instead of
 /// removing them). Errors: those of Region::attach (join_only, Backing::any).
 SHMREGION_API RepairReport repair(const std::filesystem::path& home, std::string_view name, bool require_same_owner = true);
+/// As the form above, but stores the failure in ec (message: last_error_message()) instead of throwing.
 SHMREGION_API RepairReport repair(const std::filesystem::path& home, std::string_view name, bool require_same_owner,
                     std::error_code& ec) noexcept;
 
@@ -362,6 +368,7 @@ SHMREGION_API RepairReport repair(const std::filesystem::path& home, std::string
 /// those of inspect().
 SHMREGION_API std::vector<unsigned char> read_bytes(const std::filesystem::path& home, std::string_view name,
                                       std::uint64_t offset, std::uint64_t length);
+/// As the form above, but stores the failure in ec (message: last_error_message()) instead of throwing.
 SHMREGION_API std::vector<unsigned char> read_bytes(const std::filesystem::path& home, std::string_view name,
                                       std::uint64_t offset, std::uint64_t length, std::error_code& ec) noexcept;
 
@@ -380,14 +387,17 @@ struct OrphanSegment {
 /// The orphan segments of home's regions that belong to this user, found by reading the
 /// headers of /dev/shm's shmregion segments and of System V segments (read-only).
 SHMREGION_API std::vector<OrphanSegment> orphan_segments(const std::filesystem::path& home);
+/// As the form above, but stores the failure in ec (message: last_error_message()) instead of throwing.
 SHMREGION_API std::vector<OrphanSegment> orphan_segments(const std::filesystem::path& home, std::error_code& ec) noexcept;
 /// Removes an orphan segment after checking again that it still is one, unless a live
 /// process is in its attacher table (then false, nothing removed).
 SHMREGION_API bool remove_orphan_segment(const std::filesystem::path& home, const OrphanSegment& s);
+/// As the form above, but stores the failure in ec (message: last_error_message()) instead of throwing.
 SHMREGION_API bool remove_orphan_segment(const std::filesystem::path& home, const OrphanSegment& s, std::error_code& ec) noexcept;
 
 /// The names of the regions in home (every <name>.region file), sorted.
 SHMREGION_API std::vector<std::string> list(const std::filesystem::path& home);
+/// As the form above, but stores the failure in ec (message: last_error_message()) instead of throwing.
 SHMREGION_API std::vector<std::string> list(const std::filesystem::path& home, std::error_code& ec) noexcept;
 
 /// A creation in a home whose creator died before publishing the region (its hidden pending
@@ -434,10 +444,12 @@ struct AbandonedCreation {
 /// (as the first attacher) sweeps that name's abandoned creations too. Errors (the whole
 /// sweep): those of reading home.
 SHMREGION_API std::vector<AbandonedCreation> remove_abandoned(const std::filesystem::path& home);
+/// As the form above, but stores the failure in ec (message: last_error_message()) instead of throwing.
 SHMREGION_API std::vector<AbandonedCreation> remove_abandoned(const std::filesystem::path& home, std::error_code& ec) noexcept;
 /// What remove_abandoned(home) would remove, removing nothing (regiontool clean --dry-run):
 /// one record per dead creator's pending file, Action::would_remove (or skipped).
 SHMREGION_API std::vector<AbandonedCreation> abandoned_creations(const std::filesystem::path& home);
+/// As the form above, but stores the failure in ec (message: last_error_message()) instead of throwing.
 SHMREGION_API std::vector<AbandonedCreation> abandoned_creations(const std::filesystem::path& home, std::error_code& ec) noexcept;
 
 /// The path of a named region's file in home: home / (name + ".region").
