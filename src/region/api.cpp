@@ -120,9 +120,13 @@ io::PrefaultHandle Region::background_prefault() const noexcept { return impl_ ?
 io::EngineKind Region::io_engine() const noexcept {
     if (!impl_) return io::EngineKind::sync;
     if (!impl_->engine_chosen) {
-        std::error_code ec;
-        detail::entry({"io_engine", impl_->name, &impl_->home}, ec, [&] { impl_->choose_engine(); });
-        if (ec) return io::EngineKind::automatic;  // nothing can be chosen; the operations needing one say why
+        // An accessor: a failed choice is not a failed call, so last_error_message() stays
+        // as it was; the operation that needs an engine reports why none can be chosen.
+        try {
+            impl_->choose_engine();
+        } catch (...) {
+            return io::EngineKind::automatic;
+        }
     }
     return impl_->engine_kind;
 }
