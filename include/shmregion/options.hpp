@@ -66,6 +66,10 @@ struct Options {
     std::uint64_t max_size = 0;
     /// Size of the attacher table, fixed at creation (1..max_attachers_limit).
     std::uint32_t max_attachers = 128;
+    /// Number of application locks in the region's lock table (0..max_locks_limit), each
+    /// taken shared or exclusive (Region::lock(index), Region::lock_shared(index)). Fixed at
+    /// creation; a joiner gets the creator's table whatever it asks for here.
+    std::uint32_t locks = 0;
     /// Permission bits of the region's file and segment (applied exactly, umask ignored):
     /// the nine bits of 0777 only; setuid, setgid, sticky or anything higher is
     /// errc::invalid_options. Group and other bits are allowed: with them (and
@@ -94,5 +98,7 @@ struct Options {
 
 inline constexpr std::size_t max_name_length = 64;
 inline constexpr std::uint32_t max_attachers_limit = 4096;
+/// Largest lock table (Options::locks).
+inline constexpr std::uint32_t max_locks_limit = 4096;
 
 SHMREGION_NAMESPACE_END

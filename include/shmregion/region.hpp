@@ -28,6 +28,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -39,15 +40,29 @@
 
 namespace shmregion::detail {
 class RegionImpl;
+/// What a guard holds, linked into its attach's list of guards so that detach() can release
+/// every lock the attach still holds and empty the guards. Not for applications.
+struct GuardNode {
+    RegionImpl* impl = nullptr;  ///< the attach; nullptr: holds nothing
+    GuardNode* prev = nullptr;
+    GuardNode* next = nullptr;
+    std::uint32_t index = 0;     ///< lock table index, or kRegionLockIndex
+    bool shared = false;
+    bool owner_died = false;
+    pid_t owner_pid = 0;         ///< a copy inherited through fork() must not unlock
+};
+inline constexpr std::uint32_t kRegionLockIndex = 0xFFFFFFFFu;
 }
 
 SHMREGION_NAMESPACE_BEGIN
 
-/// Holds the region lock. Move-only; unlocks on destruction. Detaching (or destroying) the
-/// Region releases the lock first and leaves the guard empty, so the order in which a
-/// guard and its Region go out of scope does not matter. Release it on the thread that
-/// locked (the mutex is error-checking: another thread's unlock is refused). A copy
-/// inherited through fork() holds nothing in the child and never unlocks.
+
+/// Holds a lock exclusively: the region lock (Region::lock()) or a lock of the region's lock
+/// table (Region::lock(index)). Move-only; unlocks on destruction. Detaching (or destroying)
+/// the Region releases its locks first and leaves their guards empty, so the order in which
+/// a guard and its Region go out of scope does not matter. Release it on the thread that
+/// locked (the lock is error-checking: another thread's unlock is refused). A copy inherited
+/// through fork() holds nothing in the child and never unlocks.
 class SHMREGION_API LockGuard {
 public:
     LockGuard() noexcept = default;
@@ -59,27 +74,72 @@ public:
     LockGuard& operator=(const LockGuard&) = delete;
     ~LockGuard();
 
-    /// True if a holder died while holding the lock since the last lock() of any process
-    /// reported it. Reported exactly once, to the first lock() after the death, even when
-    /// the library itself recovered the mutex first (inside attach or detach). The library
-    /// has already repaired its own header (dead attachers dropped, reference count
-    /// rebuilt) and marked the mutex consistent; data the application keeps in the region
-    /// may be half-updated.
-    bool owner_died() const noexcept { return owner_died_; }
-    /// False for an empty guard: default-constructed, unlocked, moved from, or emptied by its
-    /// Region's detach.
-    bool owns_lock() const noexcept { return impl_ != nullptr; }
+    /// True if an exclusive holder of this lock died holding it and no holder has called
+    /// mark_consistent() since: every acquisition, shared or exclusive, says so until one
+    /// does, so a process that learns of the death and is killed while repairing does not
+    /// take the knowledge with it. The library has already repaired its own state (for the
+    /// region lock: dead attachers dropped, reference count rebuilt, a dead grower's growth
+    /// finished or undone); data the application keeps in the region may be half-updated.
+    bool owner_died() const noexcept { return node_.owner_died; }
+    /// Declares the application's data consistent again after an owner_died() acquisition:
+    /// later acquisitions no longer report the death. Does nothing on an empty guard.
+    void mark_consistent() noexcept;
+    /// False for an empty guard: default-constructed, a busy or timed-out try, unlocked,
+    /// moved from, or emptied by its Region's detach.
+    bool owns_lock() const noexcept { return node_.impl != nullptr; }
+    /// owns_lock().
+    explicit operator bool() const noexcept { return owns_lock(); }
     /// Releases the lock now and leaves the guard empty; does nothing if it holds none (or is a
     /// copy inherited through fork()).
     void unlock() noexcept;
 
 private:
-    friend class Region;
     friend class detail::RegionImpl;
-    LockGuard(detail::RegionImpl* impl, bool owner_died) noexcept;
-    detail::RegionImpl* impl_ = nullptr;
-    bool owner_died_ = false;
-    pid_t owner_pid_ = 0;  // a copy inherited through fork() must not unlock
+    detail::GuardNode node_;
+};
+
+/// Holds a share of a lock of the region's lock table (Region::lock_shared(index)): any
+/// number of holders share it, and an exclusive holder waits until every share is released.
+/// A holder killed while holding its share never blocks anybody: the library releases it
+/// (a shared holder wrote nothing) once it finds the holder dead. Move-only; unlocks on
+/// destruction; emptied by its Region's detach, like LockGuard.
+class SHMREGION_API SharedLockGuard {
+public:
+    SharedLockGuard() noexcept = default;
+    /// Takes over other's share (if any); other is left empty.
+    SharedLockGuard(SharedLockGuard&& other) noexcept;
+    /// Releases what this guard holds, then takes over other's share (if any).
+    SharedLockGuard& operator=(SharedLockGuard&& other) noexcept;
+    SharedLockGuard(const SharedLockGuard&) = delete;
+    SharedLockGuard& operator=(const SharedLockGuard&) = delete;
+    ~SharedLockGuard();
+
+    /// True if an exclusive holder of this lock died holding it and nobody has called
+    /// mark_consistent() since (see LockGuard::owner_died()). A shared holder reads
+    /// possibly half-updated data; repairing it takes the lock exclusively.
+    bool owner_died() const noexcept { return node_.owner_died; }
+    /// As LockGuard::mark_consistent(): for a holder that checked the data and found it good.
+    void mark_consistent() noexcept;
+    /// False for an empty guard (default-constructed, a busy or timed-out try, released,
+    /// moved from, or emptied by its Region's detach).
+    bool owns_lock() const noexcept { return node_.impl != nullptr; }
+    /// owns_lock().
+    explicit operator bool() const noexcept { return owns_lock(); }
+    /// Releases the share now and leaves the guard empty; does nothing if it holds none.
+    void unlock() noexcept;
+
+private:
+    friend class detail::RegionImpl;
+    detail::GuardNode node_;
+};
+
+/// Who an attach is (Region::identity()): its slot in the attacher table and the slot's
+/// generation, which changes every time the slot is taken again, so an identity kept in the
+/// region (a reader table, lock holdings) never names a later attacher of the same slot.
+struct AttacherIdentity {
+    std::uint32_t slot = 0;        ///< index in the attacher table
+    std::uint32_t generation = 0;  ///< never 0 for a real attach
+    friend bool operator==(const AttacherIdentity&, const AttacherIdentity&) = default;
 };
 
 /// One attach of a region: creates or joins it (attach()), maps its usable memory (data(),
@@ -190,14 +250,63 @@ public:
     /// As flush(), but stores the failure in ec (message: last_error_message()) instead of throwing.
     void flush(std::error_code& ec) noexcept;
 
-    /// Takes the region's robust process-shared mutex. Blocks. Errors: lock_not_recoverable,
-    /// resource_deadlock_would_occur if this thread already holds it, wrong_process.
-    /// attach(), detach(), mark_for_removal() and reap_dead_attachers() take it too: a thread
-    /// holding it gets resource_deadlock_would_occur from them for the same region (detach()
-    /// of this Region excepted: it releases its own guard first).
+    /// Takes the region lock (its robust process-shared mutex) exclusively. Blocks. Errors:
+    /// lock_not_recoverable, resource_deadlock_would_occur if this thread already holds it,
+    /// wrong_process. attach(), detach(), mark_for_removal() and reap_dead_attachers() take
+    /// it too: a thread holding it gets resource_deadlock_would_occur from them for the same
+    /// region (detach() of this Region excepted: it releases its own guards first).
     LockGuard lock();
     /// As lock(), but stores the failure in ec (message: last_error_message()) instead of throwing.
     LockGuard lock(std::error_code& ec) noexcept;
+    /// The region lock, waiting at most `timeout`: an empty guard (owns_lock() false) if it
+    /// was not acquired in time. Errors as lock().
+    LockGuard try_lock_for(std::chrono::nanoseconds timeout);
+    /// As try_lock_for(timeout), but stores the failure in ec instead of throwing.
+    LockGuard try_lock_for(std::chrono::nanoseconds timeout, std::error_code& ec) noexcept;
+
+    /// Number of locks in the region's lock table (Options::locks of its creator).
+    std::uint32_t lock_count() const noexcept;
+    /// Takes lock `index` of the lock table exclusively. Blocks until no other process
+    /// holds it, shared or exclusive (shares of dead holders are released by the library).
+    /// Errors: invalid_argument for an index not below lock_count() (the message names both),
+    /// resource_deadlock_would_occur if this attach holds it already (exclusive on this
+    /// thread, or shared), wrong_process, not_attached.
+    LockGuard lock(std::uint32_t index);
+    /// As lock(index), but stores the failure in ec instead of throwing.
+    LockGuard lock(std::uint32_t index, std::error_code& ec) noexcept;
+    /// Lock `index` exclusively if that needs no waiting; an empty guard if it is busy.
+    LockGuard try_lock(std::uint32_t index);
+    /// As try_lock(index), but stores the failure in ec instead of throwing.
+    LockGuard try_lock(std::uint32_t index, std::error_code& ec) noexcept;
+    /// Lock `index` exclusively, waiting at most `timeout`; an empty guard if not in time.
+    LockGuard try_lock_for(std::uint32_t index, std::chrono::nanoseconds timeout);
+    /// As try_lock_for(index, timeout), but stores the failure in ec instead of throwing.
+    LockGuard try_lock_for(std::uint32_t index, std::chrono::nanoseconds timeout, std::error_code& ec) noexcept;
+    /// A share of lock `index`. Blocks while an exclusive holder has it (or waits for it:
+    /// a waiting writer holds new readers off, so readers cannot starve it). A share more
+    /// of a lock this attach already holds shared is granted at once. Errors as lock(index)
+    /// (resource_deadlock_would_occur: this thread holds it exclusively).
+    SharedLockGuard lock_shared(std::uint32_t index);
+    /// As lock_shared(index), but stores the failure in ec instead of throwing.
+    SharedLockGuard lock_shared(std::uint32_t index, std::error_code& ec) noexcept;
+    /// A share of lock `index` if that needs no waiting; an empty guard if it is busy.
+    SharedLockGuard try_lock_shared(std::uint32_t index);
+    /// As try_lock_shared(index), but stores the failure in ec instead of throwing.
+    SharedLockGuard try_lock_shared(std::uint32_t index, std::error_code& ec) noexcept;
+    /// A share of lock `index`, waiting at most `timeout`; an empty guard if not in time.
+    SharedLockGuard try_lock_shared_for(std::uint32_t index, std::chrono::nanoseconds timeout);
+    /// As try_lock_shared_for(index, timeout), but stores the failure in ec instead of throwing.
+    SharedLockGuard try_lock_shared_for(std::uint32_t index, std::chrono::nanoseconds timeout,
+                                        std::error_code& ec) noexcept;
+
+    /// This attach's identity: its slot and the slot's generation (see AttacherIdentity).
+    AttacherIdentity identity() const noexcept;
+    /// True while the attach `who` is still attached and its process alive: the slot holds
+    /// the same generation and its owner's liveness lock (pid and start time for regions
+    /// without a file) is held. Reads the mapped attacher table and makes at most one
+    /// system call (none for a stale generation); takes no lock, so it may be called under
+    /// any lock. False for a slot out of range, or when not attached.
+    bool alive(AttacherIdentity who) const noexcept;
 
     /// Asks for the region's removal (what unlink() does): it is removed when its last
     /// attacher detaches, and from now on nobody can join it (marked_for_removal).
@@ -273,6 +382,35 @@ struct AttacherInfo {
     /// The attacher's process is alive (it holds its slot's lock on the region's file in
     /// home). A dead one is what reap_dead_attachers() drops.
     bool alive = false;
+    /// The slot's generation (AttacherIdentity::generation of this attach).
+    std::uint32_t generation = 0;
+    /// The slot was reaped (its process died) but still holds shares of table locks that
+    /// the library has not released yet; it is reused once they are.
+    bool dead_with_shares = false;
+};
+
+/// The state of one lock of a region's lock table (RegionInfo::locks).
+struct LockInfo {
+    /// What holds it now.
+    enum class State {
+        free,        ///< nobody
+        exclusive,   ///< held exclusively (holder_pid)
+        shared,      ///< held shared (shared_count shares, by shared_pids)
+        owner_dead,  ///< its exclusive holder died; the next acquisition recovers it
+    };
+    std::uint32_t index = 0;              ///< index in the lock table
+    State state = State::free;            ///< see State
+    pid_t holder_pid = 0;                 ///< exclusive: the holder's pid
+    std::uint32_t holder_slot = 0;        ///< exclusive: the holder's attacher slot
+    std::uint32_t shared_count = 0;       ///< shares held (counted in the lock word)
+    std::vector<pid_t> shared_pids;       ///< pids of the attachers holding the shares
+    /// A writer holds the lock and waits for the shares to be released.
+    bool writer_waiting = false;
+    /// An exclusive holder died holding it and no holder has called mark_consistent() since:
+    /// every acquisition reports owner_died().
+    bool owner_died = false;
+    std::uint32_t exclusive_deaths = 0;   ///< exclusive holders that died holding it, ever
+    std::uint32_t shared_deaths = 0;      ///< shares the library released for dead holders, ever
 };
 
 /// The state of a region's mutex, as inspect() sees it.
@@ -310,8 +448,11 @@ struct RegionInfo {
     std::uint64_t created_at_ns = 0; ///< CLOCK_REALTIME
     LockState lock_state = LockState::free; ///< the region mutex: free, held, or its holder dead
     pid_t lock_holder = 0;           ///< pid recorded by the holder; 0 if none
-    /// A holder died and the next lock() has not yet reported it to the application.
+    /// A region lock holder died and no holder has called mark_consistent() since: every
+    /// lock() reports owner_died().
     bool owner_died_unreported = false;
+    std::uint32_t lock_deaths = 0;   ///< region lock holders that died holding it, ever
+    std::vector<LockInfo> locks;     ///< the lock table (Options::locks entries)
     /// A growth is under way, or its grower died (the next lock() finishes or undoes it).
     bool grow_in_progress = false;
     std::uint64_t grow_to = 0;       ///< its target size in usable bytes

@@ -56,9 +56,18 @@ std::string region_mutex_kind_problem(const pthread_mutex_t* m) {
            " (a mutex without the robust bit would hang every locker after a holder's death)";
 }
 
-std::uint64_t header_bytes(std::uint32_t max_attachers) noexcept {
-    std::uint64_t raw = kSlotTableOffset + std::uint64_t{max_attachers} * sizeof(AttacherSlot);
-    return *round_up(raw, page_size());
+LockTableLayout lock_table_layout(std::uint32_t max_attachers, std::uint32_t lock_count) noexcept {
+    auto up = [](std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; };
+    LockTableLayout l;
+    l.table_offset = up(kSlotTableOffset + std::uint64_t{max_attachers} * sizeof(AttacherSlot), sizeof(LockEntry));
+    l.records_offset = l.table_offset + std::uint64_t{lock_count} * sizeof(LockEntry);
+    l.row_stride = lock_count == 0 ? 0 : up(std::uint64_t{lock_count} * sizeof(ShareRecord), 64);
+    l.end = l.records_offset + std::uint64_t{max_attachers} * l.row_stride;
+    return l;
+}
+
+std::uint64_t header_bytes(std::uint32_t max_attachers, std::uint32_t locks) noexcept {
+    return *round_up(lock_table_layout(max_attachers, locks).end, page_size());
 }
 
 void stamp_home(RegionHeader& h, const std::filesystem::path& home, const std::filesystem::path& file) {
@@ -97,10 +106,12 @@ void validate_header(const RegionHeader& h, std::uint64_t backing_size,
     if (h.max_attachers == 0 || h.max_attachers > max_attachers_limit)
         corrupt(file, "max_attachers", "is " + num(h.max_attachers) + ", not in 1.." +
                                            num(max_attachers_limit));
-    if (h.header_size != header_bytes(h.max_attachers))
+    if (h.lock_count > max_locks_limit)
+        corrupt(file, "lock_count", "is " + num(h.lock_count) + ", not in 0.." + num(max_locks_limit));
+    if (h.header_size != header_bytes(h.max_attachers, h.lock_count))
         corrupt(file, "header_size", "is " + num(h.header_size) + ", but " +
                                          num(h.max_attachers) + " attacher slots need " +
-                                         num(header_bytes(h.max_attachers)));
+                                         num(header_bytes(h.max_attachers, h.lock_count)));
     if (h.backing < static_cast<std::uint32_t>(Backing::file) ||
         h.backing > static_cast<std::uint32_t>(Backing::heap))
         corrupt(file, "backing", "is " + num(h.backing) + ", not a known backing");

@@ -18,7 +18,8 @@ namespace shmregion::detail {
 
 inline constexpr char kRegionMagic[8] = {'S', 'H', 'M', 'R', 'E', 'G', 'N', '\x01'};
 inline constexpr char kLocatorMagic[8] = {'S', 'H', 'M', 'R', 'L', 'O', 'C', '\x01'};
-inline constexpr std::uint32_t kLayoutVersion = 1;
+/// 2: 64-byte attacher slots with a generation, the lock table and its share records.
+inline constexpr std::uint32_t kLayoutVersion = 2;
 /// Packs what must agree between builds that share a region: the size of pthread_mutex_t,
 /// the pointer size and a byte-order marker (a byte-swapped reader sees another value).
 inline constexpr std::uint32_t kLayoutWord =
@@ -35,8 +36,9 @@ inline constexpr std::uint32_t kValidRemoved = 0x44454144;  // "DEAD"
 /// Policy chosen at attach (Options::remove_on_last_detach): removed when the last attacher
 /// detaches; others may still join until then.
 inline constexpr std::uint32_t kFlagRemoveOnLastDetach = 1u << 0;
-/// A lock holder died and the library's own bookkeeping (attach, detach, reap) recovered
-/// the mutex: the next Region::lock() reports owner_died() to the application and clears it.
+/// A region lock holder died: every Region::lock() reports owner_died() to the application
+/// until a holder calls LockGuard::mark_consistent(), which clears it. Set by whoever
+/// recovered the mutex, the library's own bookkeeping (attach, detach, reap) included.
 inline constexpr std::uint32_t kFlagOwnerDiedUnreported = 1u << 1;
 /// unlink() / mark_for_removal() asked for removal: no new joins; removed at last detach.
 inline constexpr std::uint32_t kFlagUnlinkRequested = 1u << 2;
@@ -46,6 +48,9 @@ inline constexpr std::uint32_t kKnownFlags = kFlagRemoveOnLastDetach | kFlagOwne
 /// AttacherSlot::state
 inline constexpr std::uint32_t kSlotFree = 0;
 inline constexpr std::uint32_t kSlotInUse = 1;
+/// Reaped (its process died) while its share records still count shares of table locks:
+/// not reusable until the library has released them (sync/lock_table.hpp).
+inline constexpr std::uint32_t kSlotDead = 2;
 
 inline constexpr std::size_t kSegmentNameSize = 96;
 inline constexpr std::size_t kOriginSize = 512;
@@ -54,13 +59,16 @@ inline constexpr std::size_t kOriginSize = 512;
 inline constexpr std::uint64_t kMaxRegionBytes = 1ull << 46;
 
 struct AttacherSlot {
-    std::uint32_t state;           // kSlotFree / kSlotInUse
-    std::int32_t pid;              // for display and for regions without a file
-    std::uint64_t start_time;      // /proc/PID/stat field 22 (clock ticks after boot)
-    std::uint64_t pid_namespace;   // inode of /proc/PID/ns/pid
-    std::uint64_t attached_at_ns;  // CLOCK_REALTIME
+    std::uint32_t state;           //  0  kSlotFree / kSlotInUse / kSlotDead
+    std::int32_t pid;              //  4  for display and for regions without a file
+    std::uint64_t start_time;      //  8  /proc/PID/stat field 22 (clock ticks after boot)
+    std::uint64_t pid_namespace;   // 16  inode of /proc/PID/ns/pid
+    std::uint64_t attached_at_ns;  // 24  CLOCK_REALTIME
+    std::uint32_t generation;      // 32  bumped each time the slot is taken; kept when freed
+    std::uint8_t reserved[28];     // 36  zero
 };
-static_assert(sizeof(AttacherSlot) == 32);
+static_assert(sizeof(AttacherSlot) == 64);
+static_assert(offsetof(AttacherSlot, generation) == 32);
 
 /// The grow-in-progress record (RegionHeader::grow), written under the region lock by a
 /// grower before it extends the backing and cleared after it published the new size. A
@@ -108,7 +116,9 @@ struct RegionHeader {
     };
     std::uint64_t home_dev;           // 384  st_dev of the home directory at creation (0: unknown)
     std::uint64_t home_ino;           // 392  st_ino of the home directory at creation (0: unknown)
-    std::uint8_t reserved[112];       // 400  zero
+    std::uint32_t lock_count;         // 400  entries in the lock table (Options::locks)
+    std::uint32_t lock_deaths;        // 404  region mutex holders that died holding it
+    std::uint8_t reserved[104];       // 408  zero
     char origin[kOriginSize];         // 512  canonical path of the region's file at creation
 };
 inline constexpr std::size_t kSlotTableOffset = 1024;
@@ -123,7 +133,56 @@ static_assert(offsetof(RegionHeader, grow) == 192);
 static_assert(offsetof(RegionHeader, mutex) == 256);
 static_assert(offsetof(RegionHeader, home_dev) == 384);
 static_assert(offsetof(RegionHeader, home_ino) == 392);
+static_assert(offsetof(RegionHeader, lock_count) == 400);
 static_assert(offsetof(RegionHeader, origin) == 512);
+
+/// One lock of the lock table (docs/format.md, "Lock table"): a robust mutex that exclusive
+/// holders hold and that admits writers, and the lock word counting the shares.
+struct LockEntry {
+    union {                           //   0  robust, process-shared, error-checking (as the region's)
+        pthread_mutex_t mutex;
+        std::uint8_t mutex_space[48];
+    };
+    std::uint64_t word;               //  48  kShare* bits; same cache line as the mutex
+    std::int32_t holder_pid;          //  56  exclusive holder's pid, 0 if none (display)
+    std::uint32_t holder_slot;        //  60  exclusive holder's attacher slot + 1, 0 if none
+    std::uint32_t exclusive_deaths;   //  64  exclusive holders that died holding it
+    std::uint32_t shared_deaths;      //  68  shares released for dead holders
+    std::uint64_t last_sweep_ns;      //  72  CLOCK_MONOTONIC of the last search for dead shares
+    std::uint8_t reserved[48];        //  80  zero
+};
+static_assert(sizeof(pthread_mutex_t) <= 48);
+static_assert(sizeof(LockEntry) == 128);
+static_assert(offsetof(LockEntry, word) == 48);
+/// LockEntry::word. The low 32 bits are the futex a writer sleeps on while shares drain.
+inline constexpr std::uint64_t kShareCountMask = (1ull << 28) - 1;   // shares held
+inline constexpr std::uint64_t kShareOwnerDied = 1ull << 30;         // until mark_consistent()
+inline constexpr std::uint64_t kShareWriterWaiting = 1ull << 31;     // wake me when it drains
+inline constexpr std::uint64_t kShareSeqOne = 1ull << 32;            // bumped by every count change
+inline constexpr std::uint64_t kShareAcquire = kShareSeqOne + 1;     // fetch_add: +1 share
+inline constexpr std::uint64_t kShareRelease = kShareSeqOne - 1;     // fetch_add: -1 share
+
+/// A share record: how many shares of one lock one attacher slot holds, and whether the
+/// slot is in the middle of changing it (kRecordBusy).
+using ShareRecord = std::uint16_t;
+inline constexpr ShareRecord kRecordBusy = 0x8000;
+inline constexpr ShareRecord kRecordCountMask = 0x7FFF;
+
+/// Where the lock table and the share records lie in the header (all offsets from the
+/// header's start; docs/format.md).
+struct LockTableLayout {
+    std::uint64_t table_offset = 0;    ///< LockEntry[lock_count], 128-byte aligned
+    std::uint64_t records_offset = 0;  ///< one row of ShareRecord per attacher slot
+    std::uint64_t row_stride = 0;      ///< bytes per row (lock_count records, rounded to 64)
+    std::uint64_t end = 0;             ///< first byte after the records
+};
+LockTableLayout lock_table_layout(std::uint32_t max_attachers, std::uint32_t lock_count) noexcept;
+inline LockEntry* lock_at(RegionHeader* h, const LockTableLayout& l, std::uint32_t i) noexcept {
+    return reinterpret_cast<LockEntry*>(reinterpret_cast<char*>(h) + l.table_offset) + i;
+}
+inline ShareRecord* record_at(RegionHeader* h, const LockTableLayout& l, std::uint32_t slot, std::uint32_t i) noexcept {
+    return reinterpret_cast<ShareRecord*>(reinterpret_cast<char*>(h) + l.records_offset + slot * l.row_stride) + i;
+}
 
 /// The small file in home that locates a POSIX or System V segment.
 struct Locator {
@@ -170,8 +229,8 @@ inline bool region_mutex_kind_ok(const pthread_mutex_t* m) noexcept {
 /// the header_corrupt messages of validate_header and of the lock.
 std::string region_mutex_kind_problem(const pthread_mutex_t* m);
 
-/// Header bytes (rounded to pages) for a table of n slots.
-std::uint64_t header_bytes(std::uint32_t max_attachers) noexcept;
+/// Header bytes (rounded to pages) for a table of n slots and a lock table of `locks` locks.
+std::uint64_t header_bytes(std::uint32_t max_attachers, std::uint32_t locks) noexcept;
 
 inline AttacherSlot* slot_at(RegionHeader* h, std::uint32_t i) noexcept {
     return reinterpret_cast<AttacherSlot*>(reinterpret_cast<char*>(h) + kSlotTableOffset) + i;

@@ -15,25 +15,16 @@ SHMREGION_NAMESPACE_BEGIN
 
 using detail::RegionImpl;
 
-// ---- LockGuard ---------------------------------------------------------------------------
+// ---- LockGuard and SharedLockGuard -------------------------------------------------------
 
-LockGuard::LockGuard(RegionImpl* impl, bool owner_died) noexcept
-    : impl_(impl), owner_died_(owner_died), owner_pid_(detail::current_pid()) {
-    if (impl_) impl_->guard = this;
-}
-
-LockGuard::LockGuard(LockGuard&& other) noexcept
-    : impl_(std::exchange(other.impl_, nullptr)), owner_died_(other.owner_died_), owner_pid_(other.owner_pid_) {
-    if (impl_) impl_->guard = this;
+LockGuard::LockGuard(LockGuard&& other) noexcept {
+    if (other.node_.impl) other.node_.impl->relink(other.node_, node_);
 }
 
 LockGuard& LockGuard::operator=(LockGuard&& other) noexcept {
     if (this != &other) {
         unlock();
-        impl_ = std::exchange(other.impl_, nullptr);
-        owner_died_ = other.owner_died_;
-        owner_pid_ = other.owner_pid_;
-        if (impl_) impl_->guard = this;
+        if (other.node_.impl) other.node_.impl->relink(other.node_, node_);
     }
     return *this;
 }
@@ -41,10 +32,37 @@ LockGuard& LockGuard::operator=(LockGuard&& other) noexcept {
 LockGuard::~LockGuard() { unlock(); }
 
 void LockGuard::unlock() noexcept {
-    if (!impl_) return;
-    RegionImpl* impl = std::exchange(impl_, nullptr);
-    impl->guard = nullptr;
-    if (impl->owner_pid == detail::current_pid() && owner_pid_ == detail::current_pid()) impl->unlock();  // not a fork()ed copy
+    if (!node_.impl) return;
+    // Another thread's lock cannot be released here (error-checking): the guard lets go.
+    if (node_.impl->release(node_) != 0) node_.impl->forget(node_);
+}
+
+void LockGuard::mark_consistent() noexcept {
+    if (!node_.impl || node_.owner_pid != detail::current_pid()) return;
+    node_.impl->mark_consistent(node_);
+}
+
+SharedLockGuard::SharedLockGuard(SharedLockGuard&& other) noexcept {
+    if (other.node_.impl) other.node_.impl->relink(other.node_, node_);
+}
+
+SharedLockGuard& SharedLockGuard::operator=(SharedLockGuard&& other) noexcept {
+    if (this != &other) {
+        unlock();
+        if (other.node_.impl) other.node_.impl->relink(other.node_, node_);
+    }
+    return *this;
+}
+
+SharedLockGuard::~SharedLockGuard() { unlock(); }
+
+void SharedLockGuard::unlock() noexcept {
+    if (node_.impl) node_.impl->release(node_);
+}
+
+void SharedLockGuard::mark_consistent() noexcept {
+    if (!node_.impl || node_.owner_pid != detail::current_pid()) return;
+    node_.impl->mark_consistent(node_);
 }
 
 // ---- Region ------------------------------------------------------------------------------
@@ -94,7 +112,6 @@ decltype(auto) on(const char* operation, const std::unique_ptr<RegionImpl>& impl
 const std::string kEmptyString;
 const std::filesystem::path kEmptyPath;
 
-LockGuard lock_for_application(RegionImpl& r) { return r.application_lock(); }
 
 }  // namespace
 
@@ -131,8 +148,72 @@ io::EngineKind Region::io_engine() const noexcept {
     return impl_->engine_kind;
 }
 
-LockGuard Region::lock() { return on("lock", impl_, lock_for_application); }
-LockGuard Region::lock(std::error_code& ec) noexcept { return on("lock", impl_, ec, lock_for_application); }
+// ---- locks ---------------------------------------------------------------------------------
+
+namespace {
+using detail::Wait;
+auto region_lock(const Wait& w) {
+    return [w](RegionImpl& r) { return r.region_guard(w); };
+}
+auto exclusive(std::uint32_t index, const Wait& w) {
+    return [index, w](RegionImpl& r) { return r.exclusive_guard(index, w); };
+}
+auto shared(std::uint32_t index, const Wait& w) {
+    return [index, w](RegionImpl& r) { return r.shared_guard(index, w); };
+}
+}  // namespace
+
+LockGuard Region::lock() { return on("lock", impl_, region_lock(Wait::for_ever())); }
+LockGuard Region::lock(std::error_code& ec) noexcept { return on("lock", impl_, ec, region_lock(Wait::for_ever())); }
+LockGuard Region::try_lock_for(std::chrono::nanoseconds timeout) {
+    return on("try_lock_for", impl_, region_lock(Wait::within(timeout)));
+}
+LockGuard Region::try_lock_for(std::chrono::nanoseconds timeout, std::error_code& ec) noexcept {
+    return on("try_lock_for", impl_, ec, region_lock(Wait::within(timeout)));
+}
+
+std::uint32_t Region::lock_count() const noexcept { return attached() ? impl_->table.count : 0; }
+
+LockGuard Region::lock(std::uint32_t index) { return on("lock", impl_, exclusive(index, Wait::for_ever())); }
+LockGuard Region::lock(std::uint32_t index, std::error_code& ec) noexcept {
+    return on("lock", impl_, ec, exclusive(index, Wait::for_ever()));
+}
+LockGuard Region::try_lock(std::uint32_t index) { return on("try_lock", impl_, exclusive(index, Wait::try_only())); }
+LockGuard Region::try_lock(std::uint32_t index, std::error_code& ec) noexcept {
+    return on("try_lock", impl_, ec, exclusive(index, Wait::try_only()));
+}
+LockGuard Region::try_lock_for(std::uint32_t index, std::chrono::nanoseconds timeout) {
+    return on("try_lock_for", impl_, exclusive(index, Wait::within(timeout)));
+}
+LockGuard Region::try_lock_for(std::uint32_t index, std::chrono::nanoseconds timeout, std::error_code& ec) noexcept {
+    return on("try_lock_for", impl_, ec, exclusive(index, Wait::within(timeout)));
+}
+SharedLockGuard Region::lock_shared(std::uint32_t index) {
+    return on("lock_shared", impl_, shared(index, Wait::for_ever()));
+}
+SharedLockGuard Region::lock_shared(std::uint32_t index, std::error_code& ec) noexcept {
+    return on("lock_shared", impl_, ec, shared(index, Wait::for_ever()));
+}
+SharedLockGuard Region::try_lock_shared(std::uint32_t index) {
+    return on("try_lock_shared", impl_, shared(index, Wait::try_only()));
+}
+SharedLockGuard Region::try_lock_shared(std::uint32_t index, std::error_code& ec) noexcept {
+    return on("try_lock_shared", impl_, ec, shared(index, Wait::try_only()));
+}
+SharedLockGuard Region::try_lock_shared_for(std::uint32_t index, std::chrono::nanoseconds timeout) {
+    return on("try_lock_shared_for", impl_, shared(index, Wait::within(timeout)));
+}
+SharedLockGuard Region::try_lock_shared_for(std::uint32_t index, std::chrono::nanoseconds timeout,
+                                            std::error_code& ec) noexcept {
+    return on("try_lock_shared_for", impl_, ec, shared(index, Wait::within(timeout)));
+}
+
+AttacherIdentity Region::identity() const noexcept {
+    if (!attached() || !impl_->has_slot) return {};
+    return {impl_->slot, detail::load_acquire(detail::slot_at(impl_->hdr, impl_->slot)->generation)};
+}
+
+bool Region::alive(AttacherIdentity who) const noexcept { return attached() && impl_->alive(who); }
 
 void Region::grow(std::uint64_t new_size) {
     on("grow", impl_, [&](RegionImpl& r) { r.grow(new_size); });

@@ -3,6 +3,7 @@
 #include "region/region_impl.hpp"
 
 #include "sync/liveness.hpp"
+#include "sync/lock_table.hpp"
 #include "sync/robust_mutex.hpp"
 #include "sys/crash_point.hpp"
 #include "sys/failure.hpp"
@@ -48,8 +49,11 @@ void init_header(RegionImpl& r, const Options& o, const Sizes& s) {
     r.store->describe(h);
     if (!r.file.empty()) stamp_home(h, o.home, r.file);
     robust_mutex_init(&h.mutex);
+    h.lock_count = o.locks;
+    lock_table_init(h, lock_table_layout(o.max_attachers, o.locks), o.locks);
     // The creator is attacher 0. Nobody else can see the region yet, so no mutex is
     // needed; slot 0's liveness lock was taken with the pending file (PendingFile).
+    slot_at(&h, 0)->generation = 1;
     slot_fill_self(*slot_at(&h, 0));
     r.slot = 0;
     r.has_slot = true;
@@ -194,7 +198,10 @@ void recover_when_alone(RegionImpl& r) {
         robust_mutex_init(&r.hdr->mutex);
         r.hdr->lock_holder = 0;
         r.hdr->flags |= kFlagOwnerDiedUnreported;
+        ++r.hdr->lock_deaths;
     }
+    // The same for the lock table, whose shares all belong to attachers that are gone.
+    lock_table_reset_when_alone(r.table);
     // Nobody else can touch it now: a growth its (vanished) grower left half done.
     r.recover_growth();
 }
@@ -280,6 +287,7 @@ std::unique_ptr<RegionImpl> new_attach(const Options& o, const std::optional<io:
     r->home = o.home;
     r->owner_pid = current_pid();
     r->requested_engine = o.io_engine;
+    r->join_timeout = o.join_timeout;
     if (engine) {
         r->engine_kind = engine->engine;
         r->engine_forced = engine->forced;

@@ -21,10 +21,12 @@ Sizes creation_sizes(const Options& o) {
     if (o.max_attachers == 0 || o.max_attachers > max_attachers_limit)
         throw_failure(errc::invalid_options, {},
                       "max_attachers " + num(o.max_attachers) + " is not in 1.." + num(max_attachers_limit));
+    if (o.locks > max_locks_limit)
+        throw_failure(errc::invalid_options, {}, "locks " + num(o.locks) + " is not in 0.." + num(max_locks_limit));
     if (o.size == 0) throw_failure(errc::invalid_size, {}, "size 0: a region needs at least one byte");
     const std::uint64_t limit = kMaxRegionBytes;
     Sizes s{};
-    s.header = header_bytes(o.max_attachers);
+    s.header = header_bytes(o.max_attachers, o.locks);
     auto usable = round_up(o.size, page_size());
     if (!usable || *usable > limit - s.header)
         throw_failure(errc::invalid_size, {},

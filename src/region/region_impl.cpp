@@ -11,6 +11,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace shmregion::detail {
@@ -49,12 +50,11 @@ RegionImpl::RegionImpl() : fork_hook_(&RegionImpl::after_fork_in_child, this) {}
 
 RegionImpl::~RegionImpl() {
     stop_prefaults();
-    if (!release_guard() && guard) {
-        // Locked by a guard on another thread, which can no longer unlock it: empty the
-        // guard so it never touches this object again (the lock goes with the process).
-        guard->impl_ = nullptr;
-        guard = nullptr;
-    }
+    release_guards();
+    // Locked by a guard on another thread, which can no longer unlock it: empty the guards
+    // so that none touches this object again (the lock goes with the process).
+    for (GuardNode* n = guards; n; n = n->next) n->impl = nullptr;
+    guards = nullptr;
 }
 
 void RegionImpl::set_sizes(const RegionHeader& v) noexcept {
@@ -62,6 +62,20 @@ void RegionImpl::set_sizes(const RegionHeader& v) noexcept {
     region_bytes = v.region_size;
     max_region_bytes = v.max_region_size;
     generation = v.generation;
+    table.hdr = hdr;
+    table.layout = lock_table_layout(v.max_attachers, v.lock_count);
+    table.count = v.lock_count;
+    table.slots = v.max_attachers;
+    table.own_slot = has_slot ? slot : 0xFFFFFFFFu;
+    table.lock_fd = store ? store->lock_fd() : -1;
+    table.file = &file;
+}
+
+Deadline RegionImpl::library_deadline() const noexcept {
+    const auto now = std::chrono::steady_clock::now();
+    const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::time_point::max() - now - std::chrono::hours(24));
+    return now + std::clamp(join_timeout, std::chrono::milliseconds(0), room);
 }
 
 // ---- the I/O engine and prefault ----------------------------------------------------------
@@ -123,16 +137,6 @@ void RegionImpl::flush() {
 
 // ---- the lock ------------------------------------------------------------------------------
 
-bool RegionImpl::release_guard() noexcept {
-    if (!guard) return true;
-    // A guard inherited through fork() holds nothing in this process: the lock belongs to
-    // the parent's thread. Only the owner's guard unlocks.
-    if (owner_pid == current_pid() && unlock() != 0) return false;  // held by another thread
-    guard->impl_ = nullptr;
-    guard = nullptr;
-    return true;
-}
-
 void RegionImpl::check_owner() const {
     if (owner_pid != current_pid())
         throw_failure(errc::wrong_process, file,
@@ -141,32 +145,34 @@ void RegionImpl::check_owner() const {
 }
 
 bool RegionImpl::lock(Deadline deadline, bool for_application) {
-    const LockOutcome out = robust_mutex_lock(&hdr->mutex, deadline, file);
-    hdr->lock_holder = current_pid();
     bool died = false;
+    if (!lock_for_application(Wait::from(deadline), died) && !for_application)
+        throw_failure(errc::lock_timeout, file, lock_name(file, kRegionMutex) + ": timed out waiting for the holder");
+    return died;
+}
+
+bool RegionImpl::lock_for_application(const Wait& wait, bool& died) {
+    const LockOutcome out = robust_mutex_acquire(&hdr->mutex, wait, file);
+    if (out == LockOutcome::busy) return false;
+    hdr->lock_holder = current_pid();
     if (out == LockOutcome::owner_died) {
         recover_growth();
         reap_dead();
         hdr->flags |= kFlagOwnerDiedUnreported;
+        ++hdr->lock_deaths;
         robust_mutex_consistent(&hdr->mutex);
-        died = true;
     }
-    if (!for_application) return died;
-    try {
-        refresh();  // the application sees a grown region under its lock
-    } catch (...) {
-        unlock();
-        throw;
-    }
-    // Whoever recovered the mutex, the application hears of the death exactly once.
+    // Until a holder marks it consistent, every acquisition hears of the death.
     died = (hdr->flags & kFlagOwnerDiedUnreported) != 0;
-    hdr->flags &= ~kFlagOwnerDiedUnreported;
-    return died;
-}
-
-LockGuard RegionImpl::application_lock() {
-    const bool died = lock(std::nullopt, true);
-    return LockGuard(this, died);
+    if (load_acquire(hdr->generation) != generation) {
+        try {
+            refresh();  // the application sees a grown region under its lock
+        } catch (...) {
+            unlock();
+            throw;
+        }
+    }
+    return true;
 }
 
 int RegionImpl::unlock() noexcept {
@@ -174,14 +180,144 @@ int RegionImpl::unlock() noexcept {
     return robust_mutex_unlock(&hdr->mutex);
 }
 
+// ---- guards --------------------------------------------------------------------------------
+
+namespace {
+void link_node(GuardNode*& head, GuardNode& n) noexcept {
+    n.prev = nullptr;
+    n.next = head;
+    if (head) head->prev = &n;
+    head = &n;
+}
+void unlink_node(GuardNode*& head, GuardNode& n) noexcept {
+    if (n.prev) n.prev->next = n.next;
+    else head = n.next;
+    if (n.next) n.next->prev = n.prev;
+    n.prev = n.next = nullptr;
+    n.impl = nullptr;
+}
+}  // namespace
+
+void RegionImpl::check_index(std::uint32_t index) const {
+    if (index >= table.count)
+        throw Failure{std::make_error_code(std::errc::invalid_argument), file,
+                      "lock index " + std::to_string(index) + " is out of range: " + describe(file, store->kind()) +
+                          " has a lock table of " + std::to_string(table.count) +
+                          (table.count == 1 ? " lock" : " locks") +
+                          (table.count == 0 ? " (Options::locks at creation)" : "")};
+}
+
+LockGuard RegionImpl::region_guard(const Wait& wait) {
+    LockGuard g;
+    bool died = false;
+    if (!lock_for_application(wait, died)) return g;
+    GuardNode& n = g.node_;
+    n.impl = this;
+    n.index = kRegionLockIndex;
+    n.shared = false;
+    n.owner_died = died;
+    n.owner_pid = owner_pid;
+    link_node(guards, n);
+    return g;
+}
+
+LockGuard RegionImpl::exclusive_guard(std::uint32_t index, const Wait& wait) {
+    check_index(index);
+    LockGuard g;
+    const Acquired a = exclusive_acquire(table, index, wait);
+    if (!a.held) return g;
+    GuardNode& n = g.node_;
+    n.impl = this;
+    n.index = index;
+    n.shared = false;
+    n.owner_died = a.owner_died;
+    n.owner_pid = owner_pid;
+    link_node(guards, n);
+    return g;
+}
+
+SharedLockGuard RegionImpl::shared_guard(std::uint32_t index, const Wait& wait) {
+    check_index(index);
+    SharedLockGuard g;
+    const Acquired a = shared_acquire(table, index, wait);
+    if (!a.held) return g;
+    GuardNode& n = g.node_;
+    n.impl = this;
+    n.index = index;
+    n.shared = true;
+    n.owner_died = a.owner_died;
+    n.owner_pid = owner_pid;
+    link_node(guards, n);
+    return g;
+}
+
+int RegionImpl::release(GuardNode& n) noexcept {
+    // A guard inherited through fork() holds nothing in this process: the lock belongs to
+    // the parent. Only the owner's guard releases.
+    if (n.owner_pid == current_pid() && owner_pid == current_pid() && hdr) {
+        int rc = 0;
+        if (n.index == kRegionLockIndex) rc = unlock();
+        else if (n.shared) shared_release(table, n.index);
+        else rc = exclusive_release(table, n.index);
+        if (rc != 0) return rc;
+    }
+    unlink_node(guards, n);
+    return 0;
+}
+
+void RegionImpl::forget(GuardNode& n) noexcept { unlink_node(guards, n); }
+
+void RegionImpl::mark_consistent(GuardNode& n) noexcept {
+    if (!hdr) return;
+    n.owner_died = false;
+    if (n.index == kRegionLockIndex) hdr->flags &= ~kFlagOwnerDiedUnreported;  // we hold the region lock
+    else lock_mark_consistent(table, n.index);
+}
+
+bool RegionImpl::alive(AttacherIdentity who) const noexcept {
+    if (who.slot >= slots || who.generation == 0) return false;
+    const AttacherSlot& s = *slot_at(hdr, who.slot);
+    if (load_acquire(s.state) != kSlotInUse || load_acquire(s.generation) != who.generation) return false;
+    if (has_slot && who.slot == slot) return true;  // this very attach
+    return slot_alive(s, who.slot, store ? store->lock_fd() : -1);
+}
+
+void RegionImpl::relink(GuardNode& from, GuardNode& to) noexcept {
+    to = from;
+    if (to.prev) to.prev->next = &to;
+    else guards = &to;
+    if (to.next) to.next->prev = &to;
+    from.impl = nullptr;
+    from.prev = from.next = nullptr;
+}
+
+GuardNode* RegionImpl::region_lock_guard() const noexcept {
+    for (GuardNode* n = guards; n; n = n->next)
+        if (n->index == kRegionLockIndex && n->owner_pid == current_pid()) return n;
+    return nullptr;
+}
+
+bool RegionImpl::release_guards() noexcept {
+    bool all = true;
+    for (GuardNode* n = guards; n;) {
+        GuardNode* next = n->next;
+        if (release(*n) != 0) all = false;  // held by another thread: kept
+        n = next;
+    }
+    // Shares taken without a guard (the C API) or left by a guard another thread holds.
+    if (hdr && has_slot && owner_pid == current_pid())
+        for (std::uint32_t i = 0; i < table.count; ++i) shared_release_all(table, i);
+    return all;
+}
+
 void RegionImpl::mark_for_removal() {
-    lock(std::nullopt);
+    lock(library_deadline());
     hdr->flags |= kFlagUnlinkRequested;
     unlock();
 }
 
 std::size_t RegionImpl::reap_dead_locked() {
-    lock(std::nullopt);
+    lock(library_deadline());
     const std::size_t n = reap_dead();
     unlock();
     return n;
@@ -191,12 +327,14 @@ std::size_t RegionImpl::reap_dead_locked() {
 
 std::size_t RegionImpl::reap_dead() noexcept {
     return reap_dead_slots(*hdr, slots, store ? store->lock_fd() : -1,
-                           has_slot ? std::optional<std::uint32_t>(slot) : std::nullopt);
+                           has_slot ? std::optional<std::uint32_t>(slot) : std::nullopt, table);
 }
 
 void RegionImpl::take_slot() {
     slot = take_free_slot(*hdr, slots, store->lock_fd(), file);
     has_slot = true;
+    table.own_slot = slot;
+    table.lock_fd = store->lock_fd();
 }
 
 void RegionImpl::join_after_fork() {
@@ -206,7 +344,7 @@ void RegionImpl::join_after_fork() {
         throw_failure(errc::invalid_options, {},
                       "a " + std::string(store->traits().name) +
                           " region is private memory: a fork()ed child has only a copy");
-    release_guard();    // the parent's guard, copied by fork(): emptied, nothing unlocked
+    release_guards();   // the parent's guards, copied by fork(): emptied, nothing unlocked
     stop_prefaults();   // the parent's jobs: their threads are not in this process
     background = {};
     if (!engine_forced) engine_chosen = false;  // chosen again: this process's seccomp filter and limits
@@ -214,8 +352,9 @@ void RegionImpl::join_after_fork() {
     if (store->lock_fd() >= 0) presence_share(store->lock_fd(), file, std::nullopt);
     owner_pid = current_pid();
     has_slot = false;
+    table.own_slot = 0xFFFFFFFFu;
     created = false;
-    lock(std::nullopt);
+    lock(library_deadline());
     try {
         refresh();
         reap_dead();
@@ -247,8 +386,8 @@ void RegionImpl::remove_region() {
 }
 
 void RegionImpl::detach() {
-    if (!release_guard())
-        throw_errno(EPERM, "detach: the region lock is held by a LockGuard of another thread; release it there first");
+    if (!release_guards())
+        throw_errno(EPERM, "detach: a lock of this attach is held by a LockGuard of another thread; release it there first");
     stop_prefaults();  // no job of ours touches the region once it is left
     if (owner_pid != current_pid() || !has_slot) {
         // Another process's attach inherited through fork(), or one that never finished:
@@ -258,24 +397,34 @@ void RegionImpl::detach() {
         return;
     }
     std::optional<Failure> failure;
-    lock(std::nullopt);
-    reap_dead();  // counts us among the live
-    AttacherSlot& mine = *slot_at(hdr, slot);
-    const SelfIdentity& me = self_identity();
-    if (mine.state == kSlotInUse && mine.pid == me.pid && mine.start_time == me.start_time) {
-        std::memset(&mine, 0, sizeof mine);
-        if (hdr->ref_count > 0) --hdr->ref_count;
-    }  // else someone took us for dead and reused the slot: it is not ours to clear
+    bool locked = false;
+    try {
+        lock(library_deadline());
+        locked = true;
+    } catch (Failure& f) {
+        // The region lock stayed held (a stopped holder) past the join timeout. Leave anyway:
+        // once our liveness lock is dropped below, the next locker reaps our slot as dead.
+        failure = std::move(f);
+    }
+    if (locked) {
+        reap_dead();  // counts us among the live
+        AttacherSlot& mine = *slot_at(hdr, slot);
+        const SelfIdentity& me = self_identity();
+        if (mine.state == kSlotInUse && mine.pid == me.pid && mine.start_time == me.start_time) {
+            slot_clear(mine);
+            if (hdr->ref_count > 0) --hdr->ref_count;
+        }  // else someone took us for dead and reused the slot: it is not ours to clear
+    }
     has_slot = false;
     SHMREGION_CRASH_POINT("detach.after_slot_clear");
-    if (hdr->ref_count == 0 && (hdr->flags & kRemoveAtLastDetach)) {
+    if (locked && hdr->ref_count == 0 && (hdr->flags & kRemoveAtLastDetach)) {
         try {
             remove_region();
         } catch (Failure& f) {
             failure = std::move(f);
         }
     }
-    unlock();
+    if (locked) unlock();
     // Released explicitly: whatever else may share the description (a child forked while
     // this attach was being made), this attacher is gone.
     if (store && store->lock_fd() >= 0) release_attacher_locks(store->lock_fd(), slot);

@@ -11,6 +11,8 @@
 #include "backing/backing.hpp"
 #include "io/engine_impl.hpp"
 #include "format/header.hpp"
+#include "sync/lock_table.hpp"
+#include "sync/robust_mutex.hpp"
 #include "sys/fork_safety.hpp"
 
 #include <shmregion/options.hpp>
@@ -53,14 +55,42 @@ public:
     static void after_fork_in_child(void* self) noexcept;
 
     /// Takes the robust mutex; on owner death repairs the header and marks it consistent.
-    /// Returns true if a holder died since the application last heard of it: at once for
-    /// an application lock (for_application), otherwise the death is left in the header
-    /// (kFlagOwnerDiedUnreported) for the next application lock to report.
+    /// Returns true if a holder died and no application holder has marked the region lock
+    /// consistent since (kFlagOwnerDiedUnreported); the library's own uses ignore it.
+    /// Throws lock_timeout when the deadline passes.
     bool lock(Deadline deadline, bool for_application = false);
-    /// Region::lock(): the lock for the application, held by the guard returned.
-    LockGuard application_lock();
+    /// The region lock for the application (Region::lock, try_lock_for): false if `wait` ran
+    /// out; `died` as lock()'s result.
+    bool lock_for_application(const Wait& wait, bool& died);
     /// 0, or EPERM if another thread holds the lock.
     int unlock() noexcept;
+
+    /// The lock table (sizes from the validated header; own_slot and lock_fd kept current).
+    LockTable table;
+    /// Throws invalid_argument unless index < table.count.
+    void check_index(std::uint32_t index) const;
+    /// Region::lock()/try_lock_for(): the region lock into a guard; empty if `wait` ran out.
+    LockGuard region_guard(const Wait& wait);
+    /// Region::lock(index) and the try forms: lock `index` exclusively into a guard.
+    LockGuard exclusive_guard(std::uint32_t index, const Wait& wait);
+    /// Region::lock_shared(index) and the try forms.
+    SharedLockGuard shared_guard(std::uint32_t index, const Wait& wait);
+    /// Releases what a guard of this attach holds and unlinks it. 0, or EPERM (an exclusive
+    /// lock held by another thread: the guard is kept).
+    int release(GuardNode& n) noexcept;
+    /// Unlinks a guard without releasing anything.
+    void forget(GuardNode& n) noexcept;
+    /// LockGuard/SharedLockGuard::mark_consistent().
+    void mark_consistent(GuardNode& n) noexcept;
+    /// Region::alive().
+    bool alive(AttacherIdentity who) const noexcept;
+    /// Moves a guard's link from `from` to `to` (guard move).
+    void relink(GuardNode& from, GuardNode& to) noexcept;
+    /// The guards holding locks of this attach (a list through GuardNode::prev/next).
+    GuardNode* guards = nullptr;
+    /// The guard holding the region lock, if any.
+    GuardNode* region_lock_guard() const noexcept;
+
     /// Under the lock: drops dead attachers (never our own slot) and rebuilds ref_count.
     std::size_t reap_dead() noexcept;
     /// Under the lock, with no attacher left: marks the header removed and removes the
@@ -89,6 +119,7 @@ public:
     std::uint64_t region_bytes = 0;
     std::uint64_t max_region_bytes = 0;
     std::uint64_t generation = 0;
+    /// Also sets up `table` from it (hdr must be set).
     void set_sizes(const RegionHeader& validated) noexcept;
     std::uint64_t usable_size() const noexcept { return region_bytes - header_bytes; }
     std::uint64_t usable_max() const noexcept { return max_region_bytes - header_bytes; }
@@ -103,9 +134,11 @@ public:
     void grow_locked(std::uint64_t new_region);
     /// Under the lock, after a holder died: finishes or undoes a growth it left half done.
     void recover_growth() noexcept;
-    /// Releases an outstanding guard's lock and empties the guard. False (guard kept) if
-    /// the lock belongs to another thread of this process.
-    bool release_guard() noexcept;
+    /// Releases every outstanding guard's lock and empties the guards, and the shares this
+    /// attach's records still count. False if a lock belongs to another thread of this
+    /// process (its guard is kept). In a fork()ed child (inherited guards) it empties them
+    /// and releases nothing: the locks are the parent's.
+    bool release_guards() noexcept;
 
     /// The I/O engine: as asked for (Options::io_engine), and as chosen when an operation
     /// first needs one (at attach if Options named one; again in a fork()ed child's
@@ -137,9 +170,11 @@ public:
     void stop_prefaults() noexcept;
 
     bool has_slot = false;
-    /// The LockGuard that holds the mutex for this attach, if any (kept current by the
-    /// guard's moves). Detach releases it first, so a guard never outlives its lock.
-    LockGuard* guard = nullptr;
+    /// How long the library's own waits for the region lock may take (Options::join_timeout):
+    /// attach, detach, mark_for_removal, reap_dead_attachers.
+    std::chrono::milliseconds join_timeout{5000};
+    /// now + join_timeout, clamped.
+    Deadline library_deadline() const noexcept;
 
 private:
     ForkChildHook fork_hook_;  // last: unregistered before anything it touches goes

@@ -12,6 +12,19 @@
 
 namespace shmregion::detail {
 
+Wait Wait::within(std::chrono::nanoseconds timeout) noexcept {
+    if (timeout <= std::chrono::nanoseconds::zero()) return try_only();
+    const auto now = std::chrono::steady_clock::now();
+    // A timeout too large to add is "practically forever".
+    if (timeout > std::chrono::steady_clock::time_point::max() - now) return for_ever();
+    return until_time(now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout));
+}
+
+std::string lock_name(const std::filesystem::path& file, std::uint32_t index) {
+    std::string what = index == kRegionMutex ? std::string("region lock") : "lock " + std::to_string(index);
+    return file.empty() ? what : what + " of " + file.string();
+}
+
 void robust_mutex_init(pthread_mutex_t* m) {
     pthread_mutexattr_t a;
     int rc = pthread_mutexattr_init(&a);
@@ -23,56 +36,84 @@ void robust_mutex_init(pthread_mutex_t* m) {
 
 namespace {
 
-std::string region_of(const std::filesystem::path& file) {
-    return file.empty() ? std::string("region lock") : "region lock of " + file.string();
+[[noreturn]] void corrupt_mutex(const std::filesystem::path& file, std::uint32_t index, const std::string& why) {
+    const std::string where = file.empty() ? std::string("the region") : file.string();
+    const std::string field = index == kRegionMutex ? std::string("mutex") : "locks[" + std::to_string(index) + "].mutex";
+    throw_failure(errc::header_corrupt, file, "header of " + where + ": field '" + field + "' " + why);
 }
 
-[[noreturn]] void corrupt_mutex(const std::filesystem::path& file, const std::string& why) {
-    throw_failure(errc::header_corrupt, file,
-                  "header of " + (file.empty() ? std::string("the region") : file.string()) + ": field 'mutex' " + why);
+/// What a pthread lock call's result means; ETIMEDOUT and EBUSY are busy.
+LockOutcome outcome(int rc, const std::filesystem::path& file, std::uint32_t index) {
+    switch (rc) {
+        case 0: return LockOutcome::acquired;
+        case EOWNERDEAD: return LockOutcome::owner_died;
+        case EBUSY:
+        case ETIMEDOUT: return LockOutcome::busy;
+        case ENOTRECOVERABLE:
+            throw_failure(errc::lock_not_recoverable, file,
+                          lock_name(file, index) + ": a holder died and the lock was never made consistent");
+        case EDEADLK: throw_errno(rc, lock_name(file, index) + ": this thread already holds it");
+        case EINVAL: corrupt_mutex(file, index, "is not a usable mutex (pthread_mutex_lock: Invalid argument)");
+        default: throw_errno(rc, lock_name(file, index));
+    }
+}
+
+timespec to_timespec(std::chrono::steady_clock::time_point t) {
+    // steady_clock is CLOCK_MONOTONIC on Linux; clocklock measures the same clock.
+    const auto since = t.time_since_epoch();
+    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(since);
+    timespec ts{};
+    ts.tv_sec = static_cast<time_t>(secs.count());
+    ts.tv_nsec = static_cast<long>(std::chrono::duration_cast<std::chrono::nanoseconds>(since - secs).count());
+    return ts;
+}
+
+LockOutcome wait_for_mutex(pthread_mutex_t* m, const Wait& wait, const std::filesystem::path& file,
+                           std::uint32_t index) {
+    for (;;) {
+        const auto now = std::chrono::steady_clock::now();
+        if (wait.kind == Wait::until && now >= wait.deadline) return LockOutcome::busy;
+        auto wake = now + kRecheckPeriod;
+        if (wait.kind == Wait::until && wait.deadline < wake) wake = wait.deadline;
+        const timespec ts = to_timespec(wake);
+        const LockOutcome out = outcome(pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts), file, index);
+        if (out != LockOutcome::busy) return out;
+        // Timed out: the holder is still there, or a wake-up was lost; look again.
+    }
 }
 
 }  // namespace
 
-LockOutcome robust_mutex_lock(pthread_mutex_t* m, std::optional<std::chrono::steady_clock::time_point> deadline,
-                              const std::filesystem::path& file) {
+LockOutcome robust_mutex_acquire(pthread_mutex_t* m, const Wait& wait, const std::filesystem::path& file,
+                                 std::uint32_t index) {
     // One load: a mutex whose robust bit was flipped off would hang every locker after
     // its holder's death, silently. Refuse it instead.
-    if (!region_mutex_kind_ok(m)) corrupt_mutex(file, region_mutex_kind_problem(m));
-    int rc;
-    if (deadline) {
-        // steady_clock is CLOCK_MONOTONIC on Linux; clocklock measures the same clock.
-        auto since = deadline->time_since_epoch();
-        auto secs = std::chrono::duration_cast<std::chrono::seconds>(since);
-        timespec ts{};
-        ts.tv_sec = static_cast<time_t>(secs.count());
-        ts.tv_nsec = static_cast<long>(std::chrono::duration_cast<std::chrono::nanoseconds>(since - secs).count());
-        rc = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
-    } else {
-        rc = pthread_mutex_lock(m);
-    }
-    switch (rc) {
-        case 0: return LockOutcome::acquired;
-        case EOWNERDEAD: return LockOutcome::owner_died;
-        case ETIMEDOUT:
-            throw_failure(errc::lock_timeout, file, region_of(file) + ": timed out waiting for the holder");
-        case ENOTRECOVERABLE:
-            throw_failure(errc::lock_not_recoverable, file,
-                          region_of(file) + ": a holder died and the lock was never made consistent");
-        case EDEADLK: throw_errno(rc, region_of(file) + ": this thread already holds it");
-        case EINVAL: corrupt_mutex(file, "is not a usable mutex (pthread_mutex_lock: Invalid argument)");
-        default: throw_errno(rc, region_of(file));
-    }
+    if (!region_mutex_kind_ok(m)) corrupt_mutex(file, index, region_mutex_kind_problem(m));
+    const LockOutcome out = outcome(pthread_mutex_trylock(m), file, index);
+    if (out != LockOutcome::busy || wait.kind == Wait::none) return out;
+    return wait_for_mutex(m, wait, file, index);
+}
+
+LockOutcome robust_mutex_lock(pthread_mutex_t* m, std::optional<std::chrono::steady_clock::time_point> deadline,
+                              const std::filesystem::path& file) {
+    const LockOutcome out = robust_mutex_acquire(m, Wait::from(deadline), file);
+    if (out == LockOutcome::busy)
+        throw_failure(errc::lock_timeout, file, lock_name(file, kRegionMutex) + ": timed out waiting for the holder");
+    return out;
 }
 
 void robust_mutex_consistent(pthread_mutex_t* m) noexcept { pthread_mutex_consistent(m); }
 
 int robust_mutex_unlock(pthread_mutex_t* m) noexcept { return pthread_mutex_unlock(m); }
 
-MutexPeek robust_mutex_peek(const pthread_mutex_t* m) noexcept {
+int robust_mutex_word(const pthread_mutex_t* m) noexcept {
     // glibc keeps the futex word in __data.__lock: the owner's TID, plus FUTEX_OWNER_DIED
-    // when the kernel found the owner dead. Reading it writes nothing.
-    int word = std::atomic_ref<int>(const_cast<int&>(m->__data.__lock)).load(std::memory_order_acquire);
+    // when the kernel found the owner dead and FUTEX_WAITERS when someone sleeps on it.
+    return std::atomic_ref<int>(const_cast<int&>(m->__data.__lock)).load(std::memory_order_seq_cst);
+}
+
+MutexPeek robust_mutex_peek(const pthread_mutex_t* m) noexcept {
+    const int word = robust_mutex_word(m);
     MutexPeek p;
     p.owner_tid = word & FUTEX_TID_MASK;
     p.owner_died = (word & FUTEX_OWNER_DIED) != 0;

@@ -4,29 +4,63 @@
 // interprocess_mutex would leave every other process blocked forever when a holder is
 // killed. Owner death is reported as a value, never as an exception, so the caller can
 // repair what the dead holder left half-done before marking the mutex consistent.
+//
+// Waiters never sleep unboundedly: glibc's unlock (and the kernel, when an owner dies)
+// wakes one waiter, and a waiter killed right after that wake-up takes it with it, leaving
+// the others asleep on a free mutex. So a waiter sleeps at most kRecheckPeriod at a time
+// and looks again (pthread_mutex_clocklock), which bounds that loss without any process
+// polling while nobody waits.
 #pragma once
 
 #include <pthread.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string>
 
 namespace shmregion::detail {
 
-enum class LockOutcome { acquired, owner_died };
+/// acquired / owner_died: held (owner_died: the previous holder died holding it; the caller
+/// must call robust_mutex_consistent() before unlocking). busy: not acquired, because a
+/// try found it held or the deadline passed.
+enum class LockOutcome { acquired, owner_died, busy };
+
+/// How long to wait: Wait::forever(), Wait::none() (a try), or until a CLOCK_MONOTONIC
+/// deadline.
+struct Wait {
+    enum Kind { forever, none, until } kind = forever;
+    std::chrono::steady_clock::time_point deadline{};
+    static Wait for_ever() noexcept { return {}; }
+    static Wait try_only() noexcept { return {none, {}}; }
+    static Wait until_time(std::chrono::steady_clock::time_point t) noexcept { return {until, t}; }
+    /// now + timeout (a timeout of zero or less is a try).
+    static Wait within(std::chrono::nanoseconds timeout) noexcept;
+    static Wait from(std::optional<std::chrono::steady_clock::time_point> d) noexcept {
+        return d ? until_time(*d) : for_ever();
+    }
+};
+
+/// The longest a waiter sleeps before it looks at the lock word again.
+inline constexpr std::chrono::milliseconds kRecheckPeriod{10};
+
+/// Names a lock in messages: "region lock of /var/db/jobs.region", "lock 3 of ...".
+inline constexpr std::uint32_t kRegionMutex = 0xFFFFFFFFu;
+std::string lock_name(const std::filesystem::path& file, std::uint32_t index);
 
 /// Initialises a mutex in fresh shared memory with the format's attributes
 /// (format/header.hpp, region_mutex_attributes). Throws Failure.
 void robust_mutex_init(pthread_mutex_t* m);
 
-
-/// Locks, waiting until `deadline` (CLOCK_MONOTONIC) if given, forever otherwise. `file`
-/// names the region in messages. Throws Failure: errc::lock_timeout,
+/// Locks as `wait` says. `file` and `index` name the lock in messages. Throws Failure:
 /// errc::lock_not_recoverable, errc::header_corrupt (the kind word is not ours, or pthreads
 /// says EINVAL: the mutex bytes were overwritten), EDEADLK (this thread holds it already).
-/// On owner_died the caller holds the lock and must call robust_mutex_consistent() before
-/// unlocking, or the mutex becomes unrecoverable.
+/// The uncontended path is one pthread_mutex_trylock.
+LockOutcome robust_mutex_acquire(pthread_mutex_t* m, const Wait& wait, const std::filesystem::path& file,
+                                 std::uint32_t index = kRegionMutex);
+/// As robust_mutex_acquire, but a deadline that passes is errc::lock_timeout (the library's
+/// own waits: attach, detach, removal).
 LockOutcome robust_mutex_lock(pthread_mutex_t* m, std::optional<std::chrono::steady_clock::time_point> deadline,
                               const std::filesystem::path& file);
 void robust_mutex_consistent(pthread_mutex_t* m) noexcept;
@@ -39,5 +73,7 @@ struct MutexPeek {
     bool owner_died = false; ///< the kernel marked the previous owner dead
 };
 MutexPeek robust_mutex_peek(const pthread_mutex_t* m) noexcept;
+/// The whole futex word (0: free, nobody died), for the lock table's readers.
+int robust_mutex_word(const pthread_mutex_t* m) noexcept;
 
 }  // namespace shmregion::detail

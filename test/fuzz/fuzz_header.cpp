@@ -57,7 +57,7 @@ void check_accepted(const RegionHeader& h, std::uint64_t backing_size, Backing e
     require(h.version == kLayoutVersion && h.layout == kLayoutWord, "accepted: version and layout");
     require(h.page_size == page_size(), "accepted: page size");
     require(h.max_attachers >= 1 && h.max_attachers <= max_attachers_limit, "accepted: max_attachers in range");
-    require(h.header_size == header_bytes(h.max_attachers), "accepted: header_size");
+    require(h.header_size == header_bytes(h.max_attachers, h.lock_count), "accepted: header_size");
     require(kSlotTableOffset + std::uint64_t{h.max_attachers} * sizeof(AttacherSlot) <= h.header_size,
             "accepted: the attacher table fits in the header");
     require(h.header_size < h.region_size, "accepted: region larger than its header");

@@ -85,7 +85,7 @@ Made make(Backing backing, const fs::path& root) {
     o.max_size = (backing == Backing::sysv) ? 0 : 4 * 4096;
     o.max_attachers = 4;
     m.region = Region::attach(o);
-    const auto header_size = detail::header_bytes(o.max_attachers);
+    const auto header_size = detail::header_bytes(o.max_attachers, o.locks);
     const auto* base = static_cast<const std::uint8_t*>(m.region.data()) - header_size;
     m.memory.assign(base, base + header_size + m.region.size());
     if (backing == Backing::file || backing == Backing::posix || backing == Backing::sysv)

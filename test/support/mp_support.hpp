@@ -164,10 +164,10 @@ private:
 // ---- the header of an attached region ----------------------------------------------------
 
 /// The header of an attached region, found in front of data() (the header is
-/// header_bytes(max_attachers) long). Throws if the magic is not there.
+/// header_bytes(max_attachers, r.lock_count()) long). Throws if the magic is not there.
 inline const detail::RegionHeader* header_of(const Region& r, std::uint32_t max_attachers) {
     auto* h = reinterpret_cast<const detail::RegionHeader*>(static_cast<const char*>(r.data()) -
-                                                            detail::header_bytes(max_attachers));
+                                                            detail::header_bytes(max_attachers, r.lock_count()));
     if (std::memcmp(h->magic, detail::kRegionMagic, sizeof h->magic) != 0)
         throw std::runtime_error("no region header in front of data()");
     return h;

@@ -361,7 +361,7 @@ BOOST_DATA_TEST_CASE(grow_in_place_or_not_growable, test::backing_data(BackingSe
 // reports owner_died() and sees the byte; the lock after it does not report it again, nor
 // does another process's; the dead attacher is gone (reap finds nobody; a named region's
 // inspect() shows the lock free and one live attacher).
-BOOST_DATA_TEST_CASE(a_lock_holder_killed_gives_owner_died_once, test::backing_data(BackingSet::cross_process),
+BOOST_DATA_TEST_CASE(a_lock_holder_killed_gives_owner_died_until_marked_consistent, test::backing_data(BackingSet::cross_process),
                      backing_name) {
     mptest::Home home;
     mptest::Children children;
@@ -402,10 +402,17 @@ BOOST_DATA_TEST_CASE(a_lock_holder_killed_gives_owner_died_once, test::backing_d
         BOOST_TEST(g.owns_lock());
         BOOST_TEST(g.owner_died(), "the first lock() after the holder's death did not report it");
         BOOST_TEST(bytes_of(r)[0] == 'h');
+        // Not marked consistent (as if this holder died while repairing): still reported.
     }
     {
         LockGuard g = r.lock();
-        BOOST_TEST(!g.owner_died(), "owner_died() was reported twice");
+        BOOST_TEST(g.owner_died(), "owner_died() was forgotten before anybody marked the lock consistent");
+        g.mark_consistent();
+        BOOST_TEST(!g.owner_died());
+    }
+    {
+        LockGuard g = r.lock();
+        BOOST_TEST(!g.owner_died(), "owner_died() was reported after mark_consistent()");
     }
     BOOST_TEST(r.reap_dead_attachers() == 0u, "the dead holder's slot was not dropped when its lock was recovered");
     const int rc = in_second_attacher(t, r, o, children, [&](Region& j) -> int {

@@ -98,7 +98,7 @@ std::vector<LocatorCorruption> locator_corruptions(Backing b) {
     std::vector<LocatorCorruption> v = {
         {"magic flipped", [](std::string& s) { s[0] = static_cast<char>(s[0] ^ 1); }, errc::bad_magic, "'magic'"},
         {"magic zero", loc_fields([](Locator& l) { std::memset(l.magic, 0, sizeof l.magic); }), errc::bad_magic, "'magic'"},
-        {"version 2", loc_fields([](Locator& l) { l.version = 2; }), errc::version_mismatch, "'version'"},
+        {"version + 1", loc_fields([](Locator& l) { l.version = detail::kLayoutVersion + 1; }), errc::version_mismatch, "'version'"},
         {"version 0", loc_fields([](Locator& l) { l.version = 0; }), errc::version_mismatch, "'version'"},
         {"backing file", loc_fields([](Locator& l) { l.backing = static_cast<std::uint32_t>(Backing::file); }),
          errc::header_corrupt, "'locator.backing'"},

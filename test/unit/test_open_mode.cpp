@@ -212,7 +212,7 @@ BOOST_AUTO_TEST_CASE(error_message_of_a_name_with_control_characters_is_whole) {
 namespace {
 const detail::RegionHeader& heap_header(const Region& r, std::uint32_t max_attachers) {
     return *reinterpret_cast<const detail::RegionHeader*>(static_cast<const char*>(r.data()) -
-                                                          detail::header_bytes(max_attachers));
+                                                          detail::header_bytes(max_attachers, 0));
 }
 }  // namespace
 

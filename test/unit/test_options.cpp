@@ -262,7 +262,7 @@ BOOST_AUTO_TEST_CASE(the_largest_attacher_table_works) {
     Region r = Region::attach(o);
     auto info = inspect(home, o.name);
     BOOST_TEST(info.max_attachers == max_attachers_limit);
-    BOOST_TEST(info.header_size == detail::header_bytes(max_attachers_limit));
+    BOOST_TEST(info.header_size == detail::header_bytes(max_attachers_limit, 0));
     BOOST_TEST(info.header_size % info.page_size == 0u);
     BOOST_TEST(r.size() == 4096u);
 }

@@ -1,0 +1,127 @@
+// The lock table of a region header: robust shared/exclusive locks (docs/format.md, "Lock
+// table"; docs/architecture.md, "Locks").
+//
+// Each lock is a robust pthread mutex plus a 64-bit lock word:
+//   - An exclusive holder holds the mutex, and then waits until the word counts no share.
+//     The kernel reports its death to the next locker (EOWNERDEAD) at once, as for the
+//     region lock; the word's kShareOwnerDied bit keeps that knowledge until a holder calls
+//     mark_consistent().
+//   - A shared holder adds one to the word, then looks at the mutex: free, it is in (one
+//     atomic add, one load); held, it takes its share back and queues on the mutex, adding
+//     its share while it holds the mutex. Writer and reader each write, then read the other's
+//     word (a Dekker pair): at least one of them sees the other.
+//   - Every share is also counted in the holder's share record (one 16-bit record per
+//     attacher slot and lock, written only by that attach), marked busy while the record and
+//     the word disagree. A writer waiting for shares to drain sleeps on the word's low half
+//     (futex) at most a few ms at a time and then looks for shares of dead slots: it clears
+//     their records and recounts the word from the records of the live slots, at a moment
+//     when no live record is busy and the word's sequence did not move (so no share was
+//     taken or released meanwhile). Nobody polls while nobody waits.
+//
+// Not synchronised per attach: the records of one attach are written without atomics, so
+// one attach's lock operations must not run on several threads at once (as for Region).
+#pragma once
+
+#include "format/header.hpp"
+#include "sync/robust_mutex.hpp"
+
+#include <linux/futex.h>
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+
+namespace shmregion::detail {
+
+/// One attach's view of its region's lock table. Sizes come from the validated header copy.
+struct LockTable {
+    RegionHeader* hdr = nullptr;
+    LockTableLayout layout;
+    std::uint32_t count = 0;       ///< locks in the table
+    std::uint32_t slots = 0;       ///< attacher slots (rows of records)
+    std::uint32_t own_slot = 0;    ///< this attach's slot (its row of records)
+    int lock_fd = -1;              ///< the descriptor carrying slot liveness locks, -1 without a file
+    const std::filesystem::path* file = nullptr;  ///< names the region in messages
+
+    LockEntry& entry(std::uint32_t i) const noexcept { return *lock_at(hdr, layout, i); }
+    ShareRecord& record(std::uint32_t slot, std::uint32_t i) const noexcept { return *record_at(hdr, layout, slot, i); }
+    ShareRecord& mine(std::uint32_t i) const noexcept { return record(own_slot, i); }
+};
+
+/// Initialises the table of a fresh header (all zero): every mutex.
+void lock_table_init(RegionHeader& h, const LockTableLayout& l, std::uint32_t count);
+
+/// Outcome of an acquisition: held (owner_died: the lock word says an exclusive holder died
+/// and nobody marked it consistent since), or busy (a try found it held, or time ran out).
+struct Acquired {
+    bool held = false;
+    bool owner_died = false;
+};
+
+// Out of line: the slow paths.
+Acquired exclusive_acquire(const LockTable& t, std::uint32_t i, const Wait& wait);
+Acquired shared_acquire_slow(const LockTable& t, std::uint32_t i, const Wait& wait);
+void wake_writer(LockEntry& e) noexcept;
+[[noreturn]] void throw_too_many_shares(const LockTable& t, std::uint32_t i);
+
+/// Releases an exclusive hold: 0, or EPERM if the calling thread does not hold the mutex.
+int exclusive_release(const LockTable& t, std::uint32_t i) noexcept;
+
+inline std::atomic_ref<std::uint64_t> lock_word(LockEntry& e) noexcept { return std::atomic_ref<std::uint64_t>(e.word); }
+inline std::atomic_ref<ShareRecord> record_ref(ShareRecord& r) noexcept { return std::atomic_ref<ShareRecord>(r); }
+
+/// A share of lock i. The uncontended path: a store to this attach's record, one atomic add
+/// to the word, one load of the mutex word, a store to the record.
+inline Acquired shared_acquire(const LockTable& t, std::uint32_t i, const Wait& wait) {
+    LockEntry& e = t.entry(i);
+    auto rec = record_ref(t.mine(i));
+    const ShareRecord c = rec.load(std::memory_order_relaxed) & kRecordCountMask;
+    if (c == kRecordCountMask) throw_too_many_shares(t, i);
+    rec.store(static_cast<ShareRecord>(c | kRecordBusy), std::memory_order_relaxed);
+    const std::uint64_t old = lock_word(e).fetch_add(kShareAcquire, std::memory_order_seq_cst);
+    // Already a holder: our own share keeps every writer out, so another is safe at once.
+    if (c != 0 || std::atomic_ref<int>(e.mutex.__data.__lock).load(std::memory_order_seq_cst) == 0) {
+        rec.store(static_cast<ShareRecord>(c + 1), std::memory_order_release);
+        return {true, (old & kShareOwnerDied) != 0};
+    }
+    // A writer holds the mutex (or its holder died): take the share back, queue on it.
+    const std::uint64_t back = lock_word(e).fetch_add(kShareRelease, std::memory_order_seq_cst);
+    rec.store(c, std::memory_order_release);
+    if ((back & kShareWriterWaiting) && (back & kShareCountMask) == 1) wake_writer(e);
+    return shared_acquire_slow(t, i, wait);
+}
+
+/// Releases one share of lock i held by this attach. No-op if it holds none.
+inline void shared_release(const LockTable& t, std::uint32_t i) noexcept {
+    LockEntry& e = t.entry(i);
+    auto rec = record_ref(t.mine(i));
+    const ShareRecord c = rec.load(std::memory_order_relaxed) & kRecordCountMask;
+    if (c == 0) return;
+    rec.store(static_cast<ShareRecord>((c - 1) | kRecordBusy), std::memory_order_relaxed);
+    const std::uint64_t old = lock_word(e).fetch_add(kShareRelease, std::memory_order_seq_cst);
+    rec.store(static_cast<ShareRecord>(c - 1), std::memory_order_release);
+    if ((old & kShareWriterWaiting) && (old & kShareCountMask) == 1) wake_writer(e);
+}
+
+/// Releases every share of lock i this attach holds (detach). Returns how many.
+std::uint32_t shared_release_all(const LockTable& t, std::uint32_t i) noexcept;
+
+/// Clears kShareOwnerDied: later acquisitions no longer report the death.
+inline void lock_mark_consistent(const LockTable& t, std::uint32_t i) noexcept {
+    lock_word(t.entry(i)).fetch_and(~kShareOwnerDied, std::memory_order_seq_cst);
+}
+
+/// With nobody attached or joining (a lone joiner): every share counted belongs to an
+/// attacher that is gone, and a mutex still recording a holder was left by one the kernel
+/// never saw die (the file outlived a reboot). Clears the records and counts, and starts
+/// such mutexes afresh (the death is recorded as the kernel would have reported it).
+void lock_table_reset_when_alone(const LockTable& t) noexcept;
+
+/// True if slot `slot` holds (or is changing) a share of any lock.
+bool slot_has_shares(const LockTable& t, std::uint32_t slot) noexcept;
+
+/// For a dead slot: releases its shares of every lock whose mutex can be had without
+/// waiting (never blocks: the caller may hold the region lock). True if none is left.
+bool release_dead_shares(const LockTable& t, std::uint32_t slot) noexcept;
+
+}  // namespace shmregion::detail
