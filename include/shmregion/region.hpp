@@ -40,12 +40,12 @@
 
 namespace shmregion::detail {
 class RegionImpl;
-/// What a guard holds, linked into its attach's list of guards so that detach() can release
-/// every lock the attach still holds and empty the guards. Not for applications.
+/// What a guard holds. The attach counts its guards and outlives them (a Region destroyed
+/// before its guards leaves its attach to the last of them), so a guard never points at
+/// freed memory; detach() releases the attach's locks itself, and its guards then hold
+/// nothing. Not for applications.
 struct GuardNode {
     RegionImpl* impl = nullptr;  ///< the attach; nullptr: holds nothing
-    GuardNode* prev = nullptr;
-    GuardNode* next = nullptr;
     std::uint32_t index = 0;     ///< lock table index, or kRegionLockIndex
     bool shared = false;
     bool owner_died = false;
@@ -85,8 +85,8 @@ public:
     /// later acquisitions no longer report the death. Does nothing on an empty guard.
     void mark_consistent() noexcept;
     /// False for an empty guard: default-constructed, a busy or timed-out try, unlocked,
-    /// moved from, or emptied by its Region's detach.
-    bool owns_lock() const noexcept { return node_.impl != nullptr; }
+    /// moved from, emptied by its Region's detach, or a copy inherited through fork().
+    bool owns_lock() const noexcept;
     /// owns_lock().
     explicit operator bool() const noexcept { return owns_lock(); }
     /// Releases the lock now and leaves the guard empty; does nothing if it holds none (or is a
@@ -121,8 +121,8 @@ public:
     /// As LockGuard::mark_consistent(): for a holder that checked the data and found it good.
     void mark_consistent() noexcept;
     /// False for an empty guard (default-constructed, a busy or timed-out try, released,
-    /// moved from, or emptied by its Region's detach).
-    bool owns_lock() const noexcept { return node_.impl != nullptr; }
+    /// moved from, emptied by its Region's detach, or a copy inherited through fork()).
+    bool owns_lock() const noexcept;
     /// owns_lock().
     explicit operator bool() const noexcept { return owns_lock(); }
     /// Releases the share now and leaves the guard empty; does nothing if it holds none.

@@ -30,9 +30,7 @@ int region_mutex_attributes(pthread_mutexattr_t* a) noexcept {
     return rc;
 }
 
-int region_mutex_kind(const pthread_mutex_t* m) noexcept {
-    return std::atomic_ref<int>(const_cast<int&>(m->__data.__kind)).load(std::memory_order_relaxed);
-}
+std::atomic<int> g_region_mutex_kind{0};
 
 int region_mutex_expected_kind() noexcept {
     static const int kind = [] {
@@ -47,6 +45,7 @@ int region_mutex_expected_kind() noexcept {
         pthread_mutex_destroy(&probe);
         return k;
     }();
+    g_region_mutex_kind.store(kind, std::memory_order_relaxed);
     return kind;
 }
 

@@ -221,9 +221,15 @@ int region_mutex_attributes(pthread_mutexattr_t* a) noexcept;
 /// bit a dead holder is never reported and every later lock waits forever. Checked by
 /// validate_header and before every lock.
 int region_mutex_expected_kind() noexcept;
-int region_mutex_kind(const pthread_mutex_t* m) noexcept;
+inline int region_mutex_kind(const pthread_mutex_t* m) noexcept {
+    return std::atomic_ref<int>(const_cast<int&>(m->__data.__kind)).load(std::memory_order_relaxed);
+}
+/// region_mutex_expected_kind() once computed (0 before): the check before every lock is
+/// then one load and one compare.
+extern std::atomic<int> g_region_mutex_kind;
 inline bool region_mutex_kind_ok(const pthread_mutex_t* m) noexcept {
-    return region_mutex_kind(m) == region_mutex_expected_kind();
+    const int want = g_region_mutex_kind.load(std::memory_order_relaxed);
+    return region_mutex_kind(m) == (want != 0 ? want : region_mutex_expected_kind());
 }
 /// Why a mutex's kind word is wrong ("has kind 130, not the robust, ... kind 146 ..."), for
 /// the header_corrupt messages of validate_header and of the lock.

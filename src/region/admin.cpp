@@ -169,6 +169,49 @@ LockState lock_state(const RegionHeader& h, pid_t& holder) {
     return LockState::held;
 }
 
+/// The lock table of a validated header, read from the backing (a copy: nothing written).
+std::vector<LockInfo> lock_table_of(const Store& store, const RegionHeader& h, const std::vector<AttacherSlot>& slots) {
+    std::vector<LockInfo> out;
+    if (h.lock_count == 0) return out;
+    const LockTableLayout l = lock_table_layout(h.max_attachers, h.lock_count);
+    std::vector<LockEntry> entries(h.lock_count);
+    store.read(entries.data(), entries.size() * sizeof(LockEntry), l.table_offset);
+    std::vector<unsigned char> rows(static_cast<std::size_t>(l.end - l.records_offset));
+    store.read(rows.data(), rows.size(), l.records_offset);
+    out.reserve(h.lock_count);
+    for (std::uint32_t i = 0; i < h.lock_count; ++i) {
+        const LockEntry& e = entries[i];
+        LockInfo li;
+        li.index = i;
+        li.shared_count = static_cast<std::uint32_t>(e.word & kShareCountMask);
+        li.writer_waiting = (e.word & kShareWriterWaiting) != 0;
+        li.owner_died = (e.word & kShareOwnerDied) != 0;
+        li.exclusive_deaths = e.exclusive_deaths;
+        li.shared_deaths = e.shared_deaths;
+        for (std::uint32_t s = 0; s < h.max_attachers; ++s) {
+            ShareRecord r;
+            std::memcpy(&r, rows.data() + s * l.row_stride + i * sizeof(ShareRecord), sizeof r);
+            if ((r & kRecordCountMask) != 0 && slots[s].pid != 0) li.shared_pids.push_back(slots[s].pid);
+        }
+        const MutexPeek p = robust_mutex_peek(&e.mutex);
+        if (p.owner_tid != 0 && e.holder_slot != 0) {
+            li.state = LockInfo::State::exclusive;
+            li.holder_pid = e.holder_pid;
+            li.holder_slot = e.holder_slot - 1;
+            // The futex word holds the owner's thread id; a thread that is gone left it dead.
+            if (::kill(p.owner_tid, 0) != 0 && errno == ESRCH) li.state = LockInfo::State::owner_dead;
+        } else if (p.owner_tid == 0 && p.owner_died && e.holder_slot != 0) {
+            li.state = LockInfo::State::owner_dead;  // the kernel saw the holder die; nobody locked since
+            li.holder_pid = e.holder_pid;
+            li.holder_slot = e.holder_slot - 1;
+        } else if (li.shared_count != 0) {
+            li.state = LockInfo::State::shared;
+        }
+        out.push_back(std::move(li));
+    }
+    return out;
+}
+
 RegionInfo do_inspect(const std::filesystem::path& home, std::string_view name) {
     const ReadOnly r = open_read_only(home, name);
     const std::filesystem::path& file = r.file;
@@ -210,18 +253,22 @@ RegionInfo do_inspect(const std::filesystem::path& home, std::string_view name) 
     info.creator_uid = h.creator_uid;
     info.created_at_ns = h.created_at_ns;
     info.lock_state = lock_state(h, info.lock_holder);
+    info.lock_deaths = h.lock_deaths;
     for (std::uint32_t i = 0; i < h.max_attachers; ++i) {
         const AttacherSlot& s = slots[i];
-        if (s.state != kSlotInUse) continue;
+        if (s.state != kSlotInUse && s.state != kSlotDead) continue;
         AttacherInfo a;
         a.slot = i;
         a.pid = s.pid;
         a.start_time = s.start_time;
         a.pid_namespace = s.pid_namespace;
         a.attached_at_ns = s.attached_at_ns;
-        a.alive = slot_alive(s, i, store->lock_fd());
+        a.generation = s.generation;
+        a.dead_with_shares = s.state == kSlotDead;
+        a.alive = s.state == kSlotInUse && slot_alive(s, i, store->lock_fd());
         info.attachers.push_back(a);
     }
+    info.locks = lock_table_of(*store, h, slots);
     return info;
 }
 

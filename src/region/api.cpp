@@ -17,19 +17,19 @@ using detail::RegionImpl;
 
 // ---- LockGuard and SharedLockGuard -------------------------------------------------------
 
-LockGuard::LockGuard(LockGuard&& other) noexcept {
-    if (other.node_.impl) other.node_.impl->relink(other.node_, node_);
-}
+LockGuard::LockGuard(LockGuard&& other) noexcept : node_(std::exchange(other.node_, {})) {}
 
 LockGuard& LockGuard::operator=(LockGuard&& other) noexcept {
     if (this != &other) {
         unlock();
-        if (other.node_.impl) other.node_.impl->relink(other.node_, node_);
+        node_ = std::exchange(other.node_, {});
     }
     return *this;
 }
 
 LockGuard::~LockGuard() { unlock(); }
+
+bool LockGuard::owns_lock() const noexcept { return node_.impl && node_.impl->holds(node_); }
 
 void LockGuard::unlock() noexcept {
     if (!node_.impl) return;
@@ -38,31 +38,33 @@ void LockGuard::unlock() noexcept {
 }
 
 void LockGuard::mark_consistent() noexcept {
-    if (!node_.impl || node_.owner_pid != detail::current_pid()) return;
-    node_.impl->mark_consistent(node_);
+    if (owns_lock()) node_.impl->mark_consistent(node_);
 }
 
-SharedLockGuard::SharedLockGuard(SharedLockGuard&& other) noexcept {
-    if (other.node_.impl) other.node_.impl->relink(other.node_, node_);
-}
+SharedLockGuard::SharedLockGuard(SharedLockGuard&& other) noexcept : node_(std::exchange(other.node_, {})) {}
 
 SharedLockGuard& SharedLockGuard::operator=(SharedLockGuard&& other) noexcept {
     if (this != &other) {
         unlock();
-        if (other.node_.impl) other.node_.impl->relink(other.node_, node_);
+        node_ = std::exchange(other.node_, {});
     }
     return *this;
 }
 
 SharedLockGuard::~SharedLockGuard() { unlock(); }
 
+bool SharedLockGuard::owns_lock() const noexcept { return node_.impl && node_.impl->holds(node_); }
+
 void SharedLockGuard::unlock() noexcept {
-    if (node_.impl) node_.impl->release(node_);
+    RegionImpl* r = node_.impl;
+    if (!r) return;
+    if (r->holds(node_)) [[likely]]
+        detail::shared_release(r->table, node_.index);
+    r->forget(node_);
 }
 
 void SharedLockGuard::mark_consistent() noexcept {
-    if (!node_.impl || node_.owner_pid != detail::current_pid()) return;
-    node_.impl->mark_consistent(node_);
+    if (owns_lock()) node_.impl->mark_consistent(node_);
 }
 
 // ---- Region ------------------------------------------------------------------------------
@@ -70,6 +72,20 @@ void SharedLockGuard::mark_consistent() noexcept {
 Region::Region() noexcept = default;
 Region::Region(std::unique_ptr<RegionImpl> impl) noexcept : impl_(std::move(impl)) {}
 Region::Region(Region&& other) noexcept = default;
+
+namespace {
+/// At the end of a detach: an attach that guards still point at is left to the last of
+/// them (RegionImpl::forget), never freed under them.
+struct Retire {
+    std::unique_ptr<RegionImpl>& impl;
+    ~Retire() {
+        if (impl && impl->guard_count != 0) {
+            impl->orphaned = true;
+            (void)impl.release();
+        }
+    }
+};
+}  // namespace
 
 Region& Region::operator=(Region&& other) noexcept {
     if (this != &other) {
@@ -92,21 +108,27 @@ detail::Context context(const char* operation, const std::unique_ptr<RegionImpl>
     return {operation, impl->name, &impl->home};
 }
 
-RegionImpl& require(const std::unique_ptr<RegionImpl>& impl) {
-    if (!impl || !impl->hdr) detail::throw_failure(errc::not_attached, {}, "the Region is not attached");
+[[noreturn]] void throw_not_attached() { detail::throw_failure(errc::not_attached, {}, "the Region is not attached"); }
+
+[[gnu::always_inline]] inline RegionImpl& require(const std::unique_ptr<RegionImpl>& impl) {
+    if (!impl || !impl->hdr) [[unlikely]]
+        throw_not_attached();
     impl->check_owner();
     return *impl;
 }
 
-/// Runs fn(attach) for an operation on an attached Region, throwing.
+/// Runs fn(attach) for an operation on an attached Region, throwing. The context (naming
+/// the region in an error) is made only if the operation fails.
 template <class Fn>
-decltype(auto) on(const char* operation, const std::unique_ptr<RegionImpl>& impl, Fn&& fn) {
-    return detail::entry(context(operation, impl), [&]() -> decltype(auto) { return fn(require(impl)); });
+[[gnu::always_inline]] inline decltype(auto) on(const char* operation, const std::unique_ptr<RegionImpl>& impl, Fn&& fn) {
+    return detail::entry([&] { return context(operation, impl); }, [&]() -> decltype(auto) { return fn(require(impl)); });
 }
 /// The same into ec.
 template <class Fn>
-decltype(auto) on(const char* operation, const std::unique_ptr<RegionImpl>& impl, std::error_code& ec, Fn&& fn) noexcept {
-    return detail::entry(context(operation, impl), ec, [&]() -> decltype(auto) { return fn(require(impl)); });
+[[gnu::always_inline]] inline decltype(auto) on(const char* operation, const std::unique_ptr<RegionImpl>& impl,
+                                                std::error_code& ec, Fn&& fn) noexcept {
+    return detail::entry([&] { return context(operation, impl); }, ec,
+                         [&]() -> decltype(auto) { return fn(require(impl)); });
 }
 
 const std::string kEmptyString;
@@ -163,8 +185,9 @@ auto shared(std::uint32_t index, const Wait& w) {
 }
 }  // namespace
 
-LockGuard Region::lock() { return on("lock", impl_, region_lock(Wait::for_ever())); }
-LockGuard Region::lock(std::error_code& ec) noexcept { return on("lock", impl_, ec, region_lock(Wait::for_ever())); }
+// The blocking and try forms start with the uncontended path, which cannot fail or wait
+// (RegionImpl::*_fast*); anything else takes the full path, with the checks and errors.
+
 LockGuard Region::try_lock_for(std::chrono::nanoseconds timeout) {
     return on("try_lock_for", impl_, region_lock(Wait::within(timeout)));
 }
@@ -174,13 +197,74 @@ LockGuard Region::try_lock_for(std::chrono::nanoseconds timeout, std::error_code
 
 std::uint32_t Region::lock_count() const noexcept { return attached() ? impl_->table.count : 0; }
 
-LockGuard Region::lock(std::uint32_t index) { return on("lock", impl_, exclusive(index, Wait::for_ever())); }
-LockGuard Region::lock(std::uint32_t index, std::error_code& ec) noexcept {
-    return on("lock", impl_, ec, exclusive(index, Wait::for_ever()));
+namespace {
+// The full paths, out of line so that the uncontended ones need no saved registers or stack.
+[[gnu::noinline]] LockGuard exclusive_full(const std::unique_ptr<RegionImpl>& impl, const char* op,
+                                           std::uint32_t index, Wait w, int fast) {
+    return on(op, impl, [&](RegionImpl& r) { return r.exclusive_guard(index, w, fast); });
 }
-LockGuard Region::try_lock(std::uint32_t index) { return on("try_lock", impl_, exclusive(index, Wait::try_only())); }
+[[gnu::noinline]] LockGuard exclusive_full(const std::unique_ptr<RegionImpl>& impl, const char* op,
+                                           std::uint32_t index, Wait w, int fast, std::error_code& ec) noexcept {
+    return on(op, impl, ec, [&](RegionImpl& r) { return r.exclusive_guard(index, w, fast); });
+}
+[[gnu::noinline]] SharedLockGuard shared_full(const std::unique_ptr<RegionImpl>& impl, const char* op,
+                                              std::uint32_t index, Wait w) {
+    return on(op, impl, shared(index, w));
+}
+[[gnu::noinline]] SharedLockGuard shared_full(const std::unique_ptr<RegionImpl>& impl, const char* op,
+                                              std::uint32_t index, Wait w, std::error_code& ec) noexcept {
+    return on(op, impl, ec, shared(index, w));
+}
+[[gnu::noinline]] LockGuard region_full(const std::unique_ptr<RegionImpl>& impl, Wait w, int rc) {
+    return on("lock", impl, [&](RegionImpl& r) { return r.region_guard_from(w, rc); });
+}
+[[gnu::noinline]] LockGuard region_full(const std::unique_ptr<RegionImpl>& impl, Wait w, int rc,
+                                        std::error_code& ec) noexcept {
+    return on("lock", impl, ec, [&](RegionImpl& r) { return r.region_guard_from(w, rc); });
+}
+}  // namespace
+
+LockGuard Region::lock() {
+    LockGuard g;
+    int rc = -1;
+    if (impl_ && impl_->region_fast(g, rc)) [[likely]]
+        return g;
+    g = region_full(impl_, Wait::for_ever(), rc);
+    return g;
+}
+LockGuard Region::lock(std::error_code& ec) noexcept {
+    ec.clear();
+    LockGuard g;
+    int rc = -1;
+    if (impl_ && impl_->region_fast(g, rc)) [[likely]]
+        return g;
+    g = region_full(impl_, Wait::for_ever(), rc, ec);
+    return g;
+}
+// The uncontended path inline; anything else (waiting, errors) out of line.
+#define SHMREGION_EXCLUSIVE(op, wait, ...)                                   \
+    LockGuard g;                                                             \
+    int fast = detail::kFastNotTried;                                        \
+    if (impl_ && impl_->exclusive_fast_into(index, g, fast)) [[likely]]      \
+        return g;                                                            \
+    g = exclusive_full(impl_, op, index, wait, fast __VA_OPT__(, ) __VA_ARGS__); \
+    return g
+#define SHMREGION_SHARED(op, wait, ...)                                      \
+    SharedLockGuard g;                                                       \
+    if (impl_ && impl_->shared_fast_into(index, g)) [[likely]]               \
+        return g;                                                            \
+    g = shared_full(impl_, op, index, wait __VA_OPT__(, ) __VA_ARGS__);      \
+    return g
+
+LockGuard Region::lock(std::uint32_t index) { SHMREGION_EXCLUSIVE("lock", Wait::for_ever()); }
+LockGuard Region::lock(std::uint32_t index, std::error_code& ec) noexcept {
+    ec.clear();
+    SHMREGION_EXCLUSIVE("lock", Wait::for_ever(), ec);
+}
+LockGuard Region::try_lock(std::uint32_t index) { SHMREGION_EXCLUSIVE("try_lock", Wait::try_only()); }
 LockGuard Region::try_lock(std::uint32_t index, std::error_code& ec) noexcept {
-    return on("try_lock", impl_, ec, exclusive(index, Wait::try_only()));
+    ec.clear();
+    SHMREGION_EXCLUSIVE("try_lock", Wait::try_only(), ec);
 }
 LockGuard Region::try_lock_for(std::uint32_t index, std::chrono::nanoseconds timeout) {
     return on("try_lock_for", impl_, exclusive(index, Wait::within(timeout)));
@@ -188,18 +272,18 @@ LockGuard Region::try_lock_for(std::uint32_t index, std::chrono::nanoseconds tim
 LockGuard Region::try_lock_for(std::uint32_t index, std::chrono::nanoseconds timeout, std::error_code& ec) noexcept {
     return on("try_lock_for", impl_, ec, exclusive(index, Wait::within(timeout)));
 }
-SharedLockGuard Region::lock_shared(std::uint32_t index) {
-    return on("lock_shared", impl_, shared(index, Wait::for_ever()));
-}
+SharedLockGuard Region::lock_shared(std::uint32_t index) { SHMREGION_SHARED("lock_shared", Wait::for_ever()); }
 SharedLockGuard Region::lock_shared(std::uint32_t index, std::error_code& ec) noexcept {
-    return on("lock_shared", impl_, ec, shared(index, Wait::for_ever()));
+    ec.clear();
+    SHMREGION_SHARED("lock_shared", Wait::for_ever(), ec);
 }
-SharedLockGuard Region::try_lock_shared(std::uint32_t index) {
-    return on("try_lock_shared", impl_, shared(index, Wait::try_only()));
-}
+SharedLockGuard Region::try_lock_shared(std::uint32_t index) { SHMREGION_SHARED("try_lock_shared", Wait::try_only()); }
 SharedLockGuard Region::try_lock_shared(std::uint32_t index, std::error_code& ec) noexcept {
-    return on("try_lock_shared", impl_, ec, shared(index, Wait::try_only()));
+    ec.clear();
+    SHMREGION_SHARED("try_lock_shared", Wait::try_only(), ec);
 }
+#undef SHMREGION_EXCLUSIVE
+#undef SHMREGION_SHARED
 SharedLockGuard Region::try_lock_shared_for(std::uint32_t index, std::chrono::nanoseconds timeout) {
     return on("try_lock_shared_for", impl_, shared(index, Wait::within(timeout)));
 }
@@ -271,12 +355,14 @@ void Region::join_after_fork(std::error_code& ec) noexcept {
 void Region::detach() {
     if (!impl_) return;
     auto impl = std::move(impl_);
+    Retire retire{impl};
     detail::entry(context("detach", impl), [&] { impl->detach(); });
 }
 void Region::detach(std::error_code& ec) noexcept {
     ec.clear();
     if (!impl_) return;
     auto impl = std::move(impl_);
+    Retire retire{impl};
     detail::entry(context("detach", impl), ec, [&] { impl->detach(); });
 }
 

@@ -50,7 +50,7 @@ void RegionImpl::grow(std::uint64_t new_size) {
     try {
         lock(std::nullopt);
     } catch (const Failure& f) {
-        if (f.code != std::errc::resource_deadlock_would_occur || !region_lock_guard()) throw;
+        if (f.code != std::errc::resource_deadlock_would_occur || !region_lock_held) throw;
         took = false;
     }
     try {

@@ -51,10 +51,6 @@ RegionImpl::RegionImpl() : fork_hook_(&RegionImpl::after_fork_in_child, this) {}
 RegionImpl::~RegionImpl() {
     stop_prefaults();
     release_guards();
-    // Locked by a guard on another thread, which can no longer unlock it: empty the guards
-    // so that none touches this object again (the lock goes with the process).
-    for (GuardNode* n = guards; n; n = n->next) n->impl = nullptr;
-    guards = nullptr;
 }
 
 void RegionImpl::set_sizes(const RegionHeader& v) noexcept {
@@ -69,6 +65,7 @@ void RegionImpl::set_sizes(const RegionHeader& v) noexcept {
     table.own_slot = has_slot ? slot : 0xFFFFFFFFu;
     table.lock_fd = store ? store->lock_fd() : -1;
     table.file = &file;
+    table.setup();
 }
 
 Deadline RegionImpl::library_deadline() const noexcept {
@@ -137,13 +134,6 @@ void RegionImpl::flush() {
 
 // ---- the lock ------------------------------------------------------------------------------
 
-void RegionImpl::check_owner() const {
-    if (owner_pid != current_pid())
-        throw_failure(errc::wrong_process, file,
-                      "this attach belongs to process " + std::to_string(owner_pid) +
-                          "; a fork()ed child must call join_after_fork() first");
-}
-
 bool RegionImpl::lock(Deadline deadline, bool for_application) {
     bool died = false;
     if (!lock_for_application(Wait::from(deadline), died) && !for_application)
@@ -151,121 +141,52 @@ bool RegionImpl::lock(Deadline deadline, bool for_application) {
     return died;
 }
 
-bool RegionImpl::lock_for_application(const Wait& wait, bool& died) {
-    const LockOutcome out = robust_mutex_acquire(&hdr->mutex, wait, file);
-    if (out == LockOutcome::busy) return false;
-    hdr->lock_holder = current_pid();
-    if (out == LockOutcome::owner_died) {
-        recover_growth();
-        reap_dead();
-        hdr->flags |= kFlagOwnerDiedUnreported;
-        ++hdr->lock_deaths;
-        robust_mutex_consistent(&hdr->mutex);
-    }
-    // Until a holder marks it consistent, every acquisition hears of the death.
-    died = (hdr->flags & kFlagOwnerDiedUnreported) != 0;
-    if (load_acquire(hdr->generation) != generation) {
-        try {
-            refresh();  // the application sees a grown region under its lock
-        } catch (...) {
-            unlock();
-            throw;
-        }
-    }
-    return true;
+void RegionImpl::recover_after_death() {
+    recover_growth();
+    reap_dead();
+    hdr->flags |= kFlagOwnerDiedUnreported;
+    ++hdr->lock_deaths;
+    robust_mutex_consistent(&hdr->mutex);
 }
 
-int RegionImpl::unlock() noexcept {
-    hdr->lock_holder = 0;
-    return robust_mutex_unlock(&hdr->mutex);
+LockGuard RegionImpl::region_guard_from(const Wait& wait, int rc) {
+    if (rc == -1) return region_guard(wait);
+    LockGuard g;
+    LockOutcome out = LockOutcome::acquired;
+    if (rc != kFastHeldWithShares) {
+        out = robust_mutex_acquire_slow(&hdr->mutex, wait, file, kRegionMutex, rc);
+        if (out == LockOutcome::busy) return g;
+        hdr->lock_holder = current_pid();
+        if (out == LockOutcome::owner_died) recover_after_death();
+    }
+    if (load_acquire(hdr->generation) != generation) refresh_locked();
+    hold(g.node_, kRegionLockIndex, false, (hdr->flags & kFlagOwnerDiedUnreported) != 0);
+    return g;
+}
+
+void RegionImpl::refresh_locked() {
+    try {
+        refresh();  // the application sees a grown region under its lock
+    } catch (...) {
+        unlock();
+        throw;
+    }
 }
 
 // ---- guards --------------------------------------------------------------------------------
 
-namespace {
-void link_node(GuardNode*& head, GuardNode& n) noexcept {
-    n.prev = nullptr;
-    n.next = head;
-    if (head) head->prev = &n;
-    head = &n;
-}
-void unlink_node(GuardNode*& head, GuardNode& n) noexcept {
-    if (n.prev) n.prev->next = n.next;
-    else head = n.next;
-    if (n.next) n.next->prev = n.prev;
-    n.prev = n.next = nullptr;
-    n.impl = nullptr;
-}
-}  // namespace
-
-void RegionImpl::check_index(std::uint32_t index) const {
-    if (index >= table.count)
-        throw Failure{std::make_error_code(std::errc::invalid_argument), file,
-                      "lock index " + std::to_string(index) + " is out of range: " + describe(file, store->kind()) +
-                          " has a lock table of " + std::to_string(table.count) +
-                          (table.count == 1 ? " lock" : " locks") +
-                          (table.count == 0 ? " (Options::locks at creation)" : "")};
+void RegionImpl::throw_bad_index(std::uint32_t index) const {
+    throw Failure{std::make_error_code(std::errc::invalid_argument), file,
+                  "lock index " + std::to_string(index) + " is out of range: " + describe(file, store->kind()) +
+                      " has a lock table of " + std::to_string(table.count) + (table.count == 1 ? " lock" : " locks") +
+                      (table.count == 0 ? " (Options::locks at creation)" : "")};
 }
 
-LockGuard RegionImpl::region_guard(const Wait& wait) {
-    LockGuard g;
-    bool died = false;
-    if (!lock_for_application(wait, died)) return g;
-    GuardNode& n = g.node_;
-    n.impl = this;
-    n.index = kRegionLockIndex;
-    n.shared = false;
-    n.owner_died = died;
-    n.owner_pid = owner_pid;
-    link_node(guards, n);
-    return g;
+void RegionImpl::throw_wrong_process() const {
+    throw_failure(errc::wrong_process, file,
+                  "this attach belongs to process " + std::to_string(owner_pid) +
+                      "; a fork()ed child must call join_after_fork() first");
 }
-
-LockGuard RegionImpl::exclusive_guard(std::uint32_t index, const Wait& wait) {
-    check_index(index);
-    LockGuard g;
-    const Acquired a = exclusive_acquire(table, index, wait);
-    if (!a.held) return g;
-    GuardNode& n = g.node_;
-    n.impl = this;
-    n.index = index;
-    n.shared = false;
-    n.owner_died = a.owner_died;
-    n.owner_pid = owner_pid;
-    link_node(guards, n);
-    return g;
-}
-
-SharedLockGuard RegionImpl::shared_guard(std::uint32_t index, const Wait& wait) {
-    check_index(index);
-    SharedLockGuard g;
-    const Acquired a = shared_acquire(table, index, wait);
-    if (!a.held) return g;
-    GuardNode& n = g.node_;
-    n.impl = this;
-    n.index = index;
-    n.shared = true;
-    n.owner_died = a.owner_died;
-    n.owner_pid = owner_pid;
-    link_node(guards, n);
-    return g;
-}
-
-int RegionImpl::release(GuardNode& n) noexcept {
-    // A guard inherited through fork() holds nothing in this process: the lock belongs to
-    // the parent. Only the owner's guard releases.
-    if (n.owner_pid == current_pid() && owner_pid == current_pid() && hdr) {
-        int rc = 0;
-        if (n.index == kRegionLockIndex) rc = unlock();
-        else if (n.shared) shared_release(table, n.index);
-        else rc = exclusive_release(table, n.index);
-        if (rc != 0) return rc;
-    }
-    unlink_node(guards, n);
-    return 0;
-}
-
-void RegionImpl::forget(GuardNode& n) noexcept { unlink_node(guards, n); }
 
 void RegionImpl::mark_consistent(GuardNode& n) noexcept {
     if (!hdr) return;
@@ -282,31 +203,20 @@ bool RegionImpl::alive(AttacherIdentity who) const noexcept {
     return slot_alive(s, who.slot, store ? store->lock_fd() : -1);
 }
 
-void RegionImpl::relink(GuardNode& from, GuardNode& to) noexcept {
-    to = from;
-    if (to.prev) to.prev->next = &to;
-    else guards = &to;
-    if (to.next) to.next->prev = &to;
-    from.impl = nullptr;
-    from.prev = from.next = nullptr;
-}
-
-GuardNode* RegionImpl::region_lock_guard() const noexcept {
-    for (GuardNode* n = guards; n; n = n->next)
-        if (n->index == kRegionLockIndex && n->owner_pid == current_pid()) return n;
-    return nullptr;
-}
-
 bool RegionImpl::release_guards() noexcept {
+    if (!hdr || owner_pid != current_pid()) return true;  // nothing of this process's is held
     bool all = true;
-    for (GuardNode* n = guards; n;) {
-        GuardNode* next = n->next;
-        if (release(*n) != 0) all = false;  // held by another thread: kept
-        n = next;
+    if (region_lock_held) {
+        if (unlock() == 0) region_lock_held = false;
+        else all = false;  // another thread's: it stays held
     }
-    // Shares taken without a guard (the C API) or left by a guard another thread holds.
-    if (hdr && has_slot && owner_pid == current_pid())
-        for (std::uint32_t i = 0; i < table.count; ++i) shared_release_all(table, i);
+    if (has_slot) {
+        for (std::uint32_t i = 0; i < table.count; ++i) {
+            const LockEntry& e = table.entry(i);
+            if (e.holder_slot == slot + 1 && e.holder_pid == owner_pid && exclusive_release(table, i) != 0) all = false;
+            shared_release_all(table, i);
+        }
+    }
     return all;
 }
 
@@ -335,6 +245,7 @@ void RegionImpl::take_slot() {
     has_slot = true;
     table.own_slot = slot;
     table.lock_fd = store->lock_fd();
+    table.setup();
 }
 
 void RegionImpl::join_after_fork() {
@@ -344,7 +255,8 @@ void RegionImpl::join_after_fork() {
         throw_failure(errc::invalid_options, {},
                       "a " + std::string(store->traits().name) +
                           " region is private memory: a fork()ed child has only a copy");
-    release_guards();   // the parent's guards, copied by fork(): emptied, nothing unlocked
+    release_guards();   // the parent's guards, copied by fork(): nothing is unlocked
+    region_lock_held = false;
     stop_prefaults();   // the parent's jobs: their threads are not in this process
     background = {};
     if (!engine_forced) engine_chosen = false;  // chosen again: this process's seccomp filter and limits
@@ -353,6 +265,7 @@ void RegionImpl::join_after_fork() {
     owner_pid = current_pid();
     has_slot = false;
     table.own_slot = 0xFFFFFFFFu;
+    table.setup();
     created = false;
     lock(library_deadline());
     try {

@@ -68,28 +68,53 @@ public:
     /// The lock table (sizes from the validated header; own_slot and lock_fd kept current).
     LockTable table;
     /// Throws invalid_argument unless index < table.count.
-    void check_index(std::uint32_t index) const;
+    void check_index(std::uint32_t index) const {
+        if (index >= table.count) [[unlikely]]
+            throw_bad_index(index);
+    }
+    [[noreturn]] void throw_bad_index(std::uint32_t index) const;
+    /// Under the region lock, acquired from a dead holder: repairs the header (growth,
+    /// attachers) and records the death for the application.
+    void recover_after_death();
+    /// Under the region lock: refresh(), unlocking if it throws.
+    void refresh_locked();
+    /// Fills a guard's node for a lock just acquired and links it.
+    void hold(GuardNode& n, std::uint32_t index, bool shared, bool died) noexcept;
     /// Region::lock()/try_lock_for(): the region lock into a guard; empty if `wait` ran out.
     LockGuard region_guard(const Wait& wait);
     /// Region::lock(index) and the try forms: lock `index` exclusively into a guard.
-    LockGuard exclusive_guard(std::uint32_t index, const Wait& wait);
+    /// `fast`: what exclusive_fast() already did (kFastNotTried: nothing).
+    LockGuard exclusive_guard(std::uint32_t index, const Wait& wait, int fast = kFastNotTried);
+    /// The uncontended paths of the public lock calls (api.cpp): never waiting, throwing or
+    /// failing; true if the lock is now held by `n`. Otherwise the public call takes the
+    /// full path (exclusive: with what the trylock said, in `fast`).
+    bool region_fast(LockGuard& g, int& rc) noexcept;
+    bool exclusive_fast_into(std::uint32_t index, LockGuard& g, int& fast) noexcept;
+    bool shared_fast_into(std::uint32_t index, SharedLockGuard& g) noexcept;
+    /// Region::lock() after region_fast() said `rc` (the trylock's result, or -1).
+    LockGuard region_guard_from(const Wait& wait, int rc);
     /// Region::lock_shared(index) and the try forms.
     SharedLockGuard shared_guard(std::uint32_t index, const Wait& wait);
-    /// Releases what a guard of this attach holds and unlinks it. 0, or EPERM (an exclusive
-    /// lock held by another thread: the guard is kept).
+    /// Releases what a guard of this attach holds and lets the guard go. 0, or EPERM (an
+    /// exclusive lock held by another thread: the guard keeps it).
     int release(GuardNode& n) noexcept;
-    /// Unlinks a guard without releasing anything.
+    /// Lets a guard go without releasing anything (its lock is another thread's, or gone).
     void forget(GuardNode& n) noexcept;
     /// LockGuard/SharedLockGuard::mark_consistent().
     void mark_consistent(GuardNode& n) noexcept;
     /// Region::alive().
     bool alive(AttacherIdentity who) const noexcept;
-    /// Moves a guard's link from `from` to `to` (guard move).
-    void relink(GuardNode& from, GuardNode& to) noexcept;
-    /// The guards holding locks of this attach (a list through GuardNode::prev/next).
-    GuardNode* guards = nullptr;
-    /// The guard holding the region lock, if any.
-    GuardNode* region_lock_guard() const noexcept;
+    /// True if the guard holds a lock of this attach in this process.
+    bool holds(const GuardNode& n) const noexcept {
+        // A guard is made by its attach's process; one whose pid is not this process's is a
+        // copy inherited through fork(). (g_current_pid is set: this attach read it.)
+        return hdr && n.owner_pid == g_current_pid.load(std::memory_order_relaxed);
+    }
+    /// Guards alive that point here; the attach is freed after the last (orphaned).
+    std::uint32_t guard_count = 0;
+    bool orphaned = false;
+    /// This attach holds the region lock through a guard (on the thread that locked).
+    bool region_lock_held = false;
 
     /// Under the lock: drops dead attachers (never our own slot) and rebuilds ref_count.
     std::size_t reap_dead() noexcept;
@@ -101,7 +126,11 @@ public:
     /// Detaches (see Region::detach). Throws Failure after unmapping if removal failed.
     void detach();
     /// Throws wrong_process if this attach belongs to another process (inherited by fork).
-    void check_owner() const;
+    void check_owner() const {
+        if (owner_pid != current_pid()) [[unlikely]]
+            throw_wrong_process();
+    }
+    [[noreturn]] void throw_wrong_process() const;
     /// Region::join_after_fork(): in a fork()ed child, becomes an attacher of its own.
     void join_after_fork();
     /// Region::mark_for_removal(): no new joins; removed at the last detach.
@@ -134,10 +163,11 @@ public:
     void grow_locked(std::uint64_t new_region);
     /// Under the lock, after a holder died: finishes or undoes a growth it left half done.
     void recover_growth() noexcept;
-    /// Releases every outstanding guard's lock and empties the guards, and the shares this
-    /// attach's records still count. False if a lock belongs to another thread of this
-    /// process (its guard is kept). In a fork()ed child (inherited guards) it empties them
-    /// and releases nothing: the locks are the parent's.
+    /// Releases every lock this attach holds through its guards (the region lock, exclusive
+    /// table locks: those whose holder_slot is ours; the shares its records count), leaving
+    /// the guards empty. False if an exclusive lock belongs to another thread of this
+    /// process (it stays held). In a fork()ed child it releases nothing: the locks are the
+    /// parent's.
     bool release_guards() noexcept;
 
     /// The I/O engine: as asked for (Options::io_engine), and as chosen when an operation
@@ -179,6 +209,125 @@ public:
 private:
     ForkChildHook fork_hook_;  // last: unregistered before anything it touches goes
 };
+
+// ---- the lock paths, inline: the uncontended lock and unlock are the hot path of every
+// database built on this (docs/performance.md, "Locks") ---------------------------------------
+
+[[gnu::always_inline]] inline bool RegionImpl::lock_for_application(const Wait& wait, bool& died) {
+    const LockOutcome out = robust_mutex_acquire(&hdr->mutex, wait, file);
+    if (out == LockOutcome::busy) return false;
+    hdr->lock_holder = current_pid();
+    if (out == LockOutcome::owner_died) [[unlikely]]
+        recover_after_death();
+    // Until a holder marks it consistent, every acquisition hears of the death.
+    died = (hdr->flags & kFlagOwnerDiedUnreported) != 0;
+    if (load_acquire(hdr->generation) != generation) [[unlikely]]
+        refresh_locked();
+    return true;
+}
+
+[[gnu::always_inline]] inline int RegionImpl::unlock() noexcept {
+    hdr->lock_holder = 0;
+    return robust_mutex_unlock(&hdr->mutex);
+}
+
+[[gnu::always_inline]] inline void RegionImpl::hold(GuardNode& n, std::uint32_t index, bool shared, bool died) noexcept {
+    n.impl = this;
+    n.index = index;
+    n.shared = shared;
+    n.owner_died = died;
+    n.owner_pid = owner_pid;
+    ++guard_count;
+    if (index == kRegionLockIndex) region_lock_held = true;
+}
+
+[[gnu::always_inline]] inline void RegionImpl::forget(GuardNode& n) noexcept {
+    n.impl = nullptr;
+    if (--guard_count == 0 && orphaned) [[unlikely]]
+        delete this;  // the Region went first: its last guard frees the attach
+}
+
+[[gnu::always_inline]] inline LockGuard RegionImpl::region_guard(const Wait& wait) {
+    LockGuard g;
+    bool died = false;
+    if (lock_for_application(wait, died)) hold(g.node_, kRegionLockIndex, false, died);
+    return g;
+}
+
+inline LockGuard RegionImpl::exclusive_guard(std::uint32_t index, const Wait& wait, int fast) {
+    check_index(index);
+    LockGuard g;
+    bool died = false;
+    if (fast == kFastNotTried) fast = exclusive_fast(table, index, died);
+    const Acquired a = fast == kFastHeld ? Acquired{true, died} : exclusive_acquire_from(table, index, wait, fast);
+    if (a.held) hold(g.node_, index, false, a.owner_died);
+    return g;
+}
+
+[[gnu::always_inline]] inline bool RegionImpl::region_fast(LockGuard& g, int& rc) noexcept {
+    rc = -1;
+    if (!hdr || owner_pid != g_current_pid.load(std::memory_order_relaxed) || !region_mutex_kind_ok(&hdr->mutex)) [[unlikely]]
+        return false;
+    rc = pthread_mutex_trylock(&hdr->mutex);
+    if (rc != 0) [[unlikely]]
+        return false;
+    hdr->lock_holder = owner_pid;
+    if (load_acquire(hdr->generation) != generation) [[unlikely]] {
+        rc = kFastHeldWithShares;  // held; the full path refreshes the mapping
+        return false;
+    }
+    hold(g.node_, kRegionLockIndex, false, (hdr->flags & kFlagOwnerDiedUnreported) != 0);
+    return true;
+}
+
+[[gnu::always_inline]] inline bool RegionImpl::exclusive_fast_into(std::uint32_t index, LockGuard& g,
+                                                                    int& fast) noexcept {
+    fast = kFastNotTried;
+    if (!hdr || owner_pid != g_current_pid.load(std::memory_order_relaxed) || index >= table.count) [[unlikely]]
+        return false;
+    bool died = false;
+    fast = exclusive_fast(table, index, died);
+    if (fast != kFastHeld) [[unlikely]]
+        return false;
+    hold(g.node_, index, false, died);
+    return true;
+}
+
+[[gnu::always_inline]] inline bool RegionImpl::shared_fast_into(std::uint32_t index, SharedLockGuard& g) noexcept {
+    if (!hdr || owner_pid != g_current_pid.load(std::memory_order_relaxed) || index >= table.count) [[unlikely]]
+        return false;
+    bool died = false;
+    if (!shared_fast(table, index, died)) [[unlikely]]
+        return false;
+    hold(g.node_, index, true, died);
+    return true;
+}
+
+[[gnu::always_inline]] inline SharedLockGuard RegionImpl::shared_guard(std::uint32_t index, const Wait& wait) {
+    check_index(index);
+    SharedLockGuard g;
+    const Acquired a = shared_acquire(table, index, wait);
+    if (a.held) hold(g.node_, index, true, a.owner_died);
+    return g;
+}
+
+[[gnu::always_inline]] inline int RegionImpl::release(GuardNode& n) noexcept {
+    // A guard inherited through fork() holds nothing in this process (the lock belongs to
+    // the parent), and after detach() the attach's locks are released already.
+    if (holds(n)) [[likely]] {
+        if (n.shared) {
+            shared_release(table, n.index);
+        } else if (n.index == kRegionLockIndex) {
+            if (const int rc = unlock(); rc != 0) [[unlikely]]
+                return rc;
+            region_lock_held = false;
+        } else if (const int rc = exclusive_release(table, n.index); rc != 0) [[unlikely]] {
+            return rc;
+        }
+    }
+    forget(n);
+    return 0;
+}
 
 /// Region::attach(): checks the options, then creates or joins (retrying transient states
 /// until the join timeout) and prefaults as asked. Throws Failure.

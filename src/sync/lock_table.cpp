@@ -30,17 +30,6 @@ std::uint32_t* futex_of(LockEntry& e) noexcept {
     return p;
 }
 
-/// The writer's half of the Dekker pair: its mutex acquisition (a locked instruction on
-/// x86-64, a full barrier) must be ordered before its load of the lock word. Elsewhere
-/// glibc's acquire-only compare-and-swap does not order its store before a later load.
-inline void after_mutex_fence() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-#else
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-#endif
-}
-
 /// Sleeps on the word's low half while it still reads `expected`, until `until` at latest.
 void futex_sleep(LockEntry& e, std::uint32_t expected, Clock::time_point until) noexcept {
     const auto since = until.time_since_epoch();
@@ -180,11 +169,24 @@ void throw_too_many_shares(const LockTable& t, std::uint32_t i) {
                       " shares of it, the most one attach can hold");
 }
 
-Acquired exclusive_acquire(const LockTable& t, std::uint32_t i, const Wait& wait) {
-    if (record_ref(t.mine(i)).load(std::memory_order_relaxed) & kRecordCountMask)
-        throw_errno(EDEADLK, lock_name(*t.file, i) + ": this attach holds it shared (a share cannot be upgraded)");
-    if (!take_mutex(t, i, wait)) return {};
+void throw_upgrade(const LockTable& t, std::uint32_t i) {
+    throw_errno(EDEADLK, lock_name(*t.file, i) + ": this attach holds it shared (a share cannot be upgraded)");
+}
+
+Acquired exclusive_acquire_from(const LockTable& t, std::uint32_t i, const Wait& wait, int fast) {
+    if (fast == kFastHeldWithShares) return exclusive_acquire_slow(t, i, wait, LockOutcome::acquired);
+    if (fast == kFastNotTried) {
+        if (record_ref(t.mine(i)).load(std::memory_order_relaxed) & kRecordCountMask) throw_upgrade(t, i);
+        return exclusive_acquire_slow(t, i, wait, robust_mutex_acquire(&t.entry(i).mutex, wait, *t.file, i));
+    }
+    return exclusive_acquire_slow(t, i, wait, robust_mutex_acquire_slow(&t.entry(i).mutex, wait, *t.file, i, fast));
+}
+
+Acquired exclusive_acquire_slow(const LockTable& t, std::uint32_t i, const Wait& wait, LockOutcome got) {
     LockEntry& e = t.entry(i);
+    if (got == LockOutcome::busy) return {};
+    if (got == LockOutcome::owner_died) exclusive_owner_died(e);
+    after_mutex_fence();
     std::uint64_t v = lock_word(e).load(std::memory_order_seq_cst);
     if ((v & kShareCountMask) != 0) {
         bool drained = false;
@@ -203,20 +205,6 @@ Acquired exclusive_acquire(const LockTable& t, std::uint32_t i, const Wait& wait
     e.holder_pid = current_pid();
     e.holder_slot = t.own_slot + 1;  // last: from here a death is an exclusive holder's
     return {true, (v & kShareOwnerDied) != 0};
-}
-
-int exclusive_release(const LockTable& t, std::uint32_t i) noexcept {
-    LockEntry& e = t.entry(i);
-    const std::uint32_t slot = e.holder_slot;
-    const std::int32_t pid = e.holder_pid;
-    e.holder_slot = 0;  // first: a death from here on left nothing half done
-    e.holder_pid = 0;
-    const int rc = robust_mutex_unlock(&e.mutex);
-    if (rc != 0) {  // not ours (another thread holds it): put back what we cleared
-        e.holder_slot = slot;
-        e.holder_pid = pid;
-    }
-    return rc;
 }
 
 Acquired shared_acquire_slow(const LockTable& t, std::uint32_t i, const Wait& wait) {

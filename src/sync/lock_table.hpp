@@ -24,6 +24,7 @@
 
 #include "format/header.hpp"
 #include "sync/robust_mutex.hpp"
+#include "sys/fork_safety.hpp"
 
 #include <linux/futex.h>
 
@@ -43,9 +44,17 @@ struct LockTable {
     int lock_fd = -1;              ///< the descriptor carrying slot liveness locks, -1 without a file
     const std::filesystem::path* file = nullptr;  ///< names the region in messages
 
-    LockEntry& entry(std::uint32_t i) const noexcept { return *lock_at(hdr, layout, i); }
+    LockEntry* entries = nullptr;  ///< the table (set by set_own_slot / setup)
+    ShareRecord* own_row = nullptr;  ///< this attach's records; nullptr without a slot
+
+    LockEntry& entry(std::uint32_t i) const noexcept { return entries[i]; }
     ShareRecord& record(std::uint32_t slot, std::uint32_t i) const noexcept { return *record_at(hdr, layout, slot, i); }
-    ShareRecord& mine(std::uint32_t i) const noexcept { return record(own_slot, i); }
+    ShareRecord& mine(std::uint32_t i) const noexcept { return own_row[i]; }
+    /// Points entries and own_row at the mapped header (after hdr, layout or own_slot change).
+    void setup() noexcept {
+        entries = count ? lock_at(hdr, layout, 0) : nullptr;
+        own_row = (count && own_slot < slots) ? record_at(hdr, layout, own_slot, 0) : nullptr;
+    }
 };
 
 /// Initialises the table of a fresh header (all zero): every mutex.
@@ -59,40 +68,114 @@ struct Acquired {
 };
 
 // Out of line: the slow paths.
-Acquired exclusive_acquire(const LockTable& t, std::uint32_t i, const Wait& wait);
+/// exclusive_acquire() after the mutex attempt said `got` (or before it, for `upgrade`).
+Acquired exclusive_acquire_slow(const LockTable& t, std::uint32_t i, const Wait& wait, LockOutcome got);
 Acquired shared_acquire_slow(const LockTable& t, std::uint32_t i, const Wait& wait);
 void wake_writer(LockEntry& e) noexcept;
 [[noreturn]] void throw_too_many_shares(const LockTable& t, std::uint32_t i);
-
-/// Releases an exclusive hold: 0, or EPERM if the calling thread does not hold the mutex.
-int exclusive_release(const LockTable& t, std::uint32_t i) noexcept;
+[[noreturn]] void throw_upgrade(const LockTable& t, std::uint32_t i);
 
 inline std::atomic_ref<std::uint64_t> lock_word(LockEntry& e) noexcept { return std::atomic_ref<std::uint64_t>(e.word); }
 inline std::atomic_ref<ShareRecord> record_ref(ShareRecord& r) noexcept { return std::atomic_ref<ShareRecord>(r); }
 
-/// A share of lock i. The uncontended path: a store to this attach's record, one atomic add
-/// to the word, one load of the mutex word, a store to the record.
-inline Acquired shared_acquire(const LockTable& t, std::uint32_t i, const Wait& wait) {
+/// The writer's half of the Dekker pair: its mutex acquisition (a locked instruction on
+/// x86-64, a full barrier) must be ordered before its load of the lock word. Elsewhere
+/// glibc's acquire-only compare-and-swap does not order its store before a later load.
+inline void after_mutex_fence() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+#else
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
+
+/// What exclusive_fast() did: kFastHeld, kFastNotTried (something needs the full path
+/// before the mutex is tried), kFastHeldWithShares (the mutex is ours, shares must drain),
+/// or else the nonzero result of pthread_mutex_trylock (EBUSY, EOWNERDEAD: held, ...).
+inline constexpr int kFastHeld = 0;
+inline constexpr int kFastNotTried = -1;
+inline constexpr int kFastHeldWithShares = -2;
+
+/// The uncontended exclusive acquisition, never waiting or throwing: a load of this
+/// attach's record, the mutex's kind check and trylock, a load of the lock word, two stores.
+[[gnu::always_inline]] inline int exclusive_fast(const LockTable& t, std::uint32_t i, bool& died) noexcept {
+    if (record_ref(t.mine(i)).load(std::memory_order_relaxed) & kRecordCountMask) return kFastNotTried;
+    LockEntry& e = t.entry(i);
+    if (!region_mutex_kind_ok(&e.mutex)) [[unlikely]]
+        return kFastNotTried;
+    const int rc = pthread_mutex_trylock(&e.mutex);
+    if (rc != 0) [[unlikely]]
+        return rc;
+    after_mutex_fence();
+    const std::uint64_t v = lock_word(e).load(std::memory_order_seq_cst);
+    if ((v & kShareCountMask) != 0) [[unlikely]]
+        return kFastHeldWithShares;
+    e.holder_pid = current_pid();
+    e.holder_slot = t.own_slot + 1;  // last: from here a death is an exclusive holder's
+    died = (v & kShareOwnerDied) != 0;
+    return kFastHeld;
+}
+
+/// The rest of an exclusive acquisition after exclusive_fast() returned `fast`.
+Acquired exclusive_acquire_from(const LockTable& t, std::uint32_t i, const Wait& wait, int fast);
+
+/// The uncontended shared acquisition, never waiting or throwing: false if the full path
+/// is needed (a writer holds or waits, the record is full); nothing is changed then.
+[[gnu::always_inline]] inline bool shared_fast(const LockTable& t, std::uint32_t i, bool& died) noexcept {
     LockEntry& e = t.entry(i);
     auto rec = record_ref(t.mine(i));
     const ShareRecord c = rec.load(std::memory_order_relaxed) & kRecordCountMask;
-    if (c == kRecordCountMask) throw_too_many_shares(t, i);
+    if (c == kRecordCountMask) [[unlikely]]
+        return false;
     rec.store(static_cast<ShareRecord>(c | kRecordBusy), std::memory_order_relaxed);
     const std::uint64_t old = lock_word(e).fetch_add(kShareAcquire, std::memory_order_seq_cst);
     // Already a holder: our own share keeps every writer out, so another is safe at once.
-    if (c != 0 || std::atomic_ref<int>(e.mutex.__data.__lock).load(std::memory_order_seq_cst) == 0) {
+    if (c != 0 || std::atomic_ref<int>(e.mutex.__data.__lock).load(std::memory_order_seq_cst) == 0) [[likely]] {
         rec.store(static_cast<ShareRecord>(c + 1), std::memory_order_release);
-        return {true, (old & kShareOwnerDied) != 0};
+        died = (old & kShareOwnerDied) != 0;
+        return true;
     }
-    // A writer holds the mutex (or its holder died): take the share back, queue on it.
+    // A writer holds the mutex (or its holder died): take the share back.
     const std::uint64_t back = lock_word(e).fetch_add(kShareRelease, std::memory_order_seq_cst);
     rec.store(c, std::memory_order_release);
     if ((back & kShareWriterWaiting) && (back & kShareCountMask) == 1) wake_writer(e);
+    return false;
+}
+
+/// Lock i exclusively: exclusive_fast(), else the full path.
+inline Acquired exclusive_acquire(const LockTable& t, std::uint32_t i, const Wait& wait) {
+    bool died = false;
+    const int fast = exclusive_fast(t, i, died);
+    if (fast == kFastHeld) return {true, died};
+    return exclusive_acquire_from(t, i, wait, fast);
+}
+
+/// Releases an exclusive hold: 0, or EPERM if the calling thread does not hold the mutex.
+[[gnu::always_inline]] inline int exclusive_release(const LockTable& t, std::uint32_t i) noexcept {
+    LockEntry& e = t.entry(i);
+    const std::uint32_t slot = e.holder_slot;
+    const std::int32_t pid = e.holder_pid;
+    e.holder_slot = 0;  // first: a death from here on left nothing half done
+    e.holder_pid = 0;
+    const int rc = robust_mutex_unlock(&e.mutex);
+    if (rc != 0) [[unlikely]] {  // not ours (another thread holds it): put back what we cleared
+        e.holder_slot = slot;
+        e.holder_pid = pid;
+    }
+    return rc;
+}
+
+/// A share of lock i: shared_fast(), else queued on the mutex (shared_acquire_slow).
+inline Acquired shared_acquire(const LockTable& t, std::uint32_t i, const Wait& wait) {
+    if ((record_ref(t.mine(i)).load(std::memory_order_relaxed) & kRecordCountMask) == kRecordCountMask) [[unlikely]]
+        throw_too_many_shares(t, i);
+    bool died = false;
+    if (shared_fast(t, i, died)) return {true, died};
     return shared_acquire_slow(t, i, wait);
 }
 
 /// Releases one share of lock i held by this attach. No-op if it holds none.
-inline void shared_release(const LockTable& t, std::uint32_t i) noexcept {
+[[gnu::always_inline]] inline void shared_release(const LockTable& t, std::uint32_t i) noexcept {
     LockEntry& e = t.entry(i);
     auto rec = record_ref(t.mine(i));
     const ShareRecord c = rec.load(std::memory_order_relaxed) & kRecordCountMask;

@@ -84,12 +84,10 @@ LockOutcome wait_for_mutex(pthread_mutex_t* m, const Wait& wait, const std::file
 
 }  // namespace
 
-LockOutcome robust_mutex_acquire(pthread_mutex_t* m, const Wait& wait, const std::filesystem::path& file,
-                                 std::uint32_t index) {
-    // One load: a mutex whose robust bit was flipped off would hang every locker after
-    // its holder's death, silently. Refuse it instead.
-    if (!region_mutex_kind_ok(m)) corrupt_mutex(file, index, region_mutex_kind_problem(m));
-    const LockOutcome out = outcome(pthread_mutex_trylock(m), file, index);
+LockOutcome robust_mutex_acquire_slow(pthread_mutex_t* m, const Wait& wait, const std::filesystem::path& file,
+                                      std::uint32_t index, int trylock_rc) {
+    if (trylock_rc == -1) corrupt_mutex(file, index, region_mutex_kind_problem(m));
+    const LockOutcome out = outcome(trylock_rc, file, index);
     if (out != LockOutcome::busy || wait.kind == Wait::none) return out;
     return wait_for_mutex(m, wait, file, index);
 }
@@ -104,7 +102,6 @@ LockOutcome robust_mutex_lock(pthread_mutex_t* m, std::optional<std::chrono::ste
 
 void robust_mutex_consistent(pthread_mutex_t* m) noexcept { pthread_mutex_consistent(m); }
 
-int robust_mutex_unlock(pthread_mutex_t* m) noexcept { return pthread_mutex_unlock(m); }
 
 int robust_mutex_word(const pthread_mutex_t* m) noexcept {
     // glibc keeps the futex word in __data.__lock: the owner's TID, plus FUTEX_OWNER_DIED

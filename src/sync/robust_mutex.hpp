@@ -12,6 +12,8 @@
 // polling while nobody waits.
 #pragma once
 
+#include "format/header.hpp"
+
 #include <pthread.h>
 
 #include <chrono>
@@ -56,16 +58,32 @@ void robust_mutex_init(pthread_mutex_t* m);
 /// Locks as `wait` says. `file` and `index` name the lock in messages. Throws Failure:
 /// errc::lock_not_recoverable, errc::header_corrupt (the kind word is not ours, or pthreads
 /// says EINVAL: the mutex bytes were overwritten), EDEADLK (this thread holds it already).
-/// The uncontended path is one pthread_mutex_trylock.
-LockOutcome robust_mutex_acquire(pthread_mutex_t* m, const Wait& wait, const std::filesystem::path& file,
-                                 std::uint32_t index = kRegionMutex);
+/// The uncontended path is a load and compare of the kind word and one pthread_mutex_trylock.
+inline LockOutcome robust_mutex_acquire(pthread_mutex_t* m, const Wait& wait, const std::filesystem::path& file,
+                                        std::uint32_t index = kRegionMutex);
+/// The rest of robust_mutex_acquire, given what the first trylock returned (-1: not tried,
+/// the kind word is wrong).
+LockOutcome robust_mutex_acquire_slow(pthread_mutex_t* m, const Wait& wait, const std::filesystem::path& file,
+                                      std::uint32_t index, int trylock_rc);
+
+[[gnu::always_inline]] inline LockOutcome robust_mutex_acquire(pthread_mutex_t* m, const Wait& wait,
+                                                               const std::filesystem::path& file, std::uint32_t index) {
+    // One load: a mutex whose robust bit was flipped off would hang every locker after its
+    // holder's death, silently. It is refused instead (in the slow path).
+    if (!region_mutex_kind_ok(m)) [[unlikely]]
+        return robust_mutex_acquire_slow(m, wait, file, index, -1);
+    const int rc = pthread_mutex_trylock(m);
+    if (rc == 0) [[likely]]
+        return LockOutcome::acquired;
+    return robust_mutex_acquire_slow(m, wait, file, index, rc);
+}
 /// As robust_mutex_acquire, but a deadline that passes is errc::lock_timeout (the library's
 /// own waits: attach, detach, removal).
 LockOutcome robust_mutex_lock(pthread_mutex_t* m, std::optional<std::chrono::steady_clock::time_point> deadline,
                               const std::filesystem::path& file);
 void robust_mutex_consistent(pthread_mutex_t* m) noexcept;
 /// 0, or EPERM when the calling thread does not hold it (error-checking mutex).
-int robust_mutex_unlock(pthread_mutex_t* m) noexcept;
+inline int robust_mutex_unlock(pthread_mutex_t* m) noexcept { return pthread_mutex_unlock(m); }
 
 /// Read-only view of the lock word (glibc's futex word: owner TID and OWNER_DIED bit).
 struct MutexPeek {

@@ -9,9 +9,10 @@
 #include <utility>
 
 namespace shmregion::detail {
-namespace {
 
-std::atomic<pid_t> g_pid{0};  // 0: not read yet
+std::atomic<pid_t> g_current_pid{0};
+
+namespace {
 
 struct Registry {
     std::mutex mu;
@@ -24,7 +25,7 @@ Registry& registry() {
         // The registry is locked across fork(), so the child sees it consistent.
         ::pthread_atfork([] { registry().mu.lock(); }, [] { registry().mu.unlock(); },
                          [] {
-                             g_pid.store(::getpid(), std::memory_order_relaxed);  // first: the hooks may ask
+                             g_current_pid.store(::getpid(), std::memory_order_relaxed);  // first: the hooks may ask
                              Registry& g = registry();
                              for (const auto& [fn, arg] : g.hooks) fn(arg);
                              g.mu.unlock();
@@ -36,12 +37,10 @@ Registry& registry() {
 
 }  // namespace
 
-pid_t current_pid() noexcept {
-    pid_t pid = g_pid.load(std::memory_order_relaxed);
-    if (pid != 0) return pid;
+pid_t current_pid_first() noexcept {
     (void)registry();  // the atfork handler first, so no fork() after this read goes unseen
-    pid = ::getpid();
-    g_pid.store(pid, std::memory_order_relaxed);
+    const pid_t pid = ::getpid();
+    g_current_pid.store(pid, std::memory_order_relaxed);
     return pid;
 }
 

@@ -13,10 +13,19 @@
 
 #include <sys/types.h>
 
+#include <atomic>
+
 namespace shmregion::detail {
 
-/// The calling process's pid, without a system call (see above).
-pid_t current_pid() noexcept;
+/// This process's pid once read (0 before); set again in every fork()ed child.
+extern std::atomic<pid_t> g_current_pid;
+/// Reads it the first time (and installs the atfork handler that keeps it true).
+pid_t current_pid_first() noexcept;
+/// The calling process's pid, without a system call (see above): one load on the hot path.
+inline pid_t current_pid() noexcept {
+    const pid_t pid = g_current_pid.load(std::memory_order_relaxed);
+    return pid != 0 ? pid : current_pid_first();
+}
 
 using ForkChildFn = void (*)(void* arg) noexcept;
 

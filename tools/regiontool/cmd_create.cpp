@@ -1,4 +1,4 @@
-// regiontool create HOME NAME --backing B --size S [--max-size M] [--mode 0600]
+// regiontool create HOME NAME --backing B --size S [--max-size M] [--mode 0600] [--locks N]
 #include "cli.hpp"
 
 #include <iostream>
@@ -6,18 +6,19 @@
 namespace regiontool {
 
 Command create_command() {
-    Command c{"create", "create HOME NAME --backing file|posix|sysv --size SIZE [--max-size SIZE] [--mode MODE] [--engine E]",
+    Command c{"create", "create HOME NAME --backing file|posix|sysv --size SIZE [--max-size SIZE] [--mode MODE] [--locks N] [--engine E]",
               "create a region that outlives the command",
               "Creates region NAME in HOME (which must exist) and detaches, leaving it with\n"
               "reference count 0 until it is unlinked, as Berkeley DB regions do. SIZE is the usable\n"
               "size (bytes, or with a suffix K, M, G, T), rounded up to pages; --max-size is the\n"
               "growth ceiling (default: SIZE; System V regions cannot grow). --mode sets the\n"
               "permission bits of the file and segment (octal, default 0600). Fails (exit 1) if\n"
-              "the region exists. The file or segment is extended with its space allocated\n"
+              "the region exists. --locks N gives it a table of N application locks (0-4096,\n"
+              "default 0), each taken shared or exclusive. The file or segment is extended with its space allocated\n"
               "(a full disk or /dev/shm fails here, with ENOSPC) through the I/O engine: --engine\n"
               "uring|libaio|posix|sync forces one, default automatic (or SHMREGION_IO_ENGINE).\n"
               "A large region shows a progress bar on stderr when it is a terminal.\n",
-              Spec{{"backing", "size", "max-size", "mode", "engine"}, {}, 2, 2}, nullptr};
+              Spec{{"backing", "size", "max-size", "mode", "locks", "engine"}, {}, 2, 2}, nullptr};
     c.run = [](const Args& a) {
         shmregion::Options o;
         o.home = a.positional[0];
@@ -34,6 +35,19 @@ Command create_command() {
         if (!size) throw UsageError{"create needs --size SIZE"};
         o.size = parse_size(*size);
         if (auto m = a.value("max-size")) o.max_size = parse_size(*m);
+        if (auto n = a.value("locks")) {
+            std::size_t used = 0;
+            unsigned long locks = 0;
+            try {
+                locks = std::stoul(*n, &used, 10);
+            } catch (...) {
+                used = 0;
+            }
+            if (used != n->size() || locks > shmregion::max_locks_limit)
+                throw UsageError{"bad --locks '" + *n + "' (a number of locks, 0-" +
+                                 std::to_string(shmregion::max_locks_limit) + ")"};
+            o.locks = static_cast<std::uint32_t>(locks);
+        }
         if (auto m = a.value("mode")) {
             std::size_t used = 0;
             unsigned long mode = 0;
@@ -64,7 +78,8 @@ Command create_command() {
             }
         }
         std::cout << "created " << o.name << " (" << shmregion::to_string(r.backing()) << ", "
-                  << human_size(r.size()) << " usable, ceiling " << human_size(r.max_size()) << ") at "
+                  << human_size(r.size()) << " usable, ceiling " << human_size(r.max_size())
+                  << (r.lock_count() ? ", " + std::to_string(r.lock_count()) + " locks" : std::string()) << ") at "
                   << r.file().string() << " (I/O engine " << shmregion::io::to_string(r.io_engine()) << ")\n";
         r.detach();
         return kOk;

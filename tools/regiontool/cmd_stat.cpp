@@ -33,13 +33,82 @@ std::vector<std::string> flag_names(const shmregion::RegionInfo& i) {
     return names;
 }
 
+const char* lock_text(shmregion::LockInfo::State s) {
+    switch (s) {
+        case shmregion::LockInfo::State::free: return "free";
+        case shmregion::LockInfo::State::exclusive: return "exclusive";
+        case shmregion::LockInfo::State::shared: return "shared";
+        case shmregion::LockInfo::State::owner_dead: return "owner dead";
+    }
+    return "?";
+}
+
+std::string pid_list(const std::vector<pid_t>& pids) {
+    std::string out;
+    for (pid_t p : pids) out += (out.empty() ? "" : " ") + std::to_string(p);
+    return out;
+}
+
+void lock_table_json(Json& j, const shmregion::RegionInfo& i) {
+    j.key("lock_table").begin_array();
+    for (const auto& l : i.locks) {
+        j.begin_object()
+            .key("index").value(l.index)
+            .key("state").value(lock_text(l.state))
+            .key("holder_pid").value(static_cast<std::int64_t>(l.holder_pid))
+            .key("holder_slot").value(l.holder_slot)
+            .key("shared_count").value(l.shared_count)
+            .key("shared_pids").begin_array();
+        for (pid_t p : l.shared_pids) j.value(static_cast<std::int64_t>(p));
+        j.end_array()
+            .key("writer_waiting").value(l.writer_waiting)
+            .key("owner_died").value(l.owner_died)
+            .key("exclusive_deaths").value(l.exclusive_deaths)
+            .key("shared_deaths").value(l.shared_deaths)
+            .end_object();
+    }
+    j.end_array();
+}
+
+/// The locks that are held, or ever lost a holder; a line for the others.
+std::string lock_table_text(const shmregion::RegionInfo& i) {
+    Table t({"LOCK", "STATE", "HOLDERS", "DEATHS (EXCL/SHARED)", "NOTE"});
+    std::size_t quiet = 0;
+    for (const auto& l : i.locks) {
+        const bool idle = l.state == shmregion::LockInfo::State::free && !l.owner_died && l.exclusive_deaths == 0 &&
+                          l.shared_deaths == 0;
+        if (idle) {
+            ++quiet;
+            continue;
+        }
+        std::string holders;
+        if (l.state == shmregion::LockInfo::State::exclusive || l.state == shmregion::LockInfo::State::owner_dead)
+            holders = "pid " + std::to_string(l.holder_pid) + " (slot " + std::to_string(l.holder_slot) + ")";
+        else if (l.shared_count != 0)
+            holders = std::to_string(l.shared_count) + " share(s): pid " + pid_list(l.shared_pids);
+        std::string note;
+        if (l.owner_died) note = "owner died, not yet marked consistent";
+        if (l.writer_waiting) note += std::string(note.empty() ? "" : "; ") + "a writer waits for the shares";
+        t.row({std::to_string(l.index), lock_text(l.state), holders.empty() ? "-" : holders,
+               std::to_string(l.exclusive_deaths) + "/" + std::to_string(l.shared_deaths), note.empty() ? "-" : note});
+    }
+    std::string out = quiet == i.locks.size() ? std::string() : t.str();
+    if (quiet != 0)
+        out += (out.empty() ? "" : "") + std::to_string(quiet) + (quiet == i.locks.size() ? " lock(s), all" : " other lock(s)") +
+               " free, no holder ever died\n";
+    return out;
+}
+
 }  // namespace
 
 Command stat_command() {
-    Command c{"stat", "stat HOME NAME [--json]", "show a region's header, attachers and lock",
+    Command c{"stat", "stat HOME NAME [--json]", "show a region's header, attachers and locks",
               "Prints every header field of region NAME in HOME, each attacher (slot, pid,\n"
-              "process start time, pid namespace, attach time, alive or dead) and the state of\n"
-              "the region lock (free, held by pid N, owner dead). Reads only; changes nothing.\n",
+              "process start time, pid namespace, attach time, alive or dead), the state of\n"
+              "the region lock (free, held by pid N, owner dead) and of each lock of the lock\n"
+              "table (free, exclusive by pid N, shared by N holders and their pids, owner\n"
+              "dead; whether a death awaits mark_consistent; deaths of exclusive and shared\n"
+              "holders). Reads only; changes nothing.\n",
               Spec{{}, {"json"}, 2, 2}, nullptr};
     c.run = [](const Args& a) {
         const std::filesystem::path home = a.positional[0];
@@ -89,7 +158,10 @@ Command stat_command() {
                 .key("state").value(lock_text(i.lock_state))
                 .key("holder_pid").value(static_cast<std::int64_t>(i.lock_holder))
                 .key("owner_died_unreported").value(i.owner_died_unreported)
-                .end_object()
+                .key("deaths").value(i.lock_deaths)
+                .end_object();
+            lock_table_json(j, i);
+            j
                 .key("grow").begin_object()
                 .key("in_progress").value(i.grow_in_progress)
                 .key("to").value(i.grow_to)
@@ -108,6 +180,8 @@ Command stat_command() {
                     .key("pid_namespace").value(at.pid_namespace)
                     .key("attached_at").value(iso_time(at.attached_at_ns))
                     .key("alive").value(at.alive)
+                    .key("generation").value(at.generation)
+                    .key("dead_with_shares").value(at.dead_with_shares)
                     .end_object();
             }
             j.end_array().end_object();
@@ -138,19 +212,23 @@ Command stat_command() {
             t.row({"live attachers", std::to_string(i.live_attachers())});
             std::string lock = lock_text(i.lock_state);
             if (i.lock_holder) lock += " (pid " + std::to_string(i.lock_holder) + ")";
-            if (i.owner_died_unreported) lock += "; a holder died, the next lock() reports it";
+            if (i.owner_died_unreported) lock += "; a holder died, not yet marked consistent";
+            if (i.lock_deaths) lock += "; " + std::to_string(i.lock_deaths) + " holder death(s)";
             t.row({"lock", lock});
+            t.row({"lock table", std::to_string(i.locks.size()) + " lock(s)"});
             t.row({"I/O engine", engine_name + " (" + engine_reason + ")"});
             t.row({"created", iso_time(i.created_at_ns) + " by pid " + std::to_string(i.creator_pid) + ", uid " +
                                   std::to_string(i.creator_uid)});
             std::cout << t.str();
             if (!i.attachers.empty()) {
-                Table at({"SLOT", "PID", "START", "PIDNS", "ATTACHED", "STATUS"});
+                Table at({"SLOT", "GEN", "PID", "START", "PIDNS", "ATTACHED", "STATUS"});
                 for (const auto& x : i.attachers)
-                    at.row({std::to_string(x.slot), std::to_string(x.pid), std::to_string(x.start_time),
-                            std::to_string(x.pid_namespace), iso_time(x.attached_at_ns), x.alive ? "alive" : "dead"});
+                    at.row({std::to_string(x.slot), std::to_string(x.generation), std::to_string(x.pid),
+                            std::to_string(x.start_time), std::to_string(x.pid_namespace), iso_time(x.attached_at_ns),
+                            x.alive ? "alive" : x.dead_with_shares ? "dead (shares not yet released)" : "dead"});
                 std::cout << "\n" << at.str();
             }
+            if (!i.locks.empty()) std::cout << "\n" << lock_table_text(i);
         }
         return h.state == "ok" ? kOk : kUnhealthy;
     };
