@@ -52,4 +52,16 @@ inline void print(const std::vector<Result>& rs, const std::string& baseline) {
                     r.min_ns / 1000, r.max_ns / 1000, base > 0 ? r.median_ns / base : 0.0);
 }
 
+/// As print(), in nanoseconds, for operations of tens of ns (print's microseconds round
+/// them away).
+inline void print_ns(const std::vector<Result>& rs, const std::string& baseline) {
+    double base = 0;
+    for (const auto& r : rs)
+        if (r.name == baseline) base = r.median_ns;
+    std::printf("%-44s %12s %22s %10s\n", "method", "median", "min..max", "vs " "raw");
+    for (const auto& r : rs)
+        std::printf("%-44s %9.1f ns %9.1f..%-9.1f ns %9.2fx\n", r.name.c_str(), r.median_ns, r.min_ns, r.max_ns,
+                    base > 0 ? r.median_ns / base : 0.0);
+}
+
 }  // namespace bench
