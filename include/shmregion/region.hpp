@@ -400,8 +400,8 @@ struct LockInfo {
     };
     std::uint32_t index = 0;              ///< index in the lock table
     State state = State::free;            ///< see State
-    pid_t holder_pid = 0;                 ///< exclusive: the holder's pid
-    std::uint32_t holder_slot = 0;        ///< exclusive: the holder's attacher slot
+    pid_t holder_pid = 0;                 ///< exclusive: the holder's process (0 if it cannot be read)
+    pid_t holder_tid = 0;                 ///< exclusive: the holder's thread (the mutex's futex word)
     std::uint32_t shared_count = 0;       ///< shares held (counted in the lock word)
     std::vector<pid_t> shared_pids;       ///< pids of the attachers holding the shares
     /// A writer holds the lock and waits for the shares to be released.
@@ -447,7 +447,7 @@ struct RegionInfo {
     uid_t creator_uid = 0;           ///< the creator's effective user id
     std::uint64_t created_at_ns = 0; ///< CLOCK_REALTIME
     LockState lock_state = LockState::free; ///< the region mutex: free, held, or its holder dead
-    pid_t lock_holder = 0;           ///< pid recorded by the holder; 0 if none
+    pid_t lock_holder = 0;           ///< the process whose thread holds the region mutex; 0 if none
     /// A region lock holder died and no holder has called mark_consistent() since: every
     /// lock() reports owner_died().
     bool owner_died_unreported = false;

@@ -102,7 +102,7 @@ struct RegionHeader {
     std::uint32_t page_size;          //  56
     std::uint32_t max_attachers;      //  60  slots in the attacher table
     std::uint32_t ref_count;          //  64  attached processes (under the mutex)
-    std::int32_t lock_holder;         //  68  pid holding the mutex, 0 if none (display only)
+    std::int32_t lock_holder;         //  68  zero (the mutex's futex word names its owner's thread)
     std::int32_t creator_pid;         //  72
     std::uint32_t creator_uid;        //  76
     std::uint64_t created_at_ns;      //  80  CLOCK_REALTIME
@@ -144,8 +144,9 @@ struct LockEntry {
         std::uint8_t mutex_space[48];
     };
     std::uint64_t word;               //  48  kShare* bits; same cache line as the mutex
-    std::int32_t holder_pid;          //  56  exclusive holder's pid, 0 if none (display)
-    std::uint32_t holder_slot;        //  60  exclusive holder's attacher slot + 1, 0 if none
+    std::uint32_t transient;          //  56  1 while the mutex is held by a reader adding its share or
+                                      //      a writer waiting for shares to drain (not a holder)
+    std::uint32_t reserved0;          //  60  zero
     std::uint32_t exclusive_deaths;   //  64  exclusive holders that died holding it
     std::uint32_t shared_deaths;      //  68  shares released for dead holders
     std::uint64_t last_sweep_ns;      //  72  CLOCK_MONOTONIC of the last search for dead shares

@@ -161,8 +161,9 @@ RepairReport do_repair(const std::filesystem::path& home, std::string_view name,
 
 LockState lock_state(const RegionHeader& h, pid_t& holder) {
     const MutexPeek p = robust_mutex_peek(&h.mutex);
-    holder = h.lock_holder;
+    holder = 0;
     if (p.owner_tid == 0) return p.owner_died ? LockState::owner_dead : LockState::free;
+    holder = thread_group_of(p.owner_tid);
     if (holder == 0) holder = p.owner_tid;
     // The futex word holds the owner's thread id; a thread that is gone left it dead.
     if (::kill(p.owner_tid, 0) != 0 && errno == ESRCH) return LockState::owner_dead;
@@ -194,16 +195,14 @@ std::vector<LockInfo> lock_table_of(const Store& store, const RegionHeader& h, c
             if ((r & kRecordCountMask) != 0 && slots[s].pid != 0) li.shared_pids.push_back(slots[s].pid);
         }
         const MutexPeek p = robust_mutex_peek(&e.mutex);
-        if (p.owner_tid != 0 && e.holder_slot != 0) {
+        if (p.owner_tid != 0 && e.transient == 0) {
             li.state = LockInfo::State::exclusive;
-            li.holder_pid = e.holder_pid;
-            li.holder_slot = e.holder_slot - 1;
+            li.holder_tid = p.owner_tid;
+            li.holder_pid = thread_group_of(p.owner_tid);
             // The futex word holds the owner's thread id; a thread that is gone left it dead.
             if (::kill(p.owner_tid, 0) != 0 && errno == ESRCH) li.state = LockInfo::State::owner_dead;
-        } else if (p.owner_tid == 0 && p.owner_died && e.holder_slot != 0) {
+        } else if (p.owner_tid == 0 && p.owner_died && e.transient == 0) {
             li.state = LockInfo::State::owner_dead;  // the kernel saw the holder die; nobody locked since
-            li.holder_pid = e.holder_pid;
-            li.holder_slot = e.holder_slot - 1;
         } else if (li.shared_count != 0) {
             li.state = LockInfo::State::shared;
         }

@@ -66,6 +66,7 @@ void RegionImpl::set_sizes(const RegionHeader& v) noexcept {
     table.lock_fd = store ? store->lock_fd() : -1;
     table.file = &file;
     table.setup();
+    exclusive_held.assign(table.count, 0);
 }
 
 Deadline RegionImpl::library_deadline() const noexcept {
@@ -156,7 +157,6 @@ LockGuard RegionImpl::region_guard_from(const Wait& wait, int rc) {
     if (rc != kFastHeldWithShares) {
         out = robust_mutex_acquire_slow(&hdr->mutex, wait, file, kRegionMutex, rc);
         if (out == LockOutcome::busy) return g;
-        hdr->lock_holder = current_pid();
         if (out == LockOutcome::owner_died) recover_after_death();
     }
     if (load_acquire(hdr->generation) != generation) refresh_locked();
@@ -212,8 +212,10 @@ bool RegionImpl::release_guards() noexcept {
     }
     if (has_slot) {
         for (std::uint32_t i = 0; i < table.count; ++i) {
-            const LockEntry& e = table.entry(i);
-            if (e.holder_slot == slot + 1 && e.holder_pid == owner_pid && exclusive_release(table, i) != 0) all = false;
+            if (exclusive_held[i]) {
+                if (exclusive_release(table, i) == 0) exclusive_held[i] = 0;
+                else all = false;  // another thread's: it stays held
+            }
             shared_release_all(table, i);
         }
     }
@@ -257,6 +259,7 @@ void RegionImpl::join_after_fork() {
                           " region is private memory: a fork()ed child has only a copy");
     release_guards();   // the parent's guards, copied by fork(): nothing is unlocked
     region_lock_held = false;
+    std::fill(exclusive_held.begin(), exclusive_held.end(), 0);
     stop_prefaults();   // the parent's jobs: their threads are not in this process
     background = {};
     if (!engine_forced) engine_chosen = false;  // chosen again: this process's seccomp filter and limits

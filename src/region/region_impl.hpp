@@ -113,8 +113,10 @@ public:
     /// Guards alive that point here; the attach is freed after the last (orphaned).
     std::uint32_t guard_count = 0;
     bool orphaned = false;
-    /// This attach holds the region lock through a guard (on the thread that locked).
+    /// This attach holds the region lock through a guard (on the thread that locked), and
+    /// which table locks it holds exclusively (detach releases them).
     bool region_lock_held = false;
+    std::vector<std::uint8_t> exclusive_held;
 
     /// Under the lock: drops dead attachers (never our own slot) and rebuilds ref_count.
     std::size_t reap_dead() noexcept;
@@ -163,8 +165,8 @@ public:
     void grow_locked(std::uint64_t new_region);
     /// Under the lock, after a holder died: finishes or undoes a growth it left half done.
     void recover_growth() noexcept;
-    /// Releases every lock this attach holds through its guards (the region lock, exclusive
-    /// table locks: those whose holder_slot is ours; the shares its records count), leaving
+    /// Releases every lock this attach holds through its guards (the region lock and the
+    /// exclusive table locks its guards hold; the shares its records count), leaving
     /// the guards empty. False if an exclusive lock belongs to another thread of this
     /// process (it stays held). In a fork()ed child it releases nothing: the locks are the
     /// parent's.
@@ -216,7 +218,6 @@ private:
 [[gnu::always_inline]] inline bool RegionImpl::lock_for_application(const Wait& wait, bool& died) {
     const LockOutcome out = robust_mutex_acquire(&hdr->mutex, wait, file);
     if (out == LockOutcome::busy) return false;
-    hdr->lock_holder = current_pid();
     if (out == LockOutcome::owner_died) [[unlikely]]
         recover_after_death();
     // Until a holder marks it consistent, every acquisition hears of the death.
@@ -227,7 +228,6 @@ private:
 }
 
 [[gnu::always_inline]] inline int RegionImpl::unlock() noexcept {
-    hdr->lock_holder = 0;
     return robust_mutex_unlock(&hdr->mutex);
 }
 
@@ -239,6 +239,7 @@ private:
     n.owner_pid = owner_pid;
     ++guard_count;
     if (index == kRegionLockIndex) region_lock_held = true;
+    else if (!shared) exclusive_held[index] = 1;
 }
 
 [[gnu::always_inline]] inline void RegionImpl::forget(GuardNode& n) noexcept {
@@ -271,7 +272,6 @@ inline LockGuard RegionImpl::exclusive_guard(std::uint32_t index, const Wait& wa
     rc = pthread_mutex_trylock(&hdr->mutex);
     if (rc != 0) [[unlikely]]
         return false;
-    hdr->lock_holder = owner_pid;
     if (load_acquire(hdr->generation) != generation) [[unlikely]] {
         rc = kFastHeldWithShares;  // held; the full path refreshes the mapping
         return false;
@@ -323,6 +323,8 @@ inline LockGuard RegionImpl::exclusive_guard(std::uint32_t index, const Wait& wa
             region_lock_held = false;
         } else if (const int rc = exclusive_release(table, n.index); rc != 0) [[unlikely]] {
             return rc;
+        } else {
+            exclusive_held[n.index] = 0;
         }
     }
     forget(n);

@@ -43,16 +43,15 @@ void futex_sleep(LockEntry& e, std::uint32_t expected, Clock::time_point until) 
 }
 
 /// Under lock i's mutex, acquired with EOWNERDEAD: the previous holder died. If it was an
-/// exclusive holder (holder_slot set: it had finished acquiring), the death is recorded in
-/// the word and counted; a writer that died while waiting for shares to drain, or a reader
-/// that held the mutex only to add its share, wrote nothing.
+/// exclusive holder, the death is recorded in the word and counted; a writer that died while
+/// waiting for shares to drain, or a reader that held the mutex only to add its share, wrote
+/// nothing (they mark that time in `transient`, so the uncontended path writes nothing).
 void exclusive_owner_died(LockEntry& e) noexcept {
-    if (e.holder_slot != 0) {
+    if (e.transient == 0) {
         lock_word(e).fetch_or(kShareOwnerDied, std::memory_order_seq_cst);
         ++e.exclusive_deaths;
     }
-    e.holder_slot = 0;
-    e.holder_pid = 0;
+    e.transient = 0;
     robust_mutex_consistent(&e.mutex);
 }
 
@@ -189,21 +188,22 @@ Acquired exclusive_acquire_slow(const LockTable& t, std::uint32_t i, const Wait&
     after_mutex_fence();
     std::uint64_t v = lock_word(e).load(std::memory_order_seq_cst);
     if ((v & kShareCountMask) != 0) {
+        e.transient = 1;  // not a holder yet: a death while draining wrote nothing
         bool drained = false;
         try {
             drained = drain_shares(t, i, wait);
         } catch (...) {
+            e.transient = 0;
             robust_mutex_unlock(&e.mutex);
             throw;
         }
+        e.transient = 0;  // from here a death is an exclusive holder's
         if (!drained) {
             robust_mutex_unlock(&e.mutex);
             return {};
         }
         v = lock_word(e).load(std::memory_order_seq_cst);
     }
-    e.holder_pid = current_pid();
-    e.holder_slot = t.own_slot + 1;  // last: from here a death is an exclusive holder's
     return {true, (v & kShareOwnerDied) != 0};
 }
 
@@ -213,9 +213,11 @@ Acquired shared_acquire_slow(const LockTable& t, std::uint32_t i, const Wait& wa
     LockEntry& e = t.entry(i);
     auto rec = record_ref(t.mine(i));
     const ShareRecord c = rec.load(std::memory_order_relaxed) & kRecordCountMask;
+    e.transient = 1;  // holding the mutex only to add a share: a death here wrote nothing
     rec.store(static_cast<ShareRecord>(c | kRecordBusy), std::memory_order_relaxed);
     const std::uint64_t old = lock_word(e).fetch_add(kShareAcquire, std::memory_order_seq_cst);
     rec.store(static_cast<ShareRecord>(c + 1), std::memory_order_release);
+    e.transient = 0;
     robust_mutex_unlock(&e.mutex);
     return {true, (old & kShareOwnerDied) != 0};
 }
@@ -240,12 +242,11 @@ void lock_table_reset_when_alone(const LockTable& t) noexcept {
                 robust_mutex_init(&e.mutex);
             } catch (...) {  // cannot fail for a process-shared robust mutex on Linux
             }
-            if (e.holder_slot != 0) {
+            if (e.transient == 0) {
                 lock_word(e).fetch_or(kShareOwnerDied);
                 ++e.exclusive_deaths;
             }
-            e.holder_slot = 0;
-            e.holder_pid = 0;
+            e.transient = 0;
         }
         std::uint32_t shares = 0;
         for (std::uint32_t s = 0; s < t.slots; ++s) {
@@ -277,7 +278,9 @@ bool release_dead_shares(const LockTable& t, std::uint32_t slot) noexcept {
             clean = false;
             continue;
         }
+        t.entry(i).transient = 1;  // holding the mutex only to sweep
         sweep_dead_shares(t, i);
+        t.entry(i).transient = 0;
         robust_mutex_unlock(&t.entry(i).mutex);
         if (record_ref(t.record(slot, i)).load(std::memory_order_acquire) != 0) clean = false;
     }

@@ -110,8 +110,6 @@ inline constexpr int kFastHeldWithShares = -2;
     const std::uint64_t v = lock_word(e).load(std::memory_order_seq_cst);
     if ((v & kShareCountMask) != 0) [[unlikely]]
         return kFastHeldWithShares;
-    e.holder_pid = current_pid();
-    e.holder_slot = t.own_slot + 1;  // last: from here a death is an exclusive holder's
     died = (v & kShareOwnerDied) != 0;
     return kFastHeld;
 }
@@ -152,17 +150,7 @@ inline Acquired exclusive_acquire(const LockTable& t, std::uint32_t i, const Wai
 
 /// Releases an exclusive hold: 0, or EPERM if the calling thread does not hold the mutex.
 [[gnu::always_inline]] inline int exclusive_release(const LockTable& t, std::uint32_t i) noexcept {
-    LockEntry& e = t.entry(i);
-    const std::uint32_t slot = e.holder_slot;
-    const std::int32_t pid = e.holder_pid;
-    e.holder_slot = 0;  // first: a death from here on left nothing half done
-    e.holder_pid = 0;
-    const int rc = robust_mutex_unlock(&e.mutex);
-    if (rc != 0) [[unlikely]] {  // not ours (another thread holds it): put back what we cleared
-        e.holder_slot = slot;
-        e.holder_pid = pid;
-    }
-    return rc;
+    return robust_mutex_unlock(&t.entry(i).mutex);
 }
 
 /// A share of lock i: shared_fast(), else queued on the mutex (shared_acquire_slow).

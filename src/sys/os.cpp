@@ -64,6 +64,22 @@ std::uint64_t now_ns() noexcept {
     return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
+pid_t thread_group_of(pid_t tid) noexcept {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(tid));
+    Fd fd(::open(path, O_RDONLY | O_CLOEXEC));
+    if (!fd) return 0;
+    char buf[2048];
+    ssize_t n;
+    do {
+        n = ::read(fd.get(), buf, sizeof buf - 1);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    const char* at = std::strstr(buf, "\nTgid:");
+    return at ? static_cast<pid_t>(std::strtol(at + 6, nullptr, 10)) : 0;
+}
+
 std::optional<std::uint64_t> process_start_time(pid_t pid) noexcept {
     char path[64];
     std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));

@@ -56,7 +56,7 @@ void lock_table_json(Json& j, const shmregion::RegionInfo& i) {
             .key("index").value(l.index)
             .key("state").value(lock_text(l.state))
             .key("holder_pid").value(static_cast<std::int64_t>(l.holder_pid))
-            .key("holder_slot").value(l.holder_slot)
+            .key("holder_tid").value(static_cast<std::int64_t>(l.holder_tid))
             .key("shared_count").value(l.shared_count)
             .key("shared_pids").begin_array();
         for (pid_t p : l.shared_pids) j.value(static_cast<std::int64_t>(p));
@@ -83,7 +83,9 @@ std::string lock_table_text(const shmregion::RegionInfo& i) {
         }
         std::string holders;
         if (l.state == shmregion::LockInfo::State::exclusive || l.state == shmregion::LockInfo::State::owner_dead)
-            holders = "pid " + std::to_string(l.holder_pid) + " (slot " + std::to_string(l.holder_slot) + ")";
+            holders = l.holder_tid == 0 ? std::string()
+                      : "pid " + std::to_string(l.holder_pid) +
+                            (l.holder_tid != l.holder_pid ? " (thread " + std::to_string(l.holder_tid) + ")" : "");
         else if (l.shared_count != 0)
             holders = std::to_string(l.shared_count) + " share(s): pid " + pid_list(l.shared_pids);
         std::string note;
