@@ -1,7 +1,9 @@
 // kill -9 of real processes attached to a region:
 //  - a lock holder (named backings and anonymous, with and without a third live attacher):
-//    inspect sees owner_dead and the dead attacher; the next lock() reports owner_died()
-//    once, the header is repaired (ref_count == live attachers) and the lock is free;
+//    inspect sees owner_dead and the dead attacher; every lock() reports owner_died() until
+//    the application calls mark_consistent() and none after it does, the death is counted
+//    once (lock_deaths), the header is repaired (ref_count == live attachers) and the lock
+//    is free;
 //  - an attacher that never detached (no lock held): the next attach repairs the count, and
 //    Region::reap_dead_attachers() drops exactly the dead one.
 #define BOOST_TEST_MODULE crash_kill
@@ -57,7 +59,7 @@ int attach_and_stay(Region& inherited, const Options& o, test::Signal& ready, te
     ready.notify();
     CHILD_CHECK(leave.wait(), 30);
     {
-        auto g = r->lock();  // the death was reported to the parent's lock already
+        auto g = r->lock();  // the parent marked the lock consistent (or nobody died holding it)
         CHILD_CHECK(!g.owner_died(), 31);
     }
     std::error_code ec;
@@ -111,10 +113,12 @@ BOOST_DATA_TEST_CASE(kill_lock_holder_named, test::backing_data(test::BackingSet
     BOOST_TEST(dead_attachers(info) == 1u);
     BOOST_TEST(info.live_attachers() == attached - 1);
 
+    BOOST_TEST(lock_deaths_of(r, o.max_attachers) == 0u);  // nobody has recovered the mutex yet
     {
         auto g = r.lock();
         BOOST_TEST(g.owner_died());
         BOOST_TEST(static_cast<char*>(r.data())[0] == 'h');
+        // Not marked consistent (as if this repairer died): the death stays to be heard.
     }
     info = inspect(home, o.name);
     BOOST_TEST(info.ref_count == attached - 1);
@@ -122,11 +126,20 @@ BOOST_DATA_TEST_CASE(kill_lock_holder_named, test::backing_data(test::BackingSet
     BOOST_TEST(info.attachers.size() == attached - 1);
     BOOST_TEST(dead_attachers(info) == 0u);
     BOOST_TEST(info.lock_state == LockState::free, lock_state_name(info.lock_state));
-    BOOST_TEST(!info.owner_died_unreported);
+    BOOST_TEST(info.owner_died_unreported, "the death was forgotten before anybody marked the lock consistent");
+    BOOST_TEST(lock_deaths_of(r, o.max_attachers) == 1u);
     {
         auto g = r.lock();
-        BOOST_TEST(!g.owner_died());
+        BOOST_TEST(g.owner_died(), "owner_died() was forgotten before anybody marked the lock consistent");
+        static_cast<char*>(r.data())[0] = 'r';  // repaired
+        g.mark_consistent();
     }
+    BOOST_TEST(!inspect(home, o.name).owner_died_unreported);
+    {
+        auto g = r.lock();
+        BOOST_TEST(!g.owner_died(), "owner_died() was reported after mark_consistent()");
+    }
+    BOOST_TEST(lock_deaths_of(r, o.max_attachers) == 1u);  // one holder killed, counted once
     BOOST_TEST(r.reap_dead_attachers() == 0u);
 
     if (with_third) {
@@ -165,20 +178,31 @@ BOOST_DATA_TEST_CASE(kill_lock_holder_anonymous, kThirds, with_third) {
     BOOST_TEST(lock_word_of(r, ma).owner_tid == 0);
     BOOST_TEST(ref_count_of(r, ma) == attached);
 
+    BOOST_TEST(lock_deaths_of(r, ma) == 0u);
     {
         auto g = r.lock();
         BOOST_TEST(g.owner_died());
         BOOST_TEST(static_cast<char*>(r.data())[0] == 'h');
         BOOST_TEST(ref_count_of(r, ma) == attached - 1);
+        // Not marked consistent (as if this repairer died): the death stays to be heard.
     }
     BOOST_TEST(ref_count_of(r, ma) == attached - 1);
     BOOST_TEST(slots_in_use(r, ma) == attached - 1);
     BOOST_TEST(lock_word_of(r, ma).owner_tid == 0);
-    BOOST_TEST(!lock_word_of(r, ma).owner_died);
+    BOOST_TEST(!lock_word_of(r, ma).owner_died);  // the mutex itself is consistent again
+    BOOST_TEST(owner_died_unreported_of(r, ma), "the death was forgotten before anybody marked the lock consistent");
+    BOOST_TEST(lock_deaths_of(r, ma) == 1u);
     {
         auto g = r.lock();
-        BOOST_TEST(!g.owner_died());
+        BOOST_TEST(g.owner_died(), "owner_died() was forgotten before anybody marked the lock consistent");
+        g.mark_consistent();
     }
+    BOOST_TEST(!owner_died_unreported_of(r, ma));
+    {
+        auto g = r.lock();
+        BOOST_TEST(!g.owner_died(), "owner_died() was reported after mark_consistent()");
+    }
+    BOOST_TEST(lock_deaths_of(r, ma) == 1u);
     if (with_third) {
         third_leave.notify();
         BOOST_TEST(children.wait(third) == 0);
@@ -357,10 +381,11 @@ BOOST_DATA_TEST_CASE(kill_last_attacher_of_marked_region,
     BOOST_TEST(segments_of_home(home).size() == 0u);
 }
 
-// The holder's death is reported exactly once, to the first application lock() after it,
-// even when a newcomer's attach recovered the mutex first (and repaired the count).
-BOOST_DATA_TEST_CASE(owner_death_reported_once_after_attach_recovered, test::backing_data(test::BackingSet::named),
-                     backing_name) {
+// The holder's death is reported to every application lock() from the first after it until
+// one calls mark_consistent(), and never after, even when a newcomer's attach recovered the
+// mutex first (and repaired the count); it is counted once.
+BOOST_DATA_TEST_CASE(owner_death_reported_until_marked_after_attach_recovered,
+                     test::backing_data(test::BackingSet::named), backing_name) {
     Home home;
     Children children;
     const Options o = test::options(home, backing_named(backing_name));
@@ -379,16 +404,24 @@ BOOST_DATA_TEST_CASE(owner_death_reported_once_after_attach_recovered, test::bac
     BOOST_TEST(info.owner_died_unreported);
     BOOST_TEST(info.ref_count == 2u);
     BOOST_TEST(info.ref_count == info.live_attachers());
+    BOOST_TEST(lock_deaths_of(r, o.max_attachers) == 1u);  // counted by the attach that recovered it
     {
         auto g = r.lock();
         BOOST_TEST(g.owner_died());
     }
+    BOOST_TEST(inspect(home, o.name).owner_died_unreported, "forgotten before anybody marked the lock consistent");
+    {
+        auto g = r.lock();
+        BOOST_TEST(g.owner_died(), "owner_died() was forgotten before anybody marked the lock consistent");
+        g.mark_consistent();
+    }
     BOOST_TEST(!inspect(home, o.name).owner_died_unreported);
     {
         auto g = r.lock();
-        BOOST_TEST(!g.owner_died());
+        BOOST_TEST(!g.owner_died(), "owner_died() was reported after mark_consistent()");
     }
-    nleave.notify();  // the newcomer's lock() must not hear of it again (exit 31 otherwise)
+    BOOST_TEST(lock_deaths_of(r, o.max_attachers) == 1u);
+    nleave.notify();  // the newcomer's lock() must not hear of it any more (exit 31 otherwise)
     BOOST_TEST(children.wait(newcomer) == 0);
     r.detach();
     unlink(home, o.name);

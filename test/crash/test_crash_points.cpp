@@ -1,8 +1,9 @@
 // Deaths at the library's named crash points (SHMREGION_CRASH_AT, set in the child after
 // fork; the library raises SIGKILL there):
-//  - "attach.after_slot_lock" and "detach.after_slot_clear" (the region mutex is held): the
-//    next lock() reports owner_died(), the header is valid and repaired (ref_count == live
-//    attachers) and attach + detach work again;
+//  - "attach.after_slot_lock" and "detach.after_slot_clear" (the region mutex is held): every
+//    lock() reports owner_died() until the application calls mark_consistent(), and no lock()
+//    after that does; the death is counted once (lock_deaths); the header is valid and
+//    repaired (ref_count == live attachers) and attach + detach work again;
 //  - "create.before_valid" and "create.before_publish": nothing was published, so the name
 //    is free and a create_or_join creates. A POSIX or System V creator killed there leaves
 //    its unpublished segment behind (no locator names it); the test reports that as a
@@ -41,7 +42,7 @@ int attach_detach_child(const Options& o) {
     {
         auto g = r.lock(ec);
         CHILD_CHECK(!ec, 42);
-        CHILD_CHECK(!g.owner_died(), 43);  // reported once, to the parent
+        CHILD_CHECK(!g.owner_died(), 43);  // nobody died, or the parent marked it consistent
     }
     r.detach(ec);
     CHILD_CHECK(!ec, 44);
@@ -72,9 +73,11 @@ BOOST_DATA_TEST_CASE(die_holding_region_mutex_named, test::backing_data(test::Ba
     RegionInfo info = inspect(home, o.name);
     BOOST_TEST(info.valid);
     BOOST_TEST(info.lock_state == LockState::owner_dead, lock_state_name(info.lock_state));
+    BOOST_TEST(lock_deaths_of(r, o.max_attachers) == 0u);  // nobody has recovered the mutex yet
     {
         auto g = r.lock();
         BOOST_TEST(g.owner_died());
+        // Not marked consistent (as if this repairer died): the death stays to be heard.
     }
     info = inspect(home, o.name);
     BOOST_TEST(info.valid);
@@ -82,7 +85,16 @@ BOOST_DATA_TEST_CASE(die_holding_region_mutex_named, test::backing_data(test::Ba
     BOOST_TEST(info.ref_count == 1u);
     BOOST_TEST(info.ref_count == info.live_attachers());
     BOOST_TEST(info.attachers.size() == 1u);
-    BOOST_TEST(!info.owner_died_unreported);
+    BOOST_TEST(info.owner_died_unreported, "the death was forgotten before anybody marked the lock consistent");
+    BOOST_TEST(lock_deaths_of(r, o.max_attachers) == 1u);
+    {
+        auto g = r.lock();
+        BOOST_TEST(g.owner_died(), "owner_died() was forgotten before anybody marked the lock consistent");
+        g.mark_consistent();
+        BOOST_TEST(!g.owner_died());
+    }
+    BOOST_TEST(!inspect(home, o.name).owner_died_unreported);
+    BOOST_TEST(lock_deaths_of(r, o.max_attachers) == 1u);  // one holder died, counted once
 
     const pid_t next = children.spawn([&] { return attach_detach_child(o); });
     BOOST_TEST(children.wait(next) == 0);
@@ -122,12 +134,20 @@ BOOST_DATA_TEST_CASE(die_holding_region_mutex_anonymous, kMutexPoints, point) {
     }
     BOOST_TEST(ref_count_of(r, ma) == 1u);
     BOOST_TEST(slots_in_use(r, ma) == 1u);
+    BOOST_TEST(owner_died_unreported_of(r, ma), "the death was forgotten before anybody marked the lock consistent");
+    {
+        auto g = r.lock();
+        BOOST_TEST(g.owner_died(), "owner_died() was forgotten before anybody marked the lock consistent");
+        g.mark_consistent();
+    }
+    BOOST_TEST(!owner_died_unreported_of(r, ma));
+    BOOST_TEST(lock_deaths_of(r, ma) == 1u);
 
     const pid_t next = children.spawn([&] {
         r.join_after_fork();
         {
             auto g = r.lock();
-            CHILD_CHECK(!g.owner_died(), 10);
+            CHILD_CHECK(!g.owner_died(), 10);  // the parent marked it consistent
         }
         std::error_code ec;
         r.detach(ec);
@@ -138,6 +158,7 @@ BOOST_DATA_TEST_CASE(die_holding_region_mutex_anonymous, kMutexPoints, point) {
     BOOST_TEST(ref_count_of(r, ma) == 1u);
     auto g = r.lock();
     BOOST_TEST(!g.owner_died());
+    BOOST_TEST(lock_deaths_of(r, ma) == 1u);
 }
 
 // Creator killed before it published: the name stays free.

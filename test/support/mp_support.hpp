@@ -182,6 +182,15 @@ inline std::uint32_t slots_in_use(const Region& r, std::uint32_t max_attachers) 
         if (detail::load_acquire(detail::slot_at(h, i)->state) == detail::kSlotInUse) ++n;
     return n;
 }
+/// RegionHeader::lock_deaths: region lock holders that died holding it, ever.
+inline std::uint32_t lock_deaths_of(const Region& r, std::uint32_t max_attachers) {
+    return detail::load_acquire(header_of(r, max_attachers)->lock_deaths);
+}
+/// The header's kFlagOwnerDiedUnreported: a region lock holder died and nobody has called
+/// mark_consistent() since (RegionInfo::owner_died_unreported, for regions without a name).
+inline bool owner_died_unreported_of(const Region& r, std::uint32_t max_attachers) {
+    return (detail::load_acquire(header_of(r, max_attachers)->flags) & detail::kFlagOwnerDiedUnreported) != 0;
+}
 /// The lock word says: held by a thread (owner_tid != 0), free, or free with OWNER_DIED.
 inline detail::MutexPeek lock_word_of(const Region& r, std::uint32_t max_attachers) {
     return detail::robust_mutex_peek(&header_of(r, max_attachers)->mutex);

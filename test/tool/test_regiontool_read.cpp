@@ -338,7 +338,7 @@ std::vector<FieldCorruption> field_corruptions(const RegionHeader& h) {
     const auto ps = static_cast<std::uint32_t>(::sysconf(_SC_PAGESIZE));
     return {
         {"magic", offsetof(RegionHeader, magic) + 3, std::string(1, static_cast<char>(h.magic[3] ^ 0x20))},
-        {"version", offsetof(RegionHeader, version), bytes_of<std::uint32_t>(2)},
+        {"version", offsetof(RegionHeader, version), bytes_of<std::uint32_t>(detail::kLayoutVersion + 1)},
         {"layout", offsetof(RegionHeader, layout), bytes_of<std::uint32_t>(__builtin_bswap32(h.layout))},
         {"header_size", offsetof(RegionHeader, header_size), bytes_of<std::uint32_t>(h.header_size + ps)},
         {"backing", offsetof(RegionHeader, backing), bytes_of<std::uint32_t>(99)},
@@ -346,6 +346,7 @@ std::vector<FieldCorruption> field_corruptions(const RegionHeader& h) {
         {"region_size", offsetof(RegionHeader, region_size), bytes_of<std::uint64_t>(h.region_size + 1)},
         {"max_region_size", offsetof(RegionHeader, max_region_size), bytes_of<std::uint64_t>(h.max_region_size + 1)},
         {"max_attachers", offsetof(RegionHeader, max_attachers), bytes_of<std::uint32_t>(0)},
+        {"lock_count", offsetof(RegionHeader, lock_count), bytes_of<std::uint32_t>(max_locks_limit + 1)},
         {"ref_count", offsetof(RegionHeader, ref_count), bytes_of<std::uint32_t>(0xffffffffu)},
         {"grow.state", offsetof(RegionHeader, grow) + offsetof(detail::GrowRecord, state),
          bytes_of<std::uint32_t>(0x12345678u)},
