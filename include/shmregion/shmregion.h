@@ -287,7 +287,7 @@ typedef struct shmregion_info {
     uint32_t max_attachers;         /**< attacher table size */
     uint32_t attachers;             /**< slots in use */
     uint32_t live_attachers;        /**< of those, slots whose process is alive */
-    int32_t lock_holder;            /**< pid recorded by the holder; 0 if none */
+    int32_t lock_holder;            /**< the process whose thread holds the region lock; 0 if none */
     uint64_t size;                  /**< usable bytes */
     uint64_t max_size;              /**< usable growth ceiling */
     uint64_t region_size;           /**< bytes of the backing in use, header included */

@@ -51,6 +51,8 @@ void exclusive_owner_died(LockEntry& e) noexcept {
         lock_word(e).fetch_or(kShareOwnerDied, std::memory_order_seq_cst);
         ++e.exclusive_deaths;
     }
+    // Only the mutex's holder waits for shares to drain: if it was waiting, it is gone.
+    lock_word(e).fetch_and(~kShareWriterWaiting, std::memory_order_seq_cst);
     e.transient = 0;
     robust_mutex_consistent(&e.mutex);
 }

@@ -349,8 +349,8 @@ BOOST_AUTO_TEST_CASE(a_guard_inherited_through_fork_never_unlocks) {
         LockGuard g = r.lock();
         child = children.spawn([&] {
             LockGuard inherited = std::move(g);  // the parent's guard, as fork() copied it
-            CHILD_CHECK(inherited.owns_lock(), 10);
-            r.join_after_fork();  // waits for the parent to unlock; empties the copy
+            CHILD_CHECK(!inherited.owns_lock(), 10);  // a copy: the lock is the parent's
+            r.join_after_fork();  // waits for the parent to unlock
             CHILD_CHECK(!inherited.owns_lock(), 11);
             LockGuard mine = r.lock();
             inherited.unlock();    // must not release `mine`
