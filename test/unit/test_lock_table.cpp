@@ -719,6 +719,40 @@ BOOST_DATA_TEST_CASE(a_writer_killed_while_waiting_for_readers_is_no_owner_death
     BOOST_TEST(!g.owner_died());
 }
 
+// The same death leaves no trace in the lock word once the next writer came and went: no
+// "writer waiting" flag without a writer (it would make every release of the last share
+// wake nobody through a system call, and inspect() report a writer that is not there).
+BOOST_DATA_TEST_CASE(a_writer_killed_while_waiting_leaves_no_writer_waiting_flag,
+                     test::backing_data(BackingSet::cross_process), backing_name) {
+    mptest::Home home;
+    mptest::Children children;
+    const Options o = table_options(home, test::backing_named(backing_name), 1);
+    Region r = Region::attach(o);
+    SharedLockGuard share = r.lock_shared(0);
+    const pid_t writer = children.spawn([&]() -> int {
+        ChildAttach a(r, o);
+        LockGuard g = a->lock(0);
+        return 20;
+    });
+    BOOST_REQUIRE(locktest::wait_until([&] { return writer_waits(r, o, 0); }));
+    BOOST_REQUIRE(::kill(writer, SIGKILL) == 0);
+    BOOST_TEST(children.wait(writer) == -SIGKILL);
+    share.unlock();
+    {
+        LockGuard g = r.try_lock_for(0, 10s);  // finds no share: never waits
+        BOOST_TEST(g.owns_lock());
+        BOOST_TEST(!g.owner_died());
+    }
+    {
+        SharedLockGuard s = r.lock_shared(0);
+        BOOST_TEST(s.owns_lock());
+    }
+    const locktest::LockPeek p = locktest::peek_lock(r, o.max_attachers, 0);
+    BOOST_TEST(!p.mutex_held);
+    BOOST_TEST(p.shares == 0u);
+    BOOST_TEST(!p.writer_waiting, "the dead writer's 'writer waiting' flag is still set, with no writer anywhere");
+}
+
 // A shared holder killed holding its share blocks nobody: a writer already waiting gets in,
 // a later writer (blocking, try or timed) gets in, and nobody is told owner_died().
 BOOST_DATA_TEST_CASE(a_shared_holder_killed_is_released_by_the_library, test::backing_data(BackingSet::cross_process),
