@@ -1484,3 +1484,149 @@ BOOST_AUTO_TEST_CASE(inspect_reports_generations_and_dead_slots_with_shares, *ne
     BOOST_TEST(after.attachers.size() == 1u);
     BOOST_TEST(inspect(home, o.name).locks.at(0).shared_deaths == 1u);
 }
+
+// ---- what dead attachers leave to a lone joiner ------------------------------------------------
+
+// Every attacher died: one holding lock 0 exclusively and two shares of lock 1. The next
+// attacher is alone: it finds lock 1 free at once (the dead shares released), and lock 0
+// reports owner_died() (until marked consistent). For file and posix regions also the case
+// of a mutex still recording a holder the kernel never saw die (the file outlived a reboot,
+// or was copied while locked), made here by writing a made-up owner into the lock's mutex.
+BOOST_DATA_TEST_CASE(a_lone_joiner_recovers_what_dead_attachers_left,
+                     test::backing_data(BackingSet::named) * bdata::make({false, true}), backing_name, ghost_owner) {
+    const test::BackingTraits& t = test::traits(backing_name);
+    if (ghost_owner && !t.memory_file) return;  // sysv: no file to write the mutex through
+    mptest::Home home;
+    mptest::Children children;
+    const Options o = table_options(home, t.backing, 2);
+    test::Signal held;
+    const pid_t holder = children.spawn([&]() -> int {
+        Region a = Region::attach(o);
+        CHILD_CHECK(a.created(), 10);
+        LockGuard g = a.lock(0);
+        SharedLockGuard s1 = a.lock_shared(1);
+        SharedLockGuard s2 = a.lock_shared(1);
+        held.notify();
+        for (;;) ::pause();
+    });
+    BOOST_REQUIRE(held.wait());
+    BOOST_REQUIRE(::kill(holder, SIGKILL) == 0);
+    BOOST_TEST(children.wait(holder) == -SIGKILL);
+    if (ghost_owner) {
+        // The kernel marked the dead owner (OWNER_DIED, no owner); make it look as if it never
+        // did: a mutex owned by a thread that does not exist.
+        const RegionInfo info = inspect(home, o.name);
+        const fs::path file = t.segment == test::Segment::posix ? fs::path("/dev/shm" + info.segment) : region_file(home, o.name);
+        const detail::LockTableLayout l = detail::lock_table_layout(o.max_attachers, o.locks);
+        const std::string bytes = test::read_file(file);
+        BOOST_REQUIRE(bytes.size() >= l.table_offset + sizeof(std::int32_t));
+        std::int32_t word = 0;
+        std::memcpy(&word, bytes.data() + l.table_offset, sizeof word);
+        BOOST_REQUIRE_MESSAGE((word & FUTEX_OWNER_DIED) != 0, "lock 0's mutex word is " << word << ", not a dead owner's");
+        const std::int32_t ghost = 0x3ffffff0;  // beyond any pid_max
+        unit::poke(file, static_cast<off_t>(l.table_offset), ghost);
+    }
+    Options j = o;
+    j.mode = OpenMode::join_only;
+    Region r = Region::attach(j);
+    {
+        SharedLockGuard s = r.try_lock_shared_for(1, 10s);
+        BOOST_TEST(s.owns_lock());
+        BOOST_TEST(!s.owner_died(), "a dead reader's share was reported as an owner death");
+    }
+    {
+        LockGuard g = r.try_lock_for(1, 10s);
+        BOOST_TEST(g.owns_lock(), "the dead reader's shares were not released");
+        BOOST_TEST(!g.owner_died());
+    }
+    {
+        SharedLockGuard s = r.try_lock_shared_for(0, 10s);
+        BOOST_TEST(s.owns_lock(), "lock 0, held by a dead attacher, never came");
+        BOOST_TEST(s.owner_died(), "the dead exclusive holder of lock 0 was not reported");
+    }
+    {
+        LockGuard g = r.try_lock_for(0, 10s);
+        BOOST_TEST(g.owns_lock(), "lock 0, held by a dead attacher, never came");
+        BOOST_TEST(g.owner_died(), "the dead exclusive holder of lock 0 was not reported");
+        g.mark_consistent();
+    }
+    BOOST_TEST(!r.lock(0).owner_died());
+    BOOST_TEST(!r.lock_shared(1).owner_died());
+}
+
+// ---- limits of one attach ---------------------------------------------------------------------
+
+// One attach holds at most 32767 shares of one lock: the next is refused with an error
+// (not a wrapped count), and everything still works after.
+BOOST_AUTO_TEST_CASE(an_attach_holding_the_most_shares_is_refused_one_more) {
+    test::TempHome home;
+    const Options o = table_options(home, Backing::file, 2);
+    Region r = Region::attach(o);
+    Region other = Region::attach(o);
+    std::vector<SharedLockGuard> shares;
+    shares.reserve(detail::kRecordCountMask);
+    for (std::uint32_t k = 0; k < detail::kRecordCountMask; ++k) shares.push_back(r.lock_shared(0));
+    BOOST_TEST(shares.back().owns_lock());
+    std::error_code ec;
+    SharedLockGuard more = r.lock_shared(0, ec);
+    BOOST_TEST(static_cast<bool>(ec), "share number " << detail::kRecordCountMask + 1 << " was granted");
+    BOOST_TEST(!more.owns_lock());
+    BOOST_TEST(!last_error_message().empty());
+    BOOST_TEST(r.try_lock_shared(1).owns_lock());  // another lock: no limit reached there
+    bool writer_got_in = true;
+    std::thread([&] { writer_got_in = other.try_lock(0).owns_lock(); }).join();
+    BOOST_TEST(!writer_got_in, "a writer got in past 32767 shares");
+    shares.clear();
+    std::thread([&] { writer_got_in = other.try_lock(0).owns_lock(); }).join();
+    BOOST_TEST(writer_got_in, "the 32767 shares were not all released");
+}
+
+// A child that joins after fork() (anonymous regions) is an attacher of its own: the guards
+// it inherited are the parent's and release nothing there, the parent's locks stay held for
+// it, and its own locks are its own.
+BOOST_AUTO_TEST_CASE(inherited_guards_release_nothing_after_join_after_fork) {
+    mptest::Children children;
+    Options o;
+    o.name = test::unique_name("anon");
+    o.backing = Backing::anonymous;
+    o.size = 64 * 1024;
+    o.locks = 3;
+    Region r = Region::attach(o);
+    LockGuard g0 = r.lock(0);
+    SharedLockGuard s1 = r.lock_shared(1);
+    const pid_t child = children.spawn([&]() -> int {
+        r.join_after_fork();
+        CHILD_CHECK(r.identity().generation != 0u, 10);
+        g0.unlock();
+        s1.unlock();
+        CHILD_CHECK(!g0.owns_lock() && !s1.owns_lock(), 11);
+        CHILD_CHECK(!r.try_lock(0).owns_lock(), 12);        // still the parent's
+        CHILD_CHECK(!r.try_lock_shared(0).owns_lock(), 13);
+        CHILD_CHECK(!r.try_lock(1).owns_lock(), 14);        // the parent's share
+        CHILD_CHECK(r.try_lock_shared(1).owns_lock(), 15);
+        LockGuard mine = r.lock(2);
+        CHILD_CHECK(mine.owns_lock() && !mine.owner_died(), 16);
+        mine.unlock();
+        SharedLockGuard share = r.lock_shared(2);
+        r.detach();
+        CHILD_CHECK(!share.owns_lock(), 17);
+        return 0;
+    });
+    BOOST_TEST(children.wait(child) == 0);
+    BOOST_TEST(g0.owns_lock());
+    BOOST_TEST(s1.owns_lock());
+    const pid_t probe = children.spawn([&]() -> int {
+        r.join_after_fork();
+        CHILD_CHECK(!r.try_lock(0).owns_lock(), 10);
+        CHILD_CHECK(!r.try_lock(1).owns_lock(), 11);
+        LockGuard g2 = r.try_lock(2);  // the first child's share went with its detach
+        CHILD_CHECK(g2.owns_lock() && !g2.owner_died(), 12);
+        r.detach();
+        return 0;
+    });
+    BOOST_TEST(children.wait(probe) == 0);
+    g0.unlock();
+    s1.unlock();
+    BOOST_TEST(r.try_lock(0).owns_lock());
+    BOOST_TEST(r.try_lock(1).owns_lock());
+}
