@@ -1395,6 +1395,22 @@ private:
                   (ctl_.w[i].failure[0] ? std::string(": ") + ctl_.w[i].failure : std::string()));
         }
     }
+    /// Two victims die together: stopped first, so that neither runs on (into a table lock
+    /// the other held: an owner death not accounted yet) while the other dies.
+    void stop_victims(const std::vector<unsigned>& victims) {
+        for (unsigned i : victims) ::kill(procs_[i].pid, SIGSTOP);
+        for (unsigned i : victims) {
+            int status = 0;
+            while (::waitpid(procs_[i].pid, &status, WUNTRACED) < 0 && errno == EINTR) {
+            }
+            if (WIFSTOPPED(status)) continue;
+            procs_[i].alive = false;
+            fatal("victim " + std::to_string(i) + " (pid " + std::to_string(procs_[i].pid) + ") ended by itself with " +
+                  describe_status(WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status)) + " in phase " +
+                  phase_name(ctl_.w[i].phase) +
+                  (ctl_.w[i].failure[0] ? std::string(": ") + ctl_.w[i].failure : std::string()));
+        }
+    }
     void continue_others() {
         for (unsigned i = 0; i < kMaxWorkers; ++i)
             if (procs_[i].alive) ::kill(procs_[i].pid, SIGCONT);
@@ -1444,6 +1460,7 @@ private:
             if (victims.size() > 1) ++stats_.pair_kills;
         }
         ctl_.expect_reports = 1;
+        if (victims.size() > 1) stop_victims(victims);  // neither may live to see the other's death
         for (unsigned i : victims) ::kill(procs_[i].pid, SIGKILL);
         std::vector<pid_t> pids;
         for (unsigned i : victims) {
