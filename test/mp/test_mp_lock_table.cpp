@@ -323,6 +323,55 @@ BOOST_DATA_TEST_CASE(writers_exclude_readers, test::backing_data(BackingSet::cro
     BOOST_TEST_MESSAGE(backing_name << ": " << total << " records read during " << kWriters * kWrites << " writes");
 }
 
+// Readers that keep a share of lock 0 held all the time between them (each holds it a
+// moment, lets go and takes it again at once) do not starve a writer: once it waits, new
+// readers wait behind it. It gets in (within 10 s: generous), and no reader is in with it.
+BOOST_DATA_TEST_CASE(a_writer_is_not_starved_by_overlapping_readers, test::backing_data(BackingSet::cross_process),
+                     backing_name) {
+    mptest::Home home;
+    mptest::Children children;
+    constexpr unsigned kReaders = 3;
+    const Options o = table_options(home, test::backing_named(backing_name), 1);
+    Region r = Region::attach(o);
+    test::SharedMemory mem(64);
+    auto* w = mem.as<std::uint64_t>();  // [0] readers in, [1] writer in, [2] stop, [3] reads
+    std::vector<pid_t> pids;
+    for (unsigned k = 0; k < kReaders; ++k)
+        pids.push_back(children.spawn([&, k]() -> int {
+            default_signals_in_child();
+            ChildAttach a(r, o);
+            locktest::sleep_for(std::chrono::microseconds(700 * k));  // staggered
+            while (!__atomic_load_n(&w[2], __ATOMIC_SEQ_CST)) {
+                SharedLockGuard s = a->lock_shared(0);
+                CHILD_CHECK(s.owns_lock(), 10);
+                __atomic_fetch_add(&w[0], 1, __ATOMIC_SEQ_CST);
+                CHILD_CHECK(__atomic_load_n(&w[1], __ATOMIC_SEQ_CST) == 0, 11);
+                locktest::sleep_for(2ms);
+                CHILD_CHECK(__atomic_load_n(&w[1], __ATOMIC_SEQ_CST) == 0, 12);
+                __atomic_fetch_sub(&w[0], 1, __ATOMIC_SEQ_CST);
+                __atomic_fetch_add(&w[3], 1, __ATOMIC_SEQ_CST);
+            }
+            a.detach();
+            return 0;
+        }));
+    BOOST_REQUIRE(locktest::wait_until([&] { return __atomic_load_n(&w[3], __ATOMIC_SEQ_CST) >= 3 * kReaders; }));
+    for (int n = 0; n < 5; ++n) {
+        const auto t0 = Clock::now();
+        LockGuard g = r.try_lock_for(0, 10s);
+        BOOST_TEST(g.owns_lock(), "the writer waited 10 s among readers that kept the lock shared");
+        if (!g) break;
+        __atomic_store_n(&w[1], 1, __ATOMIC_SEQ_CST);
+        BOOST_TEST(__atomic_load_n(&w[0], __ATOMIC_SEQ_CST) == 0u, "a reader is in with the writer");
+        locktest::sleep_for(1ms);
+        __atomic_store_n(&w[1], 0, __ATOMIC_SEQ_CST);
+        BOOST_TEST_MESSAGE("the writer got in after " << locktest::ms_since(t0) << " ms");
+        g.unlock();
+        locktest::sleep_for(5ms);
+    }
+    __atomic_store_n(&w[2], 1, __ATOMIC_SEQ_CST);
+    for (pid_t p : pids) BOOST_TEST(children.wait(p) == 0);
+}
+
 // ---- random kills ----------------------------------------------------------------------------------
 //
 // A supervisor (the test process, with an attach of its own) runs kWorkers worker processes

@@ -1485,6 +1485,67 @@ BOOST_AUTO_TEST_CASE(inspect_reports_generations_and_dead_slots_with_shares, *ne
     BOOST_TEST(inspect(home, o.name).locks.at(0).shared_deaths == 1u);
 }
 
+// A reader killed holding a share while the lock's mutex is busy (a writer waiting for the
+// share, stopped there with SIGSTOP, so that nobody can release it): its slot keeps its share
+// records and must not be given to a new attacher (which would inherit a share count that
+// is not its own) until the share is released. With a table of 4 slots the next attachers
+// find it full; once the writer goes on, sweeps the dead share and leaves, they come in.
+BOOST_AUTO_TEST_CASE(a_dead_readers_slot_is_not_reused_while_its_share_stands) {
+    mptest::Home home;
+    mptest::Children children;
+    Options o = table_options(home, Backing::file, 2);
+    o.max_attachers = 4;
+    Region r = Region::attach(o);
+    test::SharedMemory mem(sizeof(AttacherIdentity));
+    auto* reader_id = mem.as<AttacherIdentity>();
+    test::Signal held;
+    const pid_t reader = children.spawn([&]() -> int {
+        Region a = Region::attach(o);
+        *reader_id = a.identity();
+        SharedLockGuard s = a.lock_shared(0);
+        held.notify();
+        for (;;) ::pause();
+    });
+    BOOST_REQUIRE(held.wait());
+    test::Signal got;
+    const pid_t writer = children.spawn([&]() -> int {
+        Region a = Region::attach(o);
+        LockGuard g = a.lock(0);
+        CHILD_CHECK(!g.owner_died(), 10);
+        got.notify();
+        return 0;  // detaches
+    });
+    BOOST_REQUIRE(locktest::wait_until([&] { return writer_waits(r, o, 0); }));
+    BOOST_REQUIRE(::kill(writer, SIGSTOP) == 0);
+    int st = 0;
+    BOOST_REQUIRE(::waitpid(writer, &st, WUNTRACED) == writer);
+    BOOST_REQUIRE(WIFSTOPPED(st));
+    BOOST_REQUIRE(::kill(reader, SIGKILL) == 0);
+    BOOST_TEST(children.wait(reader) == -SIGKILL);
+    (void)r.reap_dead_attachers();
+
+    // Slots: this attach, the stopped writer, the dead reader's (still holding a share): one free.
+    Region first = Region::attach(o);
+    BOOST_TEST(first.identity().slot != reader_id->slot, "the dead reader's slot was reused while its share stood");
+    BOOST_TEST(first.try_lock(1).owns_lock());
+    BOOST_TEST(!first.try_lock_shared(0).owns_lock(), "a new reader got past the waiting writer");
+    std::error_code ec;
+    Region second = Region::attach(o, ec);
+    BOOST_TEST(ec == errc::attacher_table_full, "a fifth attacher: " << ec.message());
+    if (second) BOOST_TEST(second.identity().slot != reader_id->slot, "the dead reader's slot was reused");
+
+    BOOST_REQUIRE(::kill(writer, SIGCONT) == 0);
+    BOOST_TEST(got.wait(20000), "the writer never got in after the reader's death");
+    BOOST_TEST(children.wait(writer) == 0);
+    second = Region::attach(o, ec);  // the dead reader's slot is free now (the writer's too)
+    BOOST_TEST(!ec, ec.message());
+    BOOST_TEST(second.attached());
+    SharedLockGuard s = second.try_lock_shared(0);
+    BOOST_TEST(s.owns_lock());
+    s.unlock();
+    BOOST_TEST(second.try_lock(0).owns_lock(), "a slot taken again came with a share it never took");
+}
+
 // ---- what dead attachers leave to a lone joiner ------------------------------------------------
 
 // Every attacher died: one holding lock 0 exclusively and two shares of lock 1. The next
