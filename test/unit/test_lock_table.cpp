@@ -841,6 +841,42 @@ BOOST_DATA_TEST_CASE(a_shared_holder_killed_is_released_by_the_library, test::ba
     BOOST_TEST(r.reap_dead_attachers() == 0u);
 }
 
+// A reader that died but is not reaped yet (a zombie: its parent has not waited for it) is
+// dead all the same: a writer gets in, and alive() says so. (The parent is often the writer:
+// blocked in lock(i), it could never reap the child it waits for.)
+BOOST_DATA_TEST_CASE(a_dead_reader_not_yet_reaped_is_released, test::backing_data(BackingSet::cross_process),
+                     backing_name) {
+    mptest::Home home;
+    mptest::Children children;
+    const Options o = table_options(home, test::backing_named(backing_name), 1);
+    Region r = Region::attach(o);
+    test::SharedMemory mem(sizeof(AttacherIdentity));
+    auto* id = mem.as<AttacherIdentity>();
+    test::Signal held;
+    const pid_t reader = children.spawn([&]() -> int {
+        ChildAttach a(r, o);
+        *id = a->identity();
+        SharedLockGuard s = a->lock_shared(0);
+        held.notify();
+        for (;;) ::pause();
+    });
+    BOOST_REQUIRE(held.wait());
+    BOOST_TEST(r.alive(*id));
+    BOOST_REQUIRE(::kill(reader, SIGKILL) == 0);
+    siginfo_t si{};
+    BOOST_REQUIRE(::waitid(P_PID, static_cast<id_t>(reader), &si, WEXITED | WNOWAIT) == 0);  // dead, not reaped
+    BOOST_TEST(!r.alive(*id), "a dead attacher (a zombie, not reaped yet) is alive()");
+    {
+        LockGuard g = r.try_lock_for(0, 5s);
+        BOOST_TEST(g.owns_lock(), "a writer waited 5 s for the share of a dead reader not reaped yet");
+        BOOST_TEST(!g.owner_died());
+    }
+    BOOST_TEST(children.wait(reader) == -SIGKILL);
+    BOOST_TEST(!r.alive(*id));
+    LockGuard g = r.try_lock_for(0, 10s);
+    BOOST_TEST(g.owns_lock());
+}
+
 // ---- growth ------------------------------------------------------------------------------------
 
 // The table lives in the header: grow() while this attach holds table locks (exclusive and
