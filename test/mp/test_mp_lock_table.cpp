@@ -5,7 +5,7 @@
 //    the final counts are the sums, and no holder ever finds another inside;
 //  - shared holders really hold together: K readers all hold lock_shared(i) at once;
 //  - writers exclude readers: a reader never sees a half-written record, and never a writer
-//    inside;
+//    inside; readers that keep a lock shared between them do not starve a writer;
 //  - random SIGKILLs of exclusive holders, shared holders and waiters (blocked in lock(i) or
 //    lock_shared(i), draining for shares, woken and killed before they got in), hundreds in
 //    all: every survivor comes through (no hang: a gate after every kill, watchdogs in every

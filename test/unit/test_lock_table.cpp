@@ -14,7 +14,11 @@
 //  - owner_died(): after an exclusive holder is SIGKILLed, every acquisition (shared or
 //    exclusive, any process) reports it until a holder calls mark_consistent(); a writer
 //    killed while waiting for shares to drain, or a shared holder killed, is no owner death;
-//    a dead shared holder's share is released by the library (the writer gets in);
+//    a dead shared holder's share is released by the library (the writer gets in), even
+//    before its parent reaped it; a dead draining writer leaves no "writer waiting" flag;
+//    a dead reader's slot is not given to a new attacher while its share stands; a lone
+//    joiner recovers what dead attachers left (a mutex left to a holder the kernel never
+//    saw die included); one attach holds at most 32767 shares of a lock;
 //  - the table survives growth (file, posix), held locks included;
 //  - identity() / alive(); detach (or destroying the Region) releases every lock the attach
 //    holds and empties its guards; the error_code forms; guard moves.
