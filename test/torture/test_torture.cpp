@@ -31,7 +31,17 @@
 //    inspect() (or the header, for anonymous) is healthy: valid, lock free, a death
 //    unmarked exactly when the model says so (never at the end of a round), no growth
 //    pending;
-//  - `regiontool verify HOME NAME` exits 0 (named backings).
+//  - `regiontool verify HOME NAME` exits 0 (named backings);
+//  - the lock table (Options::locks, --locks=N): workers also take table locks shared and
+//    exclusive (by every form, sometimes with the region lock inside), each guarding a
+//    record of two words (equal unless a writer died between them) and an update count
+//    kept without atomics, in memory the region does not share. Besides the kills above
+//    (whose victims may hold table locks too: their table phase word says what) the
+//    supervisor kills table lock holders told to stop half-way through a record write or
+//    holding shares. After every kill the supervisor takes every table lock, shared then
+//    exclusive: owner_died() exactly when an exclusive holder died and nobody repaired it
+//    (workers told owner_died() exclusively repair and call mark_consistent(); nobody else is
+//    ever told), records whole, counts equal, nothing left held.
 //
 // Each round uses a fresh region; it ends with every worker detaching, a last audit, the
 // supervisor's detach and unlink (or remove-on-last-detach, every other round), and a
@@ -41,6 +51,7 @@
 //   torture                       short: what CTest runs
 //   torture -- --config=long      long: docs/reliability.md
 //   options: --workers=N --rounds=N --kills=N --seed=N --backings=file,posix,sysv,anonymous
+//            --locks=N (table locks, 0..16; 0: none)
 //            --no-tool (skip regiontool verify) --hang-s=N (watchdog, default 20)
 //            --max-run-us=N (longest run before a random kill)
 //            --inject=corrupt|hang|skip-mark|silent-mark (a deliberate defect: the run must
@@ -54,10 +65,12 @@
 #include <boost/test/unit_test.hpp>
 
 #include "backings.hpp"
+#include "lock_table_support.hpp"
 #include "tool_support.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -91,6 +104,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr unsigned kMaxWorkers = 32;
+constexpr unsigned kMaxTableLocks = 16;
 
 // ---- configuration ------------------------------------------------------------------------
 
@@ -109,6 +123,7 @@ struct Config {
     std::uint64_t max_size = 1024 * 1024;
     std::uint64_t fixed_size = 256 * 1024;  // sysv, anonymous
     std::uint64_t grow_step = 64 * 1024;    // a writer that finds the log full grows this much
+    unsigned locks = 4;              // table locks (Options::locks); 0: no table lock work
     unsigned hang_s = 20;            // watchdog: the next lock, the gate, an auditor
     std::uint64_t seed = 0;
     bool tool = true;
@@ -136,6 +151,7 @@ struct Config {
         max_run_us = 50000;
         max_size = 2 * 1024 * 1024;
         fixed_size = 1024 * 1024;
+        locks = 8;
     }
 };
 
@@ -185,6 +201,10 @@ Config parse_config() {
             c.tool = false;
         } else if (key == "hang-s") {
             c.hang_s = std::max(2u, parse_unsigned(key, value));
+        } else if (key == "locks") {
+            c.locks = parse_unsigned(key, value);
+            if (c.locks > kMaxTableLocks)
+                throw std::invalid_argument("torture: --locks is 0.." + std::to_string(kMaxTableLocks));
         } else if (key == "max-run-us") {
             c.max_run_us = parse_unsigned(key, value);
         } else if (key == "inject") {
@@ -367,7 +387,7 @@ Truth truth_of(std::uint32_t phase) {
 enum Stop : int { kStopHeader, kStopAllocated, kStopHalfPayload, kStopPayload, kStopCommitted, kStops };
 /// Other orders (WorkerSlot::order): say so, then make this call; the kill comes at a
 /// random moment during or after it.
-enum Order : std::uint32_t { kOrderGrow = 100, kOrderReattach, kOrderReap };
+enum Order : std::uint32_t { kOrderGrow = 100, kOrderReattach, kOrderReap, kOrderTableX, kOrderTableS };
 const char* order_name(std::uint32_t o) {
     switch (o) {
         case kOrderGrow: return "grow";
@@ -390,6 +410,10 @@ struct WorkerSlot {
     std::atomic<std::int32_t> pid{0};
     std::atomic<std::uint32_t> order{0};  // supervisor -> worker: 1 + Stop, or an Order
     char failure[400] = {};
+    std::atomic<std::uint32_t> tphase{0};       // TablePhase: what it does with table lock tlock
+    std::atomic<std::uint32_t> tlock{0};
+    std::atomic<std::uint32_t> order_lock{0};   // kOrderTable*: which table lock
+    std::atomic<std::uint32_t> order_shares{1}; // kOrderTableS: how many shares
 };
 
 struct AuditResult {
@@ -409,6 +433,99 @@ const char* audit_stage_name(std::uint32_t s) {
     static const char* const names[] = {"attaching", "locking", "checking the log", "unlocking", "reaping",
                                         "reading the header", "detaching", "done"};
     return s < sizeof names / sizeof names[0] ? names[s] : "?";
+}
+
+// ---- table locks ----------------------------------------------------------------------------
+
+/// What a worker does with a table lock (WorkerSlot::tphase), beside its region lock phase.
+enum TablePhase : std::uint32_t { kTNone, kTLockX, kTHeldX, kTUnlockX, kTLockS, kTHeldS, kTUnlockS };
+const char* table_phase_name(std::uint32_t p) {
+    static const char* const names[] = {"none", "lock", "held exclusive", "unlock", "lock_shared", "held shared",
+                                        "unlock shared"};
+    return p < sizeof names / sizeof names[0] ? names[p] : "?";
+}
+
+/// The record a table lock guards, and what is known of its deaths. `outstanding`: may the
+/// lock carry an owner death nobody repaired? 0 no, 1 certainly (its exclusive holder died
+/// in its critical section), 2 perhaps (it died inside a lock or unlock call). Written by the
+/// supervisor while the victim held the lock exclusively or every other worker was stopped,
+/// and by a repairer holding the lock exclusively.
+struct TableRecord {
+    std::uint64_t a = 0, b = 0;  // equal unless a writer died between its two stores
+    std::uint64_t writes = 0;    // updates, counted without atomics under the lock
+    std::atomic<std::uint64_t> acked{0};
+    std::atomic<std::uint32_t> outstanding{0};
+};
+struct TableState {
+    TableRecord rec[kMaxTableLocks];
+    std::atomic<std::uint64_t> x_ops{0}, s_ops{0}, nested{0}, reports_x{0}, reports_s{0}, repairs{0};
+};
+
+std::uint64_t relaxed_load(const std::uint64_t* p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+void relaxed_store(std::uint64_t* p, std::uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+
+/// The checks of an exclusive acquisition of table lock i (g holds it): owner_died()
+/// against `outstanding`, the record, the counts; repairs and marks consistent when told.
+/// "" or what is wrong.
+std::string table_check_exclusive(TableState& t, std::uint32_t i, LockGuard& g) {
+    TableRecord& r = t.rec[i];
+    const std::uint32_t out = r.outstanding.load();
+    char msg[300];
+    if (g.owner_died()) {
+        t.reports_x.fetch_add(1);
+        if (out == 0) {
+            std::snprintf(msg, sizeof msg, "owner_died() on an exclusive acquisition of table lock %u, but none of its holders died", i);
+            return msg;
+        }
+        relaxed_store(&r.b, relaxed_load(&r.a));
+        r.acked.store(relaxed_load(&r.writes));
+        r.outstanding.store(2);  // dying from here to the end of the repair: perhaps unrepaired
+        g.mark_consistent();
+        if (g.owner_died()) return "owner_died() still true after mark_consistent()";
+        r.outstanding.store(0);
+        t.repairs.fetch_add(1);
+        return {};
+    }
+    if (out == 1) {
+        std::snprintf(msg, sizeof msg, "no owner_died() on an exclusive acquisition of table lock %u after its exclusive holder died holding it", i);
+        return msg;
+    }
+    if (out == 2) r.outstanding.store(0);
+    if (relaxed_load(&r.a) != relaxed_load(&r.b)) {
+        std::snprintf(msg, sizeof msg, "table lock %u's record is half-written (%#" PRIx64 " / %#" PRIx64 ") and owner_died() did not say so",
+                      i, relaxed_load(&r.a), relaxed_load(&r.b));
+        return msg;
+    }
+    if (relaxed_load(&r.writes) != r.acked.load()) {
+        std::snprintf(msg, sizeof msg, "table lock %u: %" PRIu64 " updates counted under it, %" PRIu64 " acknowledged: two writers were in at once",
+                      i, relaxed_load(&r.writes), r.acked.load());
+        return msg;
+    }
+    return {};
+}
+
+/// The checks of a shared acquisition of table lock i: owner_died() against `outstanding`,
+/// the record.
+std::string table_check_shared(TableState& t, std::uint32_t i, const SharedLockGuard& s) {
+    const TableRecord& r = t.rec[i];
+    const std::uint32_t out = r.outstanding.load();
+    char msg[300];
+    if (s.owner_died()) {
+        t.reports_s.fetch_add(1);
+        if (out != 0) return {};
+        std::snprintf(msg, sizeof msg, "owner_died() on a shared acquisition of table lock %u, but none of its holders died", i);
+        return msg;
+    }
+    if (out == 1) {
+        std::snprintf(msg, sizeof msg, "no owner_died() on a shared acquisition of table lock %u after its exclusive holder died", i);
+        return msg;
+    }
+    if (relaxed_load(&r.a) != relaxed_load(&r.b)) {
+        std::snprintf(msg, sizeof msg, "a reader of table lock %u sees its record half-written (%#" PRIx64 " / %#" PRIx64 ")", i,
+                      relaxed_load(&r.a), relaxed_load(&r.b));
+        return msg;
+    }
+    return {};
 }
 
 struct Control {
@@ -432,6 +549,7 @@ struct Control {
         verifies{0};
     WorkerSlot w[kMaxWorkers];
     AuditResult audit;
+    TableState table;
 };
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free && std::atomic<std::uint32_t>::is_always_lock_free);
 
@@ -529,6 +647,7 @@ public:
                 }
                 if (const std::uint32_t order = me_.order.load()) {
                     if (order <= kStops) return hold_and_stop(static_cast<int>(order) - 1);
+                    if (order == kOrderTableX || order == kOrderTableS) return table_hold(order);
                     me_.order = 0;
                     send_byte(holder_w_, static_cast<unsigned char>(idx_));
                     const int rc = order == kOrderGrow ? grow_burst() : order == kOrderReattach ? reattach_op() : reap_op();
@@ -632,6 +751,7 @@ private:
     }
 
     int one_op() {
+        if (cfg_.locks > 0 && rng_() % 4 == 0) return table_op();
         const unsigned roll = static_cast<unsigned>(rng_() % 100);
         const bool named = o_.backing != Backing::anonymous;
         if (!cfg_.inject.empty() && idx_ == 0 && ++ops_ == 200) {
@@ -756,6 +876,108 @@ private:
         return 0;
     }
 
+    // ---- table locks --------------------------------------------------------------------
+
+    /// Table lock i exclusively, by a random form (lock, try_lock_for, try_lock or short
+    /// timed tries in a loop); an empty guard after hang_s.
+    LockGuard table_acquire_x(std::uint32_t i, bool blocking) {
+        const unsigned form = blocking ? 0 : static_cast<unsigned>(rng_() % 4);
+        if (form == 0) return r_->lock(i);
+        if (form == 1) return r_->try_lock_for(i, std::chrono::seconds(cfg_.hang_s));
+        LockGuard g;
+        const auto deadline = Clock::now() + std::chrono::seconds(cfg_.hang_s);
+        while (!g && Clock::now() < deadline) {
+            g = form == 2 ? r_->try_lock(i) : r_->try_lock_for(i, std::chrono::milliseconds(10));
+            if (!g && form == 2) ::sched_yield();
+        }
+        return g;
+    }
+    SharedLockGuard table_acquire_s(std::uint32_t i, bool blocking) {
+        const unsigned form = blocking ? 0 : static_cast<unsigned>(rng_() % 4);
+        if (form == 0) return r_->lock_shared(i);
+        if (form == 1) return r_->try_lock_shared_for(i, std::chrono::seconds(cfg_.hang_s));
+        SharedLockGuard s;
+        const auto deadline = Clock::now() + std::chrono::seconds(cfg_.hang_s);
+        while (!s && Clock::now() < deadline) {
+            s = form == 2 ? r_->try_lock_shared(i) : r_->try_lock_shared_for(i, std::chrono::milliseconds(10));
+            if (!s && form == 2) ::sched_yield();
+        }
+        return s;
+    }
+
+    int table_op() {
+        const auto i = static_cast<std::uint32_t>(rng_() % cfg_.locks);
+        const unsigned roll = static_cast<unsigned>(rng_() % 10);
+        if (roll < 5) return table_exclusive(i, roll == 0, false);
+        return table_shared(i, 1 + static_cast<unsigned>(rng_() % 2), roll == 5, false);
+    }
+
+    /// An exclusive critical section on table lock i: checks, then the record update (with a
+    /// record written under the region lock in the middle, `nested`). stop: stop half-way
+    /// through the update, say so and wait to be killed.
+    int table_exclusive(std::uint32_t i, bool nested, bool stop) {
+        me_.tlock = i;
+        me_.tphase = kTLockX;
+        LockGuard g = table_acquire_x(i, stop);
+        if (!g) return fail(60, "table lock %u not acquired exclusively within %u s", i, cfg_.hang_s);
+        me_.tphase = kTHeldX;
+        ctl_.table.x_ops.fetch_add(1);
+        if (const std::string bad = table_check_exclusive(ctl_.table, i, g); !bad.empty()) return fail(61, "%s", bad.c_str());
+        TableRecord& t = ctl_.table.rec[i];
+        const std::uint64_t v = (static_cast<std::uint64_t>(self_) << 32) | ++table_counter_;
+        relaxed_store(&t.a, v);
+        if (stop) stop_here();
+        if (nested) {
+            ctl_.table.nested.fetch_add(1);
+            if (int rc = locked([&] { return write_record(-1); })) return rc;  // the region lock inside
+        }
+        const std::uint64_t w = relaxed_load(&t.writes);
+        if (rng_() % 8 == 0) ::sched_yield();
+        relaxed_store(&t.writes, w + 1);
+        t.acked.fetch_add(1);
+        relaxed_store(&t.b, v);
+        me_.tphase = kTUnlockX;
+        g.unlock();
+        me_.tphase = kTNone;
+        return 0;
+    }
+
+    /// `shares` shares of table lock i, checked (before and after a verification of the log
+    /// under the region lock, `nested`). stop: say so and wait to be killed.
+    int table_shared(std::uint32_t i, unsigned shares, bool nested, bool stop) {
+        me_.tlock = i;
+        me_.tphase = kTLockS;
+        std::vector<SharedLockGuard> held;
+        for (unsigned k = 0; k < shares; ++k) {
+            held.push_back(table_acquire_s(i, stop));
+            if (!held.back()) return fail(62, "table lock %u not acquired shared within %u s", i, cfg_.hang_s);
+        }
+        me_.tphase = kTHeldS;
+        ctl_.table.s_ops.fetch_add(1);
+        if (const std::string bad = table_check_shared(ctl_.table, i, held.front()); !bad.empty())
+            return fail(63, "%s", bad.c_str());
+        if (stop) stop_here();
+        if (nested) {
+            ctl_.table.nested.fetch_add(1);
+            if (int rc = locked([&] { return verify(); })) return rc;
+        }
+        if (const std::string bad = table_check_shared(ctl_.table, i, held.back()); !bad.empty())
+            return fail(64, "%s (looking again)", bad.c_str());
+        me_.tphase = kTUnlockS;
+        held.clear();
+        me_.tphase = kTNone;
+        return 0;
+    }
+
+    /// Told to hold a table lock: exclusively (stopping half-way through the update) or
+    /// shared, then say so and wait to be killed.
+    int table_hold(std::uint32_t order) {
+        me_.order = 0;
+        const std::uint32_t i = me_.order_lock.load();
+        if (order == kOrderTableX) return table_exclusive(i, false, true);
+        return table_shared(i, me_.order_shares.load(), false, true);
+    }
+
     int hold_and_stop(int stop) {
         return locked([&] {
             if (int rc = write_record(stop)) return rc;
@@ -840,6 +1062,7 @@ private:
     std::uint64_t last_size_ = 0;
     std::uint64_t ops_ = 0;
     bool inject_mark_ = false;
+    std::uint64_t table_counter_ = 0;
 };
 
 // ---- the auditor process: attaches, locks, checks, reaps, reads the header, detaches ------
@@ -902,6 +1125,8 @@ struct Stats {
     std::uint64_t reattaches = 0, reaps = 0, wraps = 0, verifies = 0, uncommitted_seen = 0;
     std::uint64_t failures = 0;
     std::uint64_t by_phase[kExiting + 1] = {};  // victims by their phase when killed
+    std::uint64_t table_kills = 0, table_victims = 0, table_deaths = 0, table_x = 0, table_s = 0, table_nested = 0,
+                  table_reports = 0, table_repairs = 0;
     double seconds = 0;
 
     void add(const Stats& s) {
@@ -912,6 +1137,9 @@ struct Stats {
         reattaches += s.reattaches; reaps += s.reaps; wraps += s.wraps; verifies += s.verifies;
         uncommitted_seen += s.uncommitted_seen; failures += s.failures; seconds += s.seconds;
         for (std::size_t i = 0; i <= kExiting; ++i) by_phase[i] += s.by_phase[i];
+        table_kills += s.table_kills; table_victims += s.table_victims; table_deaths += s.table_deaths;
+        table_x += s.table_x; table_s += s.table_s; table_nested += s.table_nested;
+        table_reports += s.table_reports; table_repairs += s.table_repairs;
     }
     std::string line(const std::string& label) const {
         char buf[1000];
@@ -931,6 +1159,13 @@ struct Stats {
         out += "\n  victims' phases when killed:";
         for (std::uint32_t i = 0; i <= kExiting; ++i)
             if (by_phase[i]) out += std::string(" ") + phase_name(i) + " " + std::to_string(by_phase[i]);
+        std::snprintf(buf, sizeof buf,
+                      "\n  table locks: holders killed %" PRIu64 ", other victims inside a table lock %" PRIu64
+                      ", exclusive holder deaths %" PRIu64 ", exclusive sections %" PRIu64 ", shared %" PRIu64
+                      " (with the region lock inside %" PRIu64 "), owner_died reports %" PRIu64 ", repairs %" PRIu64,
+                      table_kills, table_victims, table_deaths, table_x, table_s, table_nested, table_reports,
+                      table_repairs);
+        out += buf;
         return out;
     }
 };
@@ -958,6 +1193,7 @@ public:
             if (growable()) o_.max_size = index % 2 == 1 ? 64 * cfg.max_size : cfg.max_size;  // growth all round long
         }
         o_.max_attachers = 64;
+        o_.locks = cfg.locks;
         o_.join_timeout = std::chrono::milliseconds(std::chrono::seconds(cfg.hang_s) / 2);
         o_.remove_on_last_detach = index % 2 == 1;
         label_ = std::string(to_string(backing)) + " round " + std::to_string(index) + " (" + o_.name + "): ";
@@ -995,7 +1231,10 @@ public:
         }
         if (backing_ != Backing::anonymous) first_info_ = inspect(home_, o_.name);
         for (unsigned i = 0; i < cfg_.workers; ++i) spawn_worker(i);
-        for (unsigned k = 0; k < cfg_.kills; ++k) kill_one(k);
+        for (unsigned k = 0; k < cfg_.kills; ++k) {
+            kill_one(k);
+            if (cfg_.locks > 0 && k % 4 == 3) kill_table_holder(k);
+        }
         finish();
         collect();
     }
@@ -1037,6 +1276,12 @@ private:
         stats_.reaps += ctl_.reaps;
         stats_.wraps += ctl_.wraps;
         stats_.verifies += ctl_.verifies;
+        stats_.table_x += ctl_.table.x_ops;
+        stats_.table_s += ctl_.table.s_ops;
+        stats_.table_nested += ctl_.table.nested;
+        stats_.table_reports += ctl_.table.reports_x + ctl_.table.reports_s;
+        stats_.table_repairs += ctl_.table.repairs;
+        stats_.table_deaths += table_certain_;
         ++stats_.rounds;
     }
 
@@ -1059,6 +1304,8 @@ private:
         s.pid = 0;
         s.order = 0;
         s.failure[0] = 0;
+        s.tphase = kTNone;
+        s.tlock = 0;
         const int resume_r = p[0];
         const pid_t pid = test::spawn(
             [&, i, resume_r] {
@@ -1172,7 +1419,11 @@ private:
         for (unsigned i = 0; i < kMaxWorkers; ++i)
             if (procs_[i].alive)
                 s << "  worker " << i << " pid " << procs_[i].pid << " phase " << phase_name(ctl_.w[i].phase)
-                  << (ctl_.w[i].attached ? " attached" : " detached") << "\n";
+                  << (ctl_.w[i].attached ? " attached" : " detached")
+                  << (ctl_.w[i].tphase != kTNone ? std::string(", table lock ") + std::to_string(ctl_.w[i].tlock) + " " +
+                                                       table_phase_name(ctl_.w[i].tphase)
+                                                 : std::string())
+                  << "\n";
         if (named()) {
             std::error_code ec;
             const RegionInfo info = inspect(home_, o_.name, ec);
@@ -1253,6 +1504,22 @@ private:
                   (ctl_.w[i].failure[0] ? std::string(": ") + ctl_.w[i].failure : std::string()));
         }
     }
+    /// Two victims die together: stopped first, so that neither runs on (into a table lock
+    /// the other held: an owner death not accounted yet) while the other dies.
+    void stop_victims(const std::vector<unsigned>& victims) {
+        for (unsigned i : victims) ::kill(procs_[i].pid, SIGSTOP);
+        for (unsigned i : victims) {
+            int status = 0;
+            while (::waitpid(procs_[i].pid, &status, WUNTRACED) < 0 && errno == EINTR) {
+            }
+            if (WIFSTOPPED(status)) continue;
+            procs_[i].alive = false;
+            fatal("victim " + std::to_string(i) + " (pid " + std::to_string(procs_[i].pid) + ") ended by itself with " +
+                  describe_status(WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status)) + " in phase " +
+                  phase_name(ctl_.w[i].phase) +
+                  (ctl_.w[i].failure[0] ? std::string(": ") + ctl_.w[i].failure : std::string()));
+        }
+    }
     void continue_others() {
         for (unsigned i = 0; i < kMaxWorkers; ++i)
             if (procs_[i].alive) ::kill(procs_[i].pid, SIGCONT);
@@ -1310,6 +1577,7 @@ private:
         // The holder ordered to die holds the lock (nobody else changes the model now); after
         // a random or call kill everybody else is stopped (read below).
         if (holder) unmarked_at_kill = ctl_.unmarked != 0;
+        if (victims.size() > 1) stop_victims(victims);  // neither may live to see the other's death
         for (unsigned i : victims) ::kill(procs_[i].pid, SIGKILL);
         std::vector<pid_t> pids;
         for (unsigned i : victims) {
@@ -1325,6 +1593,7 @@ private:
                       " instead of SIGKILL" +
                       (ctl_.w[i].failure[0] ? std::string(": ") + ctl_.w[i].failure : std::string()));
         }
+        account_table(victims);  // before anybody else runs again (a holder's victim holds no table lock)
         if (!holder) {
             // The kernel's word decides: it marks a dead owner's robust mutex OWNER_DIED
             // (with no owner) as the process exits, and everybody else is stopped.
@@ -1361,6 +1630,102 @@ private:
         audit(what, truth, reports0, deaths0);
         resume_all();
         for (unsigned i : victims) spawn_worker(i);
+    }
+
+    // ---- table locks --------------------------------------------------------------------
+
+    /// What killed victims may have left in the table locks (they are dead, and every other
+    /// worker is stopped or cannot be in the lock concerned): by each one's table phase.
+    void account_table(const std::vector<unsigned>& victims) {
+        for (unsigned v : victims) {
+            const std::uint32_t tphase = ctl_.w[v].tphase, i = ctl_.w[v].tlock;
+            if (tphase == kTNone || i >= cfg_.locks) continue;
+            ++stats_.table_victims;
+            TableRecord& r = ctl_.table.rec[i];
+            if (tphase == kTHeldX) {
+                r.outstanding = 1;
+                ++table_certain_;
+            } else if (tphase == kTLockX || tphase == kTUnlockX) {
+                if (r.outstanding != 1) r.outstanding = 2;
+                ++table_uncertain_;
+            }
+        }
+    }
+
+    /// A table lock holder killed: told to take table lock i exclusively and stop half-way
+    /// through its record update, or to take shares of it; SIGKILLed while the others run.
+    void kill_table_holder(unsigned k) {
+        pump(0);
+        const unsigned v = pick_victim();
+        const auto i = static_cast<std::uint32_t>(rng_() % cfg_.locks);
+        const bool exclusive = rng_() % 2 == 0;
+        const std::uint64_t reports0 = ctl_.reports, spurious0 = ctl_.spurious;
+        ctl_.w[v].order_lock = i;
+        ctl_.w[v].order_shares = 1 + static_cast<std::uint32_t>(rng_() % 3);
+        ctl_.w[v].order = exclusive ? kOrderTableX : kOrderTableS;
+        const std::string what = "kill " + std::to_string(k) + "t (table lock " + std::to_string(i) +
+                                 (exclusive ? " exclusive" : " shared") + " holder pid " +
+                                 std::to_string(procs_[v].pid) + ")";
+        wait_holder(v, exclusive ? "take a table lock exclusively" : "take shares of a table lock");
+        delay_us(rng_() % (cfg_.max_hold_us + 1));
+        if (exclusive) {  // it holds i exclusively: nobody else is in
+            ctl_.table.rec[i].outstanding = 1;
+            ++table_certain_;
+        }
+        ::kill(procs_[v].pid, SIGKILL);
+        const int st = test::wait_exit(procs_[v].pid);
+        ++stats_.by_phase[std::min<std::uint32_t>(ctl_.w[v].phase, kExiting)];
+        procs_[v].alive = false;
+        close_resume(v);
+        ++stats_.kills;
+        ++stats_.table_kills;
+        if (st != -SIGKILL)
+            fatal("victim pid " + std::to_string(procs_[v].pid) + " ended with " + describe_status(st) +
+                  " instead of SIGKILL" + (ctl_.w[v].failure[0] ? std::string(": ") + ctl_.w[v].failure : std::string()));
+        ctl_.gate = 1;
+        wait_gate(what);
+        audit(what, Truth::not_held, reports0, spurious0);
+        resume_all();
+        spawn_worker(v);
+    }
+
+    /// With every worker parked: the supervisor takes every table lock, shared then
+    /// exclusive (repairing what a death left, as a worker would); each must come, report
+    /// owner_died() exactly when an unrepaired exclusive death is outstanding, and be left
+    /// free. Each certain death since the last audit was repaired once, by a worker or here.
+    void audit_table(const std::string& what) {
+        TableState& t = ctl_.table;
+        for (std::uint32_t i = 0; i < cfg_.locks; ++i) {
+            {
+                SharedLockGuard s = sup_.try_lock_shared_for(i, std::chrono::seconds(cfg_.hang_s));
+                if (!s) fatal("after " + what + ": the supervisor got no share of table lock " + std::to_string(i) +
+                              " within " + std::to_string(cfg_.hang_s) + " s\n" + dump());
+                if (const std::string bad = table_check_shared(t, i, s); !bad.empty())
+                    fail("after " + what + ", the supervisor: " + bad);
+            }
+            {
+                LockGuard g = sup_.try_lock_for(i, std::chrono::seconds(cfg_.hang_s));
+                if (!g) fatal("after " + what + ": the supervisor did not get table lock " + std::to_string(i) +
+                              " within " + std::to_string(cfg_.hang_s) + " s\n" + dump());
+                if (const std::string bad = table_check_exclusive(t, i, g); !bad.empty())
+                    fail("after " + what + ", the supervisor: " + bad);
+            }
+            const locktest::LockPeek p = locktest::peek_lock(sup_, o_.max_attachers, i);
+            // (Not writer_waiting: a writer killed while waiting for shares leaves that flag
+            // set, which stops nobody; unit_lock_table checks it.)
+            if (p.mutex_held || p.shares != 0 || p.owner_died)
+                fail("after " + what + ", with every worker parked, table lock " + std::to_string(i) +
+                     " is not free: mutex " + (p.mutex_held ? "held" : "free") + ", " + std::to_string(p.shares) +
+                     " shares" + (p.owner_died ? ", its owner_died bit set" : ""));
+        }
+        const std::uint64_t repairs = t.repairs - table_repairs0_;
+        const std::uint64_t certain = table_certain_ - table_certain0_, uncertain = table_uncertain_ - table_uncertain0_;
+        if (repairs < certain || repairs > certain + uncertain)
+            fail("after " + what + ": " + std::to_string(repairs) + " table lock repairs for " + std::to_string(certain) +
+                 " certain and " + std::to_string(uncertain) + " possible owner deaths");
+        table_repairs0_ = t.repairs;
+        table_certain0_ = table_certain_;
+        table_uncertain0_ = table_uncertain_;
     }
 
     /// Every worker is parked (or gone): an auditor process locks and checks, then the
@@ -1428,6 +1793,7 @@ private:
                  ", dead " + std::to_string(a.dead) + "; expected " + std::to_string(expect) + " live");
 
         check_header(what, attached + 1);
+        if (cfg_.locks > 0) audit_table(what);
         if (named() && cfg_.tool) {
             const auto run = tooltest::regiontool({"verify", home_.string(), o_.name});
             ++stats_.tool_runs;
@@ -1542,6 +1908,8 @@ private:
     std::array<Proc, kMaxWorkers> procs_{};
     std::set<std::int32_t> dead_holders_;  // victims that held (or may have held) the lock
     bool collected_ = false;
+    std::uint64_t table_certain_ = 0, table_uncertain_ = 0;  // table lock owner deaths, certain or possible
+    std::uint64_t table_repairs0_ = 0, table_certain0_ = 0, table_uncertain0_ = 0;  // as of the last audit
 };
 
 // ---- can it run here? ------------------------------------------------------------------------
@@ -1575,7 +1943,7 @@ struct Setup {
         const Config& c = config();
         probe_or_skip(c);
         std::cout << "torture: config " << c.name << ", seed " << c.seed << ", " << c.workers << " workers, "
-                  << c.rounds << " rounds x " << c.kills << " kills per backing, backings";
+                  << c.rounds << " rounds x " << c.kills << " kills per backing, " << c.locks << " table locks, backings";
         for (const auto& b : c.backings) std::cout << " " << b;
         std::cout << (c.tool ? ", regiontool verify after every kill" : "") << std::endl;
     }
