@@ -46,10 +46,15 @@ extern "C" {
 
 /* ---- Codes -------------------------------------------------------------------------- */
 
-/** Returned by shmregion_lock() (a success: the lock is held): the previous holder died
- *  holding it. The library has repaired its own header; the application's data in the
- *  region may be half-updated. Reported once, to the first lock() after the death. */
+/** Returned by the lock calls (a success: the lock is held): an exclusive holder of that
+ *  lock died holding it, and no holder has called shmregion_mark_consistent() since. The
+ *  library has repaired its own state; the application's data in the region may be
+ *  half-updated. Every acquisition (shared or exclusive, any process) says so until a holder
+ *  marks the lock consistent. */
 #define SHMREGION_OWNER_DIED 1
+
+/** The index that names the region lock (not a lock of the table) in shmregion_mark_consistent(). */
+#define SHMREGION_REGION_LOCK UINT32_MAX
 
 /** The first library code: every SHMREGION_E... code is SHMREGION_EBASE - n, n >= 1 (n is
  *  the value of the C++ shmregion::errc). Codes above SHMREGION_EBASE and below 0 are -errno. */
@@ -164,6 +169,8 @@ typedef struct shmregion_options {
     int prefault;                /**< enum shmregion_prefault; default SHMREGION_PREFAULT_NONE */
     int remove_on_last_detach;   /**< nonzero: the region goes when its last attacher detaches; default 0 */
     int require_same_owner;      /**< nonzero: join only regions of this user (SHMREGION_EWRONG_OWNER); default 1 */
+    /* Version 2 (0.2): */
+    uint32_t locks;              /**< locks in the region's lock table, fixed at creation, 0..4096; default 0 */
 } shmregion_options;
 
 /** Fills *o with the defaults for a caller whose shmregion_options is struct_size bytes
@@ -235,14 +242,61 @@ SHMREGION_API int shmregion_refresh(shmregion_region* r, int* changed);
 
 /** Takes the region's robust process-shared mutex; blocks. Returns 0 (held), or
  *  SHMREGION_OWNER_DIED (also held: a previous holder died holding it; the library repaired
- *  its header, the application's data may need checking; reported once, to the first lock
- *  of any process after the death), or a negative code, the lock not held:
- *  SHMREGION_ELOCK_NOT_RECOVERABLE, -EDEADLK if r already holds it, SHMREGION_EWRONG_PROCESS.
- *  Release it with shmregion_unlock() on the same thread. */
+ *  its header, the application's data may need checking; reported until a holder calls
+ *  shmregion_mark_consistent(r, SHMREGION_REGION_LOCK)), or a negative code, the lock not
+ *  held: SHMREGION_ELOCK_NOT_RECOVERABLE, -EDEADLK if r already holds it,
+ *  SHMREGION_EWRONG_PROCESS. Release it with shmregion_unlock() on the same thread. */
 SHMREGION_API int shmregion_lock(shmregion_region* r);
+
+/** As shmregion_lock(), waiting at most timeout_ns: -ETIMEDOUT (not held, no error message)
+ *  if the lock was not acquired in time. */
+SHMREGION_API int shmregion_try_lock_for(shmregion_region* r, int64_t timeout_ns);
 
 /** Releases the lock r holds. Returns 0, or -EPERM if r does not hold it. */
 SHMREGION_API int shmregion_unlock(shmregion_region* r);
+
+/* ---- The lock table (shmregion_options.locks) ----------------------------------------
+ * Each lock is taken exclusively or shared. Results of the acquisitions: 0 or
+ * SHMREGION_OWNER_DIED (held; see there), -EBUSY (a try found it held: not held, not a
+ * failure, no error message), -ETIMEDOUT (a timed try ran out: the same), or a failure:
+ * -EINVAL for an index not below shmregion_lock_count() (the message names both), -EDEADLK
+ * (exclusive: r already holds it, shared or exclusive; shared: this thread holds it
+ * exclusively), SHMREGION_EWRONG_PROCESS, SHMREGION_ENOT_ATTACHED. A shared holder that dies is
+ * released by the library; an exclusive one's death is SHMREGION_OWNER_DIED. One handle's
+ * lock calls must not run on several threads at once: give each thread its own attach. */
+
+/** Number of locks in the region's lock table (the creator's shmregion_options.locks). */
+SHMREGION_API uint32_t shmregion_lock_count(const shmregion_region* r);
+/** Lock `index` exclusively; blocks. */
+SHMREGION_API int shmregion_lock_index(shmregion_region* r, uint32_t index);
+/** Lock `index` exclusively if that needs no waiting (-EBUSY otherwise). */
+SHMREGION_API int shmregion_try_lock_index(shmregion_region* r, uint32_t index);
+/** Lock `index` exclusively, waiting at most timeout_ns (-ETIMEDOUT otherwise). */
+SHMREGION_API int shmregion_try_lock_index_for(shmregion_region* r, uint32_t index, int64_t timeout_ns);
+/** Releases r's exclusive hold of `index`: 0, or -EPERM if r does not hold it (or another
+ *  thread does). */
+SHMREGION_API int shmregion_unlock_index(shmregion_region* r, uint32_t index);
+/** A share of lock `index`; blocks while an exclusive holder has it or waits for it. A share
+ *  more of a lock r holds shared is granted at once. */
+SHMREGION_API int shmregion_lock_shared(shmregion_region* r, uint32_t index);
+/** A share of lock `index` if that needs no waiting (-EBUSY otherwise). */
+SHMREGION_API int shmregion_try_lock_shared(shmregion_region* r, uint32_t index);
+/** A share of lock `index`, waiting at most timeout_ns (-ETIMEDOUT otherwise). */
+SHMREGION_API int shmregion_try_lock_shared_for(shmregion_region* r, uint32_t index, int64_t timeout_ns);
+/** Releases one of r's shares of `index`: 0, or -EPERM if r holds none. */
+SHMREGION_API int shmregion_unlock_shared(shmregion_region* r, uint32_t index);
+/** Declares lock `index` (or the region lock: SHMREGION_REGION_LOCK) consistent after an
+ *  SHMREGION_OWNER_DIED acquisition: later acquisitions no longer report the death. r must
+ *  hold it (exclusively, or shared); -EPERM otherwise. */
+SHMREGION_API int shmregion_mark_consistent(shmregion_region* r, uint32_t index);
+
+/** This attach's identity: its attacher slot and the slot's generation (which changes
+ *  whenever the slot is taken again), for per-process state kept in the region. Returns 0,
+ *  or SHMREGION_ENOT_ATTACHED. */
+SHMREGION_API int shmregion_identity(const shmregion_region* r, uint32_t* slot, uint32_t* generation);
+/** 1 while the attach (slot, generation) is attached and its process alive, else 0. Reads
+ *  the mapped attacher table and makes at most one system call; takes no lock. */
+SHMREGION_API int shmregion_alive(const shmregion_region* r, uint32_t slot, uint32_t generation);
 
 /** Makes the region's bytes durable (file backing: fdatasync through the I/O engine,
  *  waited for); does nothing for the other backings. Errors: -EIO, SHMREGION_EWRONG_PROCESS. */
@@ -303,11 +357,14 @@ typedef struct shmregion_info {
     int remove_on_last_detach;      /**< goes at its last detach (option or unlink requested) */
     int remove_on_last_detach_option; /**< an attacher asked for remove_on_last_detach */
     int unlink_requested;           /**< unlink or mark for removal: no new joins */
-    int owner_died_unreported;      /**< a holder died; the next lock has not reported it yet */
+    int owner_died_unreported;      /**< a region lock holder died; nobody marked it consistent since */
     int grow_in_progress;           /**< a growth is under way, or its grower died */
     uint64_t grow_to;               /**< its target in usable bytes */
     int32_t grow_pid;               /**< the grower */
     char segment[128];              /**< POSIX: the segment name ("/shmregion.<name>.<hex>"); "" otherwise */
+    /* Version 2 (0.2): */
+    uint32_t lock_count;            /**< locks in the lock table */
+    uint32_t lock_deaths;           /**< region lock holders that died holding it, ever */
 } shmregion_info;
 
 /** Reads the header of the region name in home without attaching, locking or writing, into

@@ -9,6 +9,8 @@
 #include <shmregion/shmregion.hpp>
 
 #include <array>
+#include <chrono>
+#include <vector>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -19,10 +21,18 @@
 
 namespace sr = shmregion;
 
-// The handle: an attach and the lock it holds (if any).
+// The handle: an attach and the locks it holds: the region lock, and per table lock an
+// exclusive guard and a stack of shares (sized at the first table lock call).
 struct shmregion_region {
     sr::Region region;
     sr::LockGuard guard;
+    std::vector<sr::LockGuard> exclusive;
+    std::vector<std::vector<sr::SharedLockGuard>> shared;
+    ~shmregion_region() {  // guards first: they release into the attach
+        shared.clear();
+        exclusive.clear();
+        guard.unlock();
+    }
 };
 
 namespace {
@@ -49,8 +59,10 @@ static_assert(SHMREGION_ELAST == SHMREGION_EBASE - static_cast<int>(sr::errc::se
 constexpr int kErrcCount = SHMREGION_EBASE - SHMREGION_ELAST;  // errc values 1..kErrcCount
 
 // The size of the first version's structs: the least a caller may pass.
-constexpr std::size_t kOptionsV1Size = sizeof(shmregion_options);
-constexpr std::size_t kInfoV1Size = sizeof(shmregion_info);
+constexpr std::size_t kOptionsV1Size = offsetof(shmregion_options, locks);
+constexpr std::size_t kInfoV1Size = offsetof(shmregion_info, lock_count);
+// This version's: what it reads and fills.
+constexpr std::size_t kOptionsSize = sizeof(shmregion_options);
 
 int to_code(const std::error_code& ec) noexcept {
     if (!ec) return 0;
@@ -131,6 +143,7 @@ SHMREGION_API int shmregion_options_init_sized(shmregion_options* o, size_t stru
     o->prefault = SHMREGION_PREFAULT_NONE;
     o->remove_on_last_detach = d.remove_on_last_detach ? 1 : 0;
     o->require_same_owner = d.require_same_owner ? 1 : 0;
+    if (struct_size >= offsetof(shmregion_options, locks) + sizeof o->locks) o->locks = d.locks;
     return 0;
 }
 
@@ -147,12 +160,12 @@ SHMREGION_API int shmregion_attach(const shmregion_options* o, shmregion_region*
         if (o->struct_size < kOptionsV1Size)
             return invalid("options struct_size " + std::to_string(o->struct_size) +
                            " is too small: fill the options with shmregion_options_init()");
-        if (o->struct_size > kOptionsV1Size) {
-            const auto* extra = reinterpret_cast<const unsigned char*>(o) + kOptionsV1Size;
-            for (std::size_t i = 0; i < o->struct_size - kOptionsV1Size; ++i)
+        if (o->struct_size > kOptionsSize) {
+            const auto* extra = reinterpret_cast<const unsigned char*>(o) + kOptionsSize;
+            for (std::size_t i = 0; i < o->struct_size - kOptionsSize; ++i)
                 if (extra[i] != 0)
                     return invalid("options set a field this library (" + std::string(sr::version()) +
-                                   ") does not know (byte " + std::to_string(kOptionsV1Size + i) + " of struct_size " +
+                                   ") does not know (byte " + std::to_string(kOptionsSize + i) + " of struct_size " +
                                    std::to_string(o->struct_size) + ")");
         }
         sr::Options opts;
@@ -170,6 +183,7 @@ SHMREGION_API int shmregion_attach(const shmregion_options* o, shmregion_region*
         opts.size = o->size;
         opts.max_size = o->max_size;
         opts.max_attachers = o->max_attachers;
+        if (o->struct_size >= offsetof(shmregion_options, locks) + sizeof o->locks) opts.locks = o->locks;
         opts.permissions = static_cast<::mode_t>(o->permissions);
         if (o->join_timeout_ms < 0) return invalid("join_timeout_ms " + std::to_string(o->join_timeout_ms) + " is negative");
         opts.join_timeout = std::chrono::milliseconds(o->join_timeout_ms);
@@ -252,6 +266,17 @@ SHMREGION_API int shmregion_lock(shmregion_region* r) {
     return died ? SHMREGION_OWNER_DIED : 0;
 }
 
+SHMREGION_API int shmregion_try_lock_for(shmregion_region* r, int64_t timeout_ns) {
+    SHMREGION_C_REQUIRE_HANDLE(r, "try_lock_for");
+    std::error_code ec;
+    sr::LockGuard g = r->region.try_lock_for(std::chrono::nanoseconds(timeout_ns), ec);
+    if (ec) return to_code(ec);
+    if (!g.owns_lock()) return -ETIMEDOUT;
+    const bool died = g.owner_died();
+    r->guard = std::move(g);
+    return died ? SHMREGION_OWNER_DIED : 0;
+}
+
 SHMREGION_API int shmregion_unlock(shmregion_region* r) {
     SHMREGION_C_REQUIRE_HANDLE(r, "unlock");
     if (!r->guard.owns_lock())
@@ -259,6 +284,145 @@ SHMREGION_API int shmregion_unlock(shmregion_region* r) {
                        "this shmregion_region does not hold the region lock");
     r->guard.unlock();
     return 0;
+}
+
+// ---- the lock table ---------------------------------------------------------------------
+
+}  // extern "C"
+
+namespace {
+
+/// The handle's guards for the table, sized once the region is attached.
+void size_table(shmregion_region* r) {
+    const std::uint32_t n = r->region.lock_count();
+    if (r->exclusive.size() != n) {
+        r->exclusive.resize(n);
+        r->shared.resize(n);
+    }
+}
+
+/// What an acquisition returns to C: the code of a failure, busy (try_code) for an empty
+/// guard, else 0 or SHMREGION_OWNER_DIED, the guard kept in `slot`.
+template <class Guard>
+int acquired(Guard&& g, const std::error_code& ec, int try_code, Guard& slot) {
+    if (ec) return to_code(ec);
+    if (!g.owns_lock()) return try_code;
+    const bool died = g.owner_died();
+    slot = std::move(g);
+    return died ? SHMREGION_OWNER_DIED : 0;
+}
+
+template <class Take>
+int exclusive_c(shmregion_region* r, std::uint32_t index, int try_code, Take&& take) {
+    std::error_code ec;
+    sr::LockGuard g = take(ec);
+    if (ec) return to_code(ec);
+    size_table(r);
+    return acquired(std::move(g), ec, try_code, r->exclusive[index]);
+}
+
+template <class Take>
+int shared_c(shmregion_region* r, std::uint32_t index, int try_code, Take&& take) {
+    std::error_code ec;
+    sr::SharedLockGuard g = take(ec);
+    if (ec) return to_code(ec);
+    size_table(r);
+    auto& stack = r->shared[index];
+    stack.emplace_back();
+    const int rc = acquired(std::move(g), ec, try_code, stack.back());
+    if (rc < 0) stack.pop_back();
+    return rc;
+}
+
+}  // namespace
+
+extern "C" {
+
+SHMREGION_API uint32_t shmregion_lock_count(const shmregion_region* r) { return r ? r->region.lock_count() : 0; }
+
+SHMREGION_API int shmregion_lock_index(shmregion_region* r, uint32_t index) {
+    SHMREGION_C_REQUIRE_HANDLE(r, "lock");
+    return exclusive_c(r, index, 0, [&](std::error_code& ec) { return r->region.lock(index, ec); });
+}
+
+SHMREGION_API int shmregion_try_lock_index(shmregion_region* r, uint32_t index) {
+    SHMREGION_C_REQUIRE_HANDLE(r, "try_lock");
+    return exclusive_c(r, index, -EBUSY, [&](std::error_code& ec) { return r->region.try_lock(index, ec); });
+}
+
+SHMREGION_API int shmregion_try_lock_index_for(shmregion_region* r, uint32_t index, int64_t timeout_ns) {
+    SHMREGION_C_REQUIRE_HANDLE(r, "try_lock_for");
+    return exclusive_c(r, index, -ETIMEDOUT, [&](std::error_code& ec) {
+        return r->region.try_lock_for(index, std::chrono::nanoseconds(timeout_ns), ec);
+    });
+}
+
+SHMREGION_API int shmregion_unlock_index(shmregion_region* r, uint32_t index) {
+    SHMREGION_C_REQUIRE_HANDLE(r, "unlock");
+    if (index >= r->exclusive.size() || !r->exclusive[index].owns_lock())
+        return fail_on(r, "unlock", std::make_error_code(std::errc::operation_not_permitted),
+                       "this shmregion_region does not hold lock " + std::to_string(index) + " exclusively");
+    r->exclusive[index].unlock();
+    return 0;
+}
+
+SHMREGION_API int shmregion_lock_shared(shmregion_region* r, uint32_t index) {
+    SHMREGION_C_REQUIRE_HANDLE(r, "lock_shared");
+    return shared_c(r, index, 0, [&](std::error_code& ec) { return r->region.lock_shared(index, ec); });
+}
+
+SHMREGION_API int shmregion_try_lock_shared(shmregion_region* r, uint32_t index) {
+    SHMREGION_C_REQUIRE_HANDLE(r, "try_lock_shared");
+    return shared_c(r, index, -EBUSY, [&](std::error_code& ec) { return r->region.try_lock_shared(index, ec); });
+}
+
+SHMREGION_API int shmregion_try_lock_shared_for(shmregion_region* r, uint32_t index, int64_t timeout_ns) {
+    SHMREGION_C_REQUIRE_HANDLE(r, "try_lock_shared_for");
+    return shared_c(r, index, -ETIMEDOUT, [&](std::error_code& ec) {
+        return r->region.try_lock_shared_for(index, std::chrono::nanoseconds(timeout_ns), ec);
+    });
+}
+
+SHMREGION_API int shmregion_unlock_shared(shmregion_region* r, uint32_t index) {
+    SHMREGION_C_REQUIRE_HANDLE(r, "unlock_shared");
+    if (index >= r->shared.size() || r->shared[index].empty())
+        return fail_on(r, "unlock_shared", std::make_error_code(std::errc::operation_not_permitted),
+                       "this shmregion_region holds no share of lock " + std::to_string(index));
+    r->shared[index].pop_back();
+    return 0;
+}
+
+SHMREGION_API int shmregion_mark_consistent(shmregion_region* r, uint32_t index) {
+    SHMREGION_C_REQUIRE_HANDLE(r, "mark_consistent");
+    if (index == SHMREGION_REGION_LOCK && r->guard.owns_lock()) {
+        r->guard.mark_consistent();
+        return 0;
+    }
+    if (index < r->exclusive.size() && r->exclusive[index].owns_lock()) {
+        r->exclusive[index].mark_consistent();
+        return 0;
+    }
+    if (index < r->shared.size() && !r->shared[index].empty()) {
+        r->shared[index].back().mark_consistent();
+        return 0;
+    }
+    return fail_on(r, "mark_consistent", std::make_error_code(std::errc::operation_not_permitted),
+                   "this shmregion_region does not hold " +
+                       (index == SHMREGION_REGION_LOCK ? std::string("the region lock") : "lock " + std::to_string(index)));
+}
+
+SHMREGION_API int shmregion_identity(const shmregion_region* r, uint32_t* slot, uint32_t* generation) {
+    SHMREGION_C_REQUIRE_HANDLE(r, "identity");
+    if (!r->region.attached())
+        return fail_on(r, "identity", sr::make_error_code(sr::errc::not_attached), "the region is not attached");
+    const sr::AttacherIdentity id = r->region.identity();
+    if (slot) *slot = id.slot;
+    if (generation) *generation = id.generation;
+    return 0;
+}
+
+SHMREGION_API int shmregion_alive(const shmregion_region* r, uint32_t slot, uint32_t generation) {
+    return r && r->region.alive({slot, generation}) ? 1 : 0;
 }
 
 SHMREGION_API int shmregion_flush(shmregion_region* r) {
@@ -365,9 +529,14 @@ SHMREGION_API int shmregion_inspect(const char* home, const char* name, shmregio
         c.grow_to = ri.grow_to;
         c.grow_pid = static_cast<int32_t>(ri.grow_pid);
         std::snprintf(c.segment, sizeof c.segment, "%s", ri.segment.c_str());
-        // A caller built against a newer header passes a bigger struct: the rest is zeroed.
+        c.lock_count = static_cast<uint32_t>(ri.locks.size());
+        c.lock_deaths = ri.lock_deaths;
+        // A caller built against a newer header passes a bigger struct: the rest is zeroed;
+        // one built against an older header gets the fields it knows.
+        const std::size_t n = std::min(info_size, sizeof c);
+        c.struct_size = n;
         std::memset(info, 0, info_size);
-        std::memcpy(info, &c, sizeof c);
+        std::memcpy(info, &c, n);
         return 0;
     });
 }

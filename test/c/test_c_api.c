@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,10 @@ static void test_options(void) {
     CHECK(o.prefault == SHMREGION_PREFAULT_NONE);
     CHECK(o.remove_on_last_detach == 0);
     CHECK(o.require_same_owner == 1);
+    CHECK(o.locks == 0);
+    /* A caller built against the first version (without locks) is still served. */
+    CHECK_OK(shmregion_options_init_sized(&o, offsetof(shmregion_options, locks)));
+    CHECK(o.struct_size == offsetof(shmregion_options, locks));
     CHECK_RC(shmregion_options_init_sized(&o, sizeof(size_t)), -EINVAL);
     CHECK_MESSAGE("struct_size");
     CHECK_RC(shmregion_options_init(NULL), -EINVAL);
@@ -458,8 +463,7 @@ static void test_named(int backing) {
     CHECK(p[200 * 1024] == 0x5a); /* prefault wrote nothing */
 
     /* A lock holder killed with SIGKILL: the next lock reports it, and so does every lock
-     * after it until a holder marks the lock consistent (LockGuard::mark_consistent() in
-     * C++; the C API has no such call yet, so here the death stays reported). */
+     * after it until a holder marks the lock consistent. */
     if (pipe(to_parent) != 0) FAIL("pipe: %s", strerror(errno));
     pid = start_child();
     if (pid == 0) {
@@ -490,6 +494,15 @@ static void test_named(int backing) {
     CHECK_OK(shmregion_inspect(home, name, &info, sizeof info));
     CHECK(info.lock_state == SHMREGION_LOCK_FREE);
     CHECK(info.owner_died_unreported == 1);
+    CHECK(info.lock_deaths == 1);
+    CHECK_RC(shmregion_mark_consistent(r, SHMREGION_REGION_LOCK), -EPERM); /* not held */
+    CHECK_RC(shmregion_try_lock_for(r, 1000000000), SHMREGION_OWNER_DIED);
+    CHECK_OK(shmregion_mark_consistent(r, SHMREGION_REGION_LOCK));
+    CHECK_OK(shmregion_unlock(r));
+    CHECK_OK(shmregion_lock(r));
+    CHECK_OK(shmregion_unlock(r));
+    CHECK_OK(shmregion_inspect(home, name, &info, sizeof info));
+    CHECK(info.owner_died_unreported == 0 && info.lock_deaths == 1);
     CHECK(info.ref_count == 1 && info.attachers == 1);
     CHECK_OK(shmregion_reap_dead_attachers(r, &dropped));
     CHECK(dropped == 0);
@@ -549,6 +562,90 @@ static void test_named(int backing) {
 }
 
 /* System V: attach, share with a child, and growth refused. */
+/* The lock table from C: exclusive, shared, try and timed forms, owner death and
+ * mark_consistent, identity and liveness, bad indexes. */
+static void test_lock_table(void) {
+    char name[64];
+    shmregion_options o;
+    shmregion_region* r = NULL;
+    shmregion_info info;
+    uint32_t slot = 99, gen = 0;
+    int to_parent[2];
+    pid_t pid;
+    options(&o, unique_name(name, sizeof name), SHMREGION_BACKING_FILE);
+    o.locks = 4;
+    CHECK_OK(shmregion_attach(&o, &r));
+    CHECK(shmregion_lock_count(r) == 4);
+    CHECK_OK(shmregion_inspect(home, name, &info, sizeof info));
+    CHECK(info.lock_count == 4 && info.lock_deaths == 0);
+
+    CHECK_OK(shmregion_lock_index(r, 0));
+    CHECK_RC(shmregion_lock_index(r, 0), -EDEADLK);
+    CHECK_OK(shmregion_unlock_index(r, 0));
+    CHECK_RC(shmregion_unlock_index(r, 0), -EPERM);
+    CHECK_RC(shmregion_lock_index(r, 4), -EINVAL);
+    CHECK_MESSAGE("lock index 4");
+    CHECK_RC(shmregion_lock_shared(r, 7), -EINVAL);
+    CHECK_OK(shmregion_lock_shared(r, 1));
+    CHECK_OK(shmregion_try_lock_shared(r, 1)); /* a share more, at once */
+    CHECK_RC(shmregion_try_lock_index(r, 1), -EDEADLK); /* no upgrade */
+    CHECK_OK(shmregion_unlock_shared(r, 1));
+    CHECK_OK(shmregion_unlock_shared(r, 1));
+    CHECK_RC(shmregion_unlock_shared(r, 1), -EPERM);
+    CHECK_OK(shmregion_identity(r, &slot, &gen));
+    CHECK(slot == 0 && gen != 0);
+    CHECK(shmregion_alive(r, slot, gen) == 1);
+    CHECK(shmregion_alive(r, slot, gen + 1) == 0);
+
+    /* Another process holds lock 2 exclusively and lock 3 shared, then is killed. */
+    if (pipe(to_parent) != 0) FAIL("pipe: %s", strerror(errno));
+    pid = start_child();
+    if (pid == 0) {
+        shmregion_region* c = NULL;
+        uint32_t cs = 0, cg = 0;
+        close(to_parent[0]);
+        options(&o, name, SHMREGION_BACKING_ANY);
+        o.open_mode = SHMREGION_JOIN_ONLY;
+        CHECK_OK(shmregion_attach(&o, &c));
+        CHECK_OK(shmregion_lock_index(c, 2));
+        CHECK_OK(shmregion_lock_shared(c, 3));
+        CHECK_OK(shmregion_identity(c, &cs, &cg));
+        if (write(to_parent[1], &cs, sizeof cs) != sizeof cs || write(to_parent[1], &cg, sizeof cg) != sizeof cg) _exit(20);
+        for (;;) pause();
+    }
+    close(to_parent[1]);
+    {
+        uint32_t cs = 0, cg = 0;
+        CHECK(read(to_parent[0], &cs, sizeof cs) == sizeof cs && read(to_parent[0], &cg, sizeof cg) == sizeof cg);
+        close(to_parent[0]);
+        CHECK(shmregion_alive(r, cs, cg) == 1);
+        CHECK_RC(shmregion_try_lock_index(r, 2), -EBUSY);
+        CHECK_RC(shmregion_try_lock_index_for(r, 2, 20000000), -ETIMEDOUT);
+        CHECK_RC(shmregion_try_lock_shared(r, 2), -EBUSY);
+        CHECK_RC(shmregion_try_lock_index(r, 3), -EBUSY); /* shared by the child */
+        CHECK_OK(shmregion_lock_shared(r, 3));
+        CHECK_OK(shmregion_unlock_shared(r, 3));
+        kill(pid, SIGKILL);
+        CHECK_RC(wait_child(pid), -SIGKILL);
+        CHECK(shmregion_alive(r, cs, cg) == 0);
+    }
+    CHECK_RC(shmregion_lock_shared(r, 2), SHMREGION_OWNER_DIED);
+    CHECK_RC(shmregion_try_lock_index_for(r, 2, 1000000000), -EDEADLK); /* r holds a share */
+    CHECK_OK(shmregion_mark_consistent(r, 2));
+    CHECK_OK(shmregion_unlock_shared(r, 2));
+    CHECK_OK(shmregion_lock_index(r, 2));
+    CHECK_OK(shmregion_unlock_index(r, 2));
+    /* The dead child's share of lock 3 is released for a writer. */
+    CHECK_OK(shmregion_try_lock_index_for(r, 3, 5000000000LL));
+    CHECK_OK(shmregion_unlock_index(r, 3));
+    CHECK_RC(shmregion_mark_consistent(r, 3), -EPERM);
+    CHECK_OK(shmregion_lock_index(r, 1)); /* released by the detach */
+    CHECK_OK(shmregion_lock_shared(r, 0));
+    CHECK_OK(shmregion_mark_for_removal(r));
+    CHECK_OK(shmregion_detach(r));
+    CHECK(!in_list(name));
+}
+
 static void test_sysv(void) {
     shmregion_options o;
     shmregion_region* r = NULL;
@@ -631,6 +728,7 @@ int main(void) {
         test_named(SHMREGION_BACKING_POSIX);
     else
         printf("note: no /dev/shm: the POSIX backing skipped\n");
+    test_lock_table();
     test_sysv();
     test_anonymous();
     {
