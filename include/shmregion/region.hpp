@@ -36,6 +36,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace shmregion::detail {
@@ -52,28 +53,10 @@ struct GuardNode {
     pid_t owner_pid = 0;         ///< a copy inherited through fork() must not unlock
 };
 inline constexpr std::uint32_t kRegionLockIndex = 0xFFFFFFFFu;
-}
 
-SHMREGION_NAMESPACE_BEGIN
-
-
-/// Holds a lock exclusively: the region lock (Region::lock()) or a lock of the region's lock
-/// table (Region::lock(index)). Move-only; unlocks on destruction. Detaching (or destroying)
-/// the Region releases its locks first and leaves their guards empty, so the order in which
-/// a guard and its Region go out of scope does not matter. Release it on the thread that
-/// locked (the lock is error-checking: another thread's unlock is refused). A copy inherited
-/// through fork() holds nothing in the child and never unlocks.
-class SHMREGION_API LockGuard {
+/// What LockGuard and SharedLockGuard have in common.
+class SHMREGION_API GuardBase {
 public:
-    LockGuard() noexcept = default;
-    /// Takes over other's lock (if any); other is left empty.
-    LockGuard(LockGuard&& other) noexcept;
-    /// Unlocks what this guard holds, then takes over other's lock (if any); other is left empty.
-    LockGuard& operator=(LockGuard&& other) noexcept;
-    LockGuard(const LockGuard&) = delete;
-    LockGuard& operator=(const LockGuard&) = delete;
-    ~LockGuard();
-
     /// True if an exclusive holder of this lock died holding it and no holder has called
     /// mark_consistent() since: every acquisition, shared or exclusive, says so until one
     /// does, so a process that learns of the death and is killed while repairing does not
@@ -84,53 +67,65 @@ public:
     /// Declares the application's data consistent again after an owner_died() acquisition:
     /// later acquisitions no longer report the death. Does nothing on an empty guard.
     void mark_consistent() noexcept;
-    /// False for an empty guard: default-constructed, a busy or timed-out try, unlocked,
+    /// False for an empty guard: default-constructed, a busy or timed-out try, released,
     /// moved from, emptied by its Region's detach, or a copy inherited through fork().
     bool owns_lock() const noexcept;
     /// owns_lock().
     explicit operator bool() const noexcept { return owns_lock(); }
+
+protected:
+    GuardBase() noexcept = default;
+    /// Takes over other's lock; other is left empty.
+    GuardBase(GuardBase&& other) noexcept : node_(other.node_) { other.node_ = GuardNode{}; }
+    ~GuardBase() = default;
+    friend class RegionImpl;
+    GuardNode node_;
+};
+}
+
+SHMREGION_NAMESPACE_BEGIN
+
+
+/// Holds a lock exclusively: the region lock (Region::lock()) or a lock of the region's lock
+/// table (Region::lock(index)). Move-only; unlocks on destruction. Detaching (or destroying)
+/// the Region releases its locks first and leaves their guards empty, so the order in which
+/// a guard and its Region go out of scope does not matter. Release it on the thread that
+/// locked (the lock is error-checking: another thread's unlock is refused). A copy inherited
+/// through fork() holds nothing in the child and never unlocks. owner_died(),
+/// mark_consistent(), owns_lock(): see detail::GuardBase.
+class SHMREGION_API LockGuard : public detail::GuardBase {
+public:
+    LockGuard() noexcept = default;
+    /// Takes over other's lock (if any); other is left empty.
+    LockGuard(LockGuard&& other) noexcept : GuardBase(std::move(other)) {}
+    /// Unlocks what this guard holds, then takes over other's lock (if any); other is left empty.
+    LockGuard& operator=(LockGuard&& other) noexcept;
+    LockGuard(const LockGuard&) = delete;
+    LockGuard& operator=(const LockGuard&) = delete;
+    ~LockGuard();
     /// Releases the lock now and leaves the guard empty; does nothing if it holds none (or is a
     /// copy inherited through fork()).
     void unlock() noexcept;
-
-private:
-    friend class detail::RegionImpl;
-    detail::GuardNode node_;
 };
 
 /// Holds a share of a lock of the region's lock table (Region::lock_shared(index)): any
 /// number of holders share it, and an exclusive holder waits until every share is released.
 /// A holder killed while holding its share never blocks anybody: the library releases it
 /// (a shared holder wrote nothing) once it finds the holder dead. Move-only; unlocks on
-/// destruction; emptied by its Region's detach, like LockGuard.
-class SHMREGION_API SharedLockGuard {
+/// destruction; emptied by its Region's detach, like LockGuard. A shared holder that sees
+/// owner_died() reads possibly half-updated data; repairing it takes the lock exclusively.
+class SHMREGION_API SharedLockGuard : public detail::GuardBase {
 public:
     SharedLockGuard() noexcept = default;
     /// Takes over other's share (if any); other is left empty.
-    SharedLockGuard(SharedLockGuard&& other) noexcept;
+    SharedLockGuard(SharedLockGuard&& other) noexcept : GuardBase(std::move(other)) {}
     /// Releases what this guard holds, then takes over other's share (if any).
     SharedLockGuard& operator=(SharedLockGuard&& other) noexcept;
     SharedLockGuard(const SharedLockGuard&) = delete;
     SharedLockGuard& operator=(const SharedLockGuard&) = delete;
     ~SharedLockGuard();
-
-    /// True if an exclusive holder of this lock died holding it and nobody has called
-    /// mark_consistent() since (see LockGuard::owner_died()). A shared holder reads
-    /// possibly half-updated data; repairing it takes the lock exclusively.
-    bool owner_died() const noexcept { return node_.owner_died; }
-    /// As LockGuard::mark_consistent(): for a holder that checked the data and found it good.
-    void mark_consistent() noexcept;
-    /// False for an empty guard (default-constructed, a busy or timed-out try, released,
-    /// moved from, emptied by its Region's detach, or a copy inherited through fork()).
-    bool owns_lock() const noexcept;
-    /// owns_lock().
-    explicit operator bool() const noexcept { return owns_lock(); }
     /// Releases the share now and leaves the guard empty; does nothing if it holds none.
     void unlock() noexcept;
-
-private:
-    friend class detail::RegionImpl;
-    detail::GuardNode node_;
 };
 
 /// Who an attach is (Region::identity()): its slot in the attacher table and the slot's

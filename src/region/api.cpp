@@ -17,7 +17,17 @@ using detail::RegionImpl;
 
 // ---- LockGuard and SharedLockGuard -------------------------------------------------------
 
-LockGuard::LockGuard(LockGuard&& other) noexcept : node_(std::exchange(other.node_, {})) {}
+SHMREGION_NAMESPACE_END
+
+namespace shmregion::detail {
+bool GuardBase::owns_lock() const noexcept { return node_.impl && node_.impl->holds(node_); }
+
+void GuardBase::mark_consistent() noexcept {
+    if (owns_lock()) node_.impl->mark_consistent(node_);
+}
+}  // namespace shmregion::detail
+
+SHMREGION_NAMESPACE_BEGIN
 
 LockGuard& LockGuard::operator=(LockGuard&& other) noexcept {
     if (this != &other) {
@@ -29,19 +39,11 @@ LockGuard& LockGuard::operator=(LockGuard&& other) noexcept {
 
 LockGuard::~LockGuard() { unlock(); }
 
-bool LockGuard::owns_lock() const noexcept { return node_.impl && node_.impl->holds(node_); }
-
 void LockGuard::unlock() noexcept {
     if (!node_.impl) return;
     // Another thread's lock cannot be released here (error-checking): the guard lets go.
     if (node_.impl->release(node_) != 0) node_.impl->forget(node_);
 }
-
-void LockGuard::mark_consistent() noexcept {
-    if (owns_lock()) node_.impl->mark_consistent(node_);
-}
-
-SharedLockGuard::SharedLockGuard(SharedLockGuard&& other) noexcept : node_(std::exchange(other.node_, {})) {}
 
 SharedLockGuard& SharedLockGuard::operator=(SharedLockGuard&& other) noexcept {
     if (this != &other) {
@@ -53,18 +55,12 @@ SharedLockGuard& SharedLockGuard::operator=(SharedLockGuard&& other) noexcept {
 
 SharedLockGuard::~SharedLockGuard() { unlock(); }
 
-bool SharedLockGuard::owns_lock() const noexcept { return node_.impl && node_.impl->holds(node_); }
-
 void SharedLockGuard::unlock() noexcept {
     RegionImpl* r = node_.impl;
     if (!r) return;
     if (r->holds(node_)) [[likely]]
         detail::shared_release(r->table, node_.index);
     r->forget(node_);
-}
-
-void SharedLockGuard::mark_consistent() noexcept {
-    if (owns_lock()) node_.impl->mark_consistent(node_);
 }
 
 // ---- Region ------------------------------------------------------------------------------
