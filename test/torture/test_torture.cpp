@@ -38,10 +38,13 @@
 //    kept without atomics, in memory the region does not share. Besides the kills above
 //    (whose victims may hold table locks too: their table phase word says what) the
 //    supervisor kills table lock holders told to stop half-way through a record write or
-//    holding shares. After every kill the supervisor takes every table lock, shared then
+//    holding shares (kill events of their own, after which the region lock's deaths must
+//    not have moved). After every kill the supervisor takes every table lock, shared then
 //    exclusive: owner_died() exactly when an exclusive holder died and nobody repaired it
 //    (workers told owner_died() exclusively repair and call mark_consistent(); nobody else is
-//    ever told), records whole, counts equal, nothing left held.
+//    ever told), records whole, counts equal, nothing left held (no mutex owner, share or
+//    writer waiting, in the header and by inspect()), each exclusive holder death counted
+//    once in the lock's exclusive_deaths and each dead holder's share in its shared_deaths.
 //
 // Each round uses a fresh region; it ends with every worker detaching, a last audit, the
 // supervisor's detach and unlink (or remove-on-last-detach, every other round), and a
@@ -54,9 +57,10 @@
 //            --locks=N (table locks, 0..16; 0: none)
 //            --no-tool (skip regiontool verify) --hang-s=N (watchdog, default 20)
 //            --max-run-us=N (longest run before a random kill)
-//            --inject=corrupt|hang|skip-mark|silent-mark (a deliberate defect: the run must
-//            fail; skip-mark: a holder says it marked the lock consistent but does not;
-//            silent-mark: a holder marks it but does not say so)
+//            --inject=corrupt|hang|skip-mark|silent-mark|table-skip-mark (a deliberate
+//            defect: the run must fail; skip-mark: a holder says it marked the lock
+//            consistent but does not; silent-mark: a holder marks it but does not say so;
+//            table-skip-mark: a table lock repairer says it repaired but does not mark)
 // The last line printed is the summary: kills, records, lock acquisitions, owner_died
 // reports, mark_consistent() calls, failures.
 #define BOOST_TEST_MODULE torture
@@ -130,8 +134,9 @@ struct Config {
     /// Self-check of the checker: "corrupt" (a worker damages a committed record once),
     /// "hang" (a worker keeps the lock forever once), "skip-mark" (a worker that hears of a
     /// death updates the model as if it marked the lock consistent, but does not, once),
-    /// "silent-mark" (a worker marks the lock consistent without updating the model, once).
-    /// Each must make the run fail.
+    /// "silent-mark" (a worker marks the lock consistent without updating the model, once),
+    /// "table-skip-mark" (a worker repairing a table lock does not call mark_consistent(),
+    /// but says it repaired it, once). Each must make the run fail.
     std::string inject;
     /// The backings to torture: by default every one shared between processes.
     std::vector<std::string> backings = all_backings();
@@ -208,8 +213,9 @@ Config parse_config() {
         } else if (key == "max-run-us") {
             c.max_run_us = parse_unsigned(key, value);
         } else if (key == "inject") {
-            if (value != "corrupt" && value != "hang" && value != "skip-mark" && value != "silent-mark")
-                throw std::invalid_argument("torture: --inject is corrupt, hang, skip-mark or silent-mark");
+            if (value != "corrupt" && value != "hang" && value != "skip-mark" && value != "silent-mark" &&
+                value != "table-skip-mark")
+                throw std::invalid_argument("torture: --inject is corrupt, hang, skip-mark, silent-mark or table-skip-mark");
             c.inject = value;
         } else if (key == "backings") {
             c.backings.clear();
@@ -414,6 +420,7 @@ struct WorkerSlot {
     std::atomic<std::uint32_t> tlock{0};
     std::atomic<std::uint32_t> order_lock{0};   // kOrderTable*: which table lock
     std::atomic<std::uint32_t> order_shares{1}; // kOrderTableS: how many shares
+    std::atomic<std::uint32_t> tshares{0};      // kTLockS..kTUnlockS: the shares it takes (holds in kTHeldS)
 };
 
 struct AuditResult {
@@ -436,6 +443,16 @@ const char* audit_stage_name(std::uint32_t s) {
 }
 
 // ---- table locks ----------------------------------------------------------------------------
+
+const char* lock_info_state_name(LockInfo::State s) {
+    switch (s) {
+        case LockInfo::State::free: return "free";
+        case LockInfo::State::exclusive: return "exclusive";
+        case LockInfo::State::shared: return "shared";
+        case LockInfo::State::owner_dead: return "owner_dead";
+    }
+    return "?";
+}
 
 /// What a worker does with a table lock (WorkerSlot::tphase), beside its region lock phase.
 enum TablePhase : std::uint32_t { kTNone, kTLockX, kTHeldX, kTUnlockX, kTLockS, kTHeldS, kTUnlockS };
@@ -465,9 +482,10 @@ std::uint64_t relaxed_load(const std::uint64_t* p) { return __atomic_load_n(p, _
 void relaxed_store(std::uint64_t* p, std::uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 
 /// The checks of an exclusive acquisition of table lock i (g holds it): owner_died()
-/// against `outstanding`, the record, the counts; repairs and marks consistent when told.
-/// "" or what is wrong.
-std::string table_check_exclusive(TableState& t, std::uint32_t i, LockGuard& g) {
+/// against `outstanding`, the record, the counts; repairs and marks consistent when told
+/// (skip_mark: --inject=table-skip-mark, repairs and says so, but does not mark). "" or
+/// what is wrong.
+std::string table_check_exclusive(TableState& t, std::uint32_t i, LockGuard& g, bool skip_mark = false) {
     TableRecord& r = t.rec[i];
     const std::uint32_t out = r.outstanding.load();
     char msg[300];
@@ -480,8 +498,8 @@ std::string table_check_exclusive(TableState& t, std::uint32_t i, LockGuard& g) 
         relaxed_store(&r.b, relaxed_load(&r.a));
         r.acked.store(relaxed_load(&r.writes));
         r.outstanding.store(2);  // dying from here to the end of the repair: perhaps unrepaired
-        g.mark_consistent();
-        if (g.owner_died()) return "owner_died() still true after mark_consistent()";
+        if (!skip_mark) g.mark_consistent();
+        if (!skip_mark && g.owner_died()) return "owner_died() still true after mark_consistent()";
         r.outstanding.store(0);
         t.repairs.fetch_add(1);
         return {};
@@ -756,6 +774,7 @@ private:
         const bool named = o_.backing != Backing::anonymous;
         if (!cfg_.inject.empty() && idx_ == 0 && ++ops_ == 200) {
             if (cfg_.inject == "skip-mark" || cfg_.inject == "silent-mark") inject_mark_ = true;  // at the next death heard
+            else if (cfg_.inject == "table-skip-mark") inject_table_ = true;  // at the next table repair
             else return locked([&] { return inject(); });
         }
         if (roll < 55) return locked([&] { return write_record(-1); });
@@ -922,7 +941,14 @@ private:
         if (!g) return fail(60, "table lock %u not acquired exclusively within %u s", i, cfg_.hang_s);
         me_.tphase = kTHeldX;
         ctl_.table.x_ops.fetch_add(1);
-        if (const std::string bad = table_check_exclusive(ctl_.table, i, g); !bad.empty()) return fail(61, "%s", bad.c_str());
+        const bool skip_mark = inject_table_ && g.owner_died();
+        if (skip_mark) {
+            inject_table_ = false;
+            std::fprintf(stderr, "torture: worker %u (pid %d) repairs table lock %u without mark_consistent() (--inject=table-skip-mark)\n",
+                         idx_, static_cast<int>(self_), i);
+        }
+        if (const std::string bad = table_check_exclusive(ctl_.table, i, g, skip_mark); !bad.empty())
+            return fail(61, "%s", bad.c_str());
         TableRecord& t = ctl_.table.rec[i];
         const std::uint64_t v = (static_cast<std::uint64_t>(self_) << 32) | ++table_counter_;
         relaxed_store(&t.a, v);
@@ -946,6 +972,7 @@ private:
     /// under the region lock, `nested`). stop: say so and wait to be killed.
     int table_shared(std::uint32_t i, unsigned shares, bool nested, bool stop) {
         me_.tlock = i;
+        me_.tshares = shares;
         me_.tphase = kTLockS;
         std::vector<SharedLockGuard> held;
         for (unsigned k = 0; k < shares; ++k) {
@@ -1062,6 +1089,7 @@ private:
     std::uint64_t last_size_ = 0;
     std::uint64_t ops_ = 0;
     bool inject_mark_ = false;
+    bool inject_table_ = false;
     std::uint64_t table_counter_ = 0;
 };
 
@@ -1126,7 +1154,7 @@ struct Stats {
     std::uint64_t failures = 0;
     std::uint64_t by_phase[kExiting + 1] = {};  // victims by their phase when killed
     std::uint64_t table_kills = 0, table_victims = 0, table_deaths = 0, table_x = 0, table_s = 0, table_nested = 0,
-                  table_reports = 0, table_repairs = 0;
+                  table_reports = 0, table_repairs = 0, table_x_counted = 0, table_s_released = 0;
     double seconds = 0;
 
     void add(const Stats& s) {
@@ -1140,6 +1168,7 @@ struct Stats {
         table_kills += s.table_kills; table_victims += s.table_victims; table_deaths += s.table_deaths;
         table_x += s.table_x; table_s += s.table_s; table_nested += s.table_nested;
         table_reports += s.table_reports; table_repairs += s.table_repairs;
+        table_x_counted += s.table_x_counted; table_s_released += s.table_s_released;
     }
     std::string line(const std::string& label) const {
         char buf[1000];
@@ -1162,9 +1191,10 @@ struct Stats {
         std::snprintf(buf, sizeof buf,
                       "\n  table locks: holders killed %" PRIu64 ", other victims inside a table lock %" PRIu64
                       ", exclusive holder deaths %" PRIu64 ", exclusive sections %" PRIu64 ", shared %" PRIu64
-                      " (with the region lock inside %" PRIu64 "), owner_died reports %" PRIu64 ", repairs %" PRIu64,
+                      " (with the region lock inside %" PRIu64 "), owner_died reports %" PRIu64 ", repairs %" PRIu64
+                      ", exclusive_deaths counted %" PRIu64 ", dead holders' shares released %" PRIu64,
                       table_kills, table_victims, table_deaths, table_x, table_s, table_nested, table_reports,
-                      table_repairs);
+                      table_repairs, table_x_counted, table_s_released);
         out += buf;
         return out;
     }
@@ -1306,6 +1336,7 @@ private:
         s.failure[0] = 0;
         s.tphase = kTNone;
         s.tlock = 0;
+        s.tshares = 0;
         const int resume_r = p[0];
         const pid_t pid = test::spawn(
             [&, i, resume_r] {
@@ -1442,6 +1473,16 @@ private:
             s << "  lock word: owner tid " << w.owner_tid << ", owner_died bit " << w.owner_died << ", ref_count "
               << mptest::ref_count_of(sup_, o_.max_attachers) << "\n";
         }
+        if (sup_)
+            for (std::uint32_t i = 0; i < cfg_.locks; ++i) {
+                const locktest::LockPeek p = locktest::peek_lock(sup_, o_.max_attachers, i);
+                s << "  table lock " << i << ": mutex " << (p.mutex_held ? "held" : "free")
+                  << (p.mutex_owner_died ? " (owner died)" : "") << (p.mutex_waiters ? " (waiters)" : "")
+                  << ", holder tid " << p.holder_pid << ", shares " << p.shares
+                  << (p.writer_waiting ? ", writer waiting" : "") << (p.owner_died ? ", owner_died" : "")
+                  << ", outstanding " << ctl_.table.rec[i].outstanding << ", deaths " << p.exclusive_deaths
+                  << " exclusive / " << p.shared_deaths << " shared\n";
+            }
         return s.str();
     }
 
@@ -1638,17 +1679,35 @@ private:
     /// worker is stopped or cannot be in the lock concerned): by each one's table phase.
     void account_table(const std::vector<unsigned>& victims) {
         for (unsigned v : victims) {
-            const std::uint32_t tphase = ctl_.w[v].tphase, i = ctl_.w[v].tlock;
-            if (tphase == kTNone || i >= cfg_.locks) continue;
+            if (ctl_.w[v].tphase == kTNone || ctl_.w[v].tlock >= cfg_.locks) continue;
             ++stats_.table_victims;
-            TableRecord& r = ctl_.table.rec[i];
-            if (tphase == kTHeldX) {
-                r.outstanding = 1;
-                ++table_certain_;
-            } else if (tphase == kTLockX || tphase == kTUnlockX) {
-                if (r.outstanding != 1) r.outstanding = 2;
-                ++table_uncertain_;
-            }
+            account_table_victim(v);
+        }
+    }
+    /// One dead victim's table lock, by its table phase: an exclusive holder's death is
+    /// certain (counted once in the lock's exclusive_deaths, reported until repaired), one
+    /// inside lock() or unlock() possible (it may have held the mutex past the drain, or not
+    /// yet; a writer killed while waiting for shares to drain is no owner death); a shared
+    /// holder's shares are all released and counted in shared_deaths, exactly `tshares` of
+    /// them once it held them all, 0..tshares inside lock_shared() or the releases.
+    void account_table_victim(unsigned v) {
+        const std::uint32_t tphase = ctl_.w[v].tphase, i = ctl_.w[v].tlock, shares = ctl_.w[v].tshares;
+        if (tphase == kTNone || i >= cfg_.locks) return;
+        TableRecord& r = ctl_.table.rec[i];
+        TableExpect& e = table_expect_[i];
+        if (tphase == kTHeldX) {
+            r.outstanding = 1;
+            ++table_certain_;
+            ++e.x_certain;
+        } else if (tphase == kTLockX || tphase == kTUnlockX) {
+            if (r.outstanding != 1) r.outstanding = 2;
+            ++table_uncertain_;
+            ++e.x_possible;
+        } else if (tphase == kTHeldS) {
+            e.s_min += shares;
+            e.s_max += shares;
+        } else if (tphase == kTLockS || tphase == kTUnlockS) {
+            e.s_max += shares;
         }
     }
 
@@ -1659,7 +1718,11 @@ private:
         const unsigned v = pick_victim();
         const auto i = static_cast<std::uint32_t>(rng_() % cfg_.locks);
         const bool exclusive = rng_() % 2 == 0;
-        const std::uint64_t reports0 = ctl_.reports, spurious0 = ctl_.spurious;
+        // A kill event like the others: holders of the region lock (whose deaths this is
+        // not) mark what they hear of, or in a third of the events leave it unmarked.
+        ctl_.marking = rng_() % 3 != 0 ? 1u : 0u;
+        const std::uint64_t reports0 = ctl_.reports;
+        const std::uint32_t deaths0 = mptest::lock_deaths_of(sup_, o_.max_attachers);
         ctl_.w[v].order_lock = i;
         ctl_.w[v].order_shares = 1 + static_cast<std::uint32_t>(rng_() % 3);
         ctl_.w[v].order = exclusive ? kOrderTableX : kOrderTableS;
@@ -1668,10 +1731,13 @@ private:
                                  std::to_string(procs_[v].pid) + ")";
         wait_holder(v, exclusive ? "take a table lock exclusively" : "take shares of a table lock");
         delay_us(rng_() % (cfg_.max_hold_us + 1));
-        if (exclusive) {  // it holds i exclusively: nobody else is in
-            ctl_.table.rec[i].outstanding = 1;
-            ++table_certain_;
-        }
+        // It holds i (exclusively: nobody else is in), in its table phase "held", stopped
+        // for good, outside the region lock.
+        if (ctl_.w[v].tphase != (exclusive ? kTHeldX : kTHeldS) || ctl_.w[v].tlock != i ||
+            ctl_.w[v].phase != kIdle)
+            fatal(what + ": the victim says it holds it, but its phases are " + phase_name(ctl_.w[v].phase) +
+                  " and table lock " + std::to_string(ctl_.w[v].tlock) + " " + table_phase_name(ctl_.w[v].tphase));
+        account_table_victim(v);
         ::kill(procs_[v].pid, SIGKILL);
         const int st = test::wait_exit(procs_[v].pid);
         ++stats_.by_phase[std::min<std::uint32_t>(ctl_.w[v].phase, kExiting)];
@@ -1684,7 +1750,7 @@ private:
                   " instead of SIGKILL" + (ctl_.w[v].failure[0] ? std::string(": ") + ctl_.w[v].failure : std::string()));
         ctl_.gate = 1;
         wait_gate(what);
-        audit(what, Truth::not_held, reports0, spurious0);
+        audit(what, Truth::not_held, reports0, deaths0);
         resume_all();
         spawn_worker(v);
     }
@@ -1692,9 +1758,14 @@ private:
     /// With every worker parked: the supervisor takes every table lock, shared then
     /// exclusive (repairing what a death left, as a worker would); each must come, report
     /// owner_died() exactly when an unrepaired exclusive death is outstanding, and be left
-    /// free. Each certain death since the last audit was repaired once, by a worker or here.
+    /// free (no writer waiting either: a dead draining writer leaves no flag once the next
+    /// writer came). Each certain death since the last audit was repaired once, by a worker
+    /// or here; the lock's exclusive_deaths rose by its certain deaths (plus perhaps the
+    /// possible ones), its shared_deaths by the shares its dead holders held; inspect()
+    /// (named backings) says the same.
     void audit_table(const std::string& what) {
         TableState& t = ctl_.table;
+        std::vector<locktest::LockPeek> peeks;
         for (std::uint32_t i = 0; i < cfg_.locks; ++i) {
             {
                 SharedLockGuard s = sup_.try_lock_shared_for(i, std::chrono::seconds(cfg_.hang_s));
@@ -1711,12 +1782,51 @@ private:
                     fail("after " + what + ", the supervisor: " + bad);
             }
             const locktest::LockPeek p = locktest::peek_lock(sup_, o_.max_attachers, i);
-            // (Not writer_waiting: a writer killed while waiting for shares leaves that flag
-            // set, which stops nobody; unit_lock_table checks it.)
-            if (p.mutex_held || p.shares != 0 || p.owner_died)
+            peeks.push_back(p);
+            if (p.mutex_held || p.mutex_owner_died || p.shares != 0 || p.owner_died || p.writer_waiting)
                 fail("after " + what + ", with every worker parked, table lock " + std::to_string(i) +
-                     " is not free: mutex " + (p.mutex_held ? "held" : "free") + ", " + std::to_string(p.shares) +
-                     " shares" + (p.owner_died ? ", its owner_died bit set" : ""));
+                     " is not free: mutex " + (p.mutex_held ? "held" : "free") +
+                     (p.mutex_owner_died ? " (its owner died)" : "") + ", " + std::to_string(p.shares) + " shares" +
+                     (p.owner_died ? ", its owner_died bit set" : "") + (p.writer_waiting ? ", a writer waiting" : ""));
+            TableExpect& e = table_expect_[i];
+            const std::uint32_t x = p.exclusive_deaths - e.x_deaths0, sh = p.shared_deaths - e.s_deaths0;
+            if (x < e.x_certain || x > e.x_certain + e.x_possible)
+                fail("after " + what + ": table lock " + std::to_string(i) + "'s exclusive_deaths rose by " +
+                     std::to_string(x) + ", for " + std::to_string(e.x_certain) + " exclusive holder(s) killed holding it and " +
+                     std::to_string(e.x_possible) + " killed in lock() or unlock()");
+            if (sh < e.s_min || sh > e.s_max)
+                fail("after " + what + ": table lock " + std::to_string(i) + "'s shared_deaths rose by " +
+                     std::to_string(sh) + ", but its killed shared holders held " +
+                     (e.s_min == e.s_max ? std::to_string(e.s_min)
+                                         : std::to_string(e.s_min) + " to " + std::to_string(e.s_max)) +
+                     " share(s)");
+            stats_.table_x_counted += x;
+            stats_.table_s_released += sh;
+            e = TableExpect{};
+            e.x_deaths0 = p.exclusive_deaths;
+            e.s_deaths0 = p.shared_deaths;
+        }
+        std::error_code ec;
+        const RegionInfo info = named() ? inspect(home_, o_.name, ec) : RegionInfo{};
+        if (ec) fail("after " + what + ": inspect: " + ec.message());
+        if (named() && !ec) {
+            if (info.locks.size() != cfg_.locks)
+                fail("after " + what + ": inspect reports " + std::to_string(info.locks.size()) + " table locks, not " +
+                     std::to_string(cfg_.locks));
+            for (std::size_t i = 0; i < info.locks.size() && i < peeks.size(); ++i) {
+                const LockInfo& l = info.locks[i];
+                if (l.index != i || l.state != LockInfo::State::free || l.holder_pid != 0 || l.holder_tid != 0 ||
+                    l.shared_count != 0 || !l.shared_pids.empty() || l.writer_waiting || l.owner_died ||
+                    l.exclusive_deaths != peeks[i].exclusive_deaths || l.shared_deaths != peeks[i].shared_deaths)
+                    fail("after " + what + ", with every worker parked, inspect says of table lock " + std::to_string(i) +
+                         ": index " + std::to_string(l.index) + ", state " + lock_info_state_name(l.state) +
+                         ", holder " + std::to_string(l.holder_pid) + "/" + std::to_string(l.holder_tid) + ", " +
+                         std::to_string(l.shared_count) + " shares (" + std::to_string(l.shared_pids.size()) +
+                         " pids), writer_waiting " + std::to_string(l.writer_waiting) + ", owner_died " +
+                         std::to_string(l.owner_died) + ", exclusive_deaths " + std::to_string(l.exclusive_deaths) +
+                         " (the header: " + std::to_string(peeks[i].exclusive_deaths) + "), shared_deaths " +
+                         std::to_string(l.shared_deaths) + " (the header: " + std::to_string(peeks[i].shared_deaths) + ")");
+            }
         }
         const std::uint64_t repairs = t.repairs - table_repairs0_;
         const std::uint64_t certain = table_certain_ - table_certain0_, uncertain = table_uncertain_ - table_uncertain0_;
@@ -1910,6 +2020,13 @@ private:
     bool collected_ = false;
     std::uint64_t table_certain_ = 0, table_uncertain_ = 0;  // table lock owner deaths, certain or possible
     std::uint64_t table_repairs0_ = 0, table_certain0_ = 0, table_uncertain0_ = 0;  // as of the last audit
+    /// Per table lock, since the last audit: what its deaths counters must have risen by.
+    struct TableExpect {
+        std::uint32_t x_certain = 0, x_possible = 0;  // exclusive_deaths: x_certain .. + x_possible
+        std::uint32_t s_min = 0, s_max = 0;           // shared_deaths: s_min .. s_max
+        std::uint32_t x_deaths0 = 0, s_deaths0 = 0;   // the counters as of the last audit
+    };
+    std::array<TableExpect, kMaxTableLocks> table_expect_{};
 };
 
 // ---- can it run here? ------------------------------------------------------------------------
