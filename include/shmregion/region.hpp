@@ -54,8 +54,12 @@ struct GuardNode {
 };
 inline constexpr std::uint32_t kRegionLockIndex = 0xFFFFFFFFu;
 
-/// What LockGuard and SharedLockGuard have in common.
-class SHMREGION_API GuardBase {
+}
+
+SHMREGION_NAMESPACE_BEGIN
+
+/// What LockGuard and SharedLockGuard have in common (not used on its own).
+class SHMREGION_API LockGuardBase {
 public:
     /// True if an exclusive holder of this lock died holding it and no holder has called
     /// mark_consistent() since: every acquisition, shared or exclusive, says so until one
@@ -74,16 +78,13 @@ public:
     explicit operator bool() const noexcept { return owns_lock(); }
 
 protected:
-    GuardBase() noexcept = default;
+    LockGuardBase() noexcept = default;
     /// Takes over other's lock; other is left empty.
-    GuardBase(GuardBase&& other) noexcept : node_(other.node_) { other.node_ = GuardNode{}; }
-    ~GuardBase() = default;
-    friend class RegionImpl;
-    GuardNode node_;
+    LockGuardBase(LockGuardBase&& other) noexcept : node_(other.node_) { other.node_ = detail::GuardNode{}; }
+    ~LockGuardBase() = default;
+    friend class detail::RegionImpl;
+    detail::GuardNode node_;
 };
-}
-
-SHMREGION_NAMESPACE_BEGIN
 
 
 /// Holds a lock exclusively: the region lock (Region::lock()) or a lock of the region's lock
@@ -92,12 +93,12 @@ SHMREGION_NAMESPACE_BEGIN
 /// a guard and its Region go out of scope does not matter. Release it on the thread that
 /// locked (the lock is error-checking: another thread's unlock is refused). A copy inherited
 /// through fork() holds nothing in the child and never unlocks. owner_died(),
-/// mark_consistent(), owns_lock(): see detail::GuardBase.
-class SHMREGION_API LockGuard : public detail::GuardBase {
+/// mark_consistent(), owns_lock(): see LockGuardBase.
+class SHMREGION_API LockGuard : public LockGuardBase {
 public:
     LockGuard() noexcept = default;
     /// Takes over other's lock (if any); other is left empty.
-    LockGuard(LockGuard&& other) noexcept : GuardBase(std::move(other)) {}
+    LockGuard(LockGuard&& other) noexcept : LockGuardBase(std::move(other)) {}
     /// Unlocks what this guard holds, then takes over other's lock (if any); other is left empty.
     LockGuard& operator=(LockGuard&& other) noexcept;
     LockGuard(const LockGuard&) = delete;
@@ -114,11 +115,11 @@ public:
 /// (a shared holder wrote nothing) once it finds the holder dead. Move-only; unlocks on
 /// destruction; emptied by its Region's detach, like LockGuard. A shared holder that sees
 /// owner_died() reads possibly half-updated data; repairing it takes the lock exclusively.
-class SHMREGION_API SharedLockGuard : public detail::GuardBase {
+class SHMREGION_API SharedLockGuard : public LockGuardBase {
 public:
     SharedLockGuard() noexcept = default;
     /// Takes over other's share (if any); other is left empty.
-    SharedLockGuard(SharedLockGuard&& other) noexcept : GuardBase(std::move(other)) {}
+    SharedLockGuard(SharedLockGuard&& other) noexcept : LockGuardBase(std::move(other)) {}
     /// Releases what this guard holds, then takes over other's share (if any).
     SharedLockGuard& operator=(SharedLockGuard&& other) noexcept;
     SharedLockGuard(const SharedLockGuard&) = delete;

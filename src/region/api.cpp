@@ -17,17 +17,11 @@ using detail::RegionImpl;
 
 // ---- LockGuard and SharedLockGuard -------------------------------------------------------
 
-SHMREGION_NAMESPACE_END
+bool LockGuardBase::owns_lock() const noexcept { return node_.impl && node_.impl->holds(node_); }
 
-namespace shmregion::detail {
-bool GuardBase::owns_lock() const noexcept { return node_.impl && node_.impl->holds(node_); }
-
-void GuardBase::mark_consistent() noexcept {
+void LockGuardBase::mark_consistent() noexcept {
     if (owns_lock()) node_.impl->mark_consistent(node_);
 }
-}  // namespace shmregion::detail
-
-SHMREGION_NAMESPACE_BEGIN
 
 LockGuard& LockGuard::operator=(LockGuard&& other) noexcept {
     if (this != &other) {
