@@ -1687,7 +1687,8 @@ private:
     /// One dead victim's table lock, by its table phase: an exclusive holder's death is
     /// certain (counted once in the lock's exclusive_deaths, reported until repaired), one
     /// inside lock() or unlock() possible (it may have held the mutex past the drain, or not
-    /// yet; a writer killed while waiting for shares to drain is no owner death); a shared
+    /// yet; a writer killed while waiting for shares to drain is no owner death), and so is
+    /// one inside lock_shared() (see below); a shared
     /// holder's shares are all released and counted in shared_deaths, exactly `tshares` of
     /// them once it held them all, 0..tshares inside lock_shared() or the releases.
     void account_table_victim(unsigned v) {
@@ -1708,6 +1709,15 @@ private:
             e.s_max += shares;
         } else if (tphase == kTLockS || tphase == kTUnlockS) {
             e.s_max += shares;
+            // Inside lock_shared() a reader may hold the mutex (queued behind a writer, it adds
+            // its share holding it); killed in the few instructions between taking it and
+            // marking itself transient, its death reads as an exclusive holder's: reported,
+            // never missed (docs/architecture.md, "Locks").
+            if (tphase == kTLockS) {
+                if (r.outstanding != 1) r.outstanding = 2;
+                ++table_uncertain_;
+                ++e.x_possible;
+            }
         }
     }
 
