@@ -299,9 +299,10 @@ public:
     AttacherIdentity identity() const noexcept;
     /// True while the attach `who` is still attached and its process alive: the slot holds
     /// the same generation and its owner's liveness lock (pid and start time for regions
-    /// without a file) is held. Reads the mapped attacher table and makes at most one
-    /// system call (none for a stale generation); takes no lock, so it may be called under
-    /// any lock. False for a slot out of range, or when not attached.
+    /// without a file) is held. Reads the mapped attacher table, then makes one system call
+    /// (fcntl F_OFD_GETLK) for regions with a file, or a kill(pid, 0) and a read of
+    /// /proc/PID/stat for those without (none for a stale generation); takes no lock, so it
+    /// may be called under any lock. False for a slot out of range, or when not attached.
     bool alive(AttacherIdentity who) const noexcept;
 
     /// Asks for the region's removal (what unlink() does): it is removed when its last

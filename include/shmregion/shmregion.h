@@ -295,7 +295,8 @@ SHMREGION_API int shmregion_mark_consistent(shmregion_region* r, uint32_t index)
  *  or SHMREGION_ENOT_ATTACHED. */
 SHMREGION_API int shmregion_identity(const shmregion_region* r, uint32_t* slot, uint32_t* generation);
 /** 1 while the attach (slot, generation) is attached and its process alive, else 0. Reads
- *  the mapped attacher table and makes at most one system call; takes no lock. */
+ *  the mapped attacher table and makes one system call (a kill and a read of /proc for regions
+ *  without a file); takes no lock. */
 SHMREGION_API int shmregion_alive(const shmregion_region* r, uint32_t slot, uint32_t generation);
 
 /** Makes the region's bytes durable (file backing: fdatasync through the I/O engine,

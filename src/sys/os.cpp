@@ -64,25 +64,6 @@ std::uint64_t now_ns() noexcept {
     return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-bool process_exited(pid_t pid) noexcept {
-    char path[64];
-    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
-    Fd fd(::open(path, O_RDONLY | O_CLOEXEC));
-    if (!fd) return false;
-    char buf[512];
-    ssize_t n;
-    do {
-        n = ::read(fd.get(), buf, sizeof buf - 1);
-    } while (n < 0 && errno == EINTR);
-    if (n <= 0) return false;
-    // Field 3, the state, follows the last ')' of the command name.
-    const std::string_view s(buf, static_cast<std::size_t>(n));
-    const auto close = s.rfind(')');
-    if (close == std::string_view::npos || close + 2 >= s.size()) return false;
-    const char state = s[close + 2];
-    return state == 'Z' || state == 'X';
-}
-
 pid_t thread_group_of(pid_t tid) noexcept {
     char path[64];
     std::snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(tid));
@@ -119,6 +100,12 @@ std::optional<std::uint64_t> process_start_time(pid_t pid) noexcept {
     // the last ')'. Field 3 (state) follows it; start time is field 22.
     auto close = s.rfind(')');
     if (close == std::string_view::npos) return std::nullopt;
+    // Field 3: a zombie (exited, not yet reaped) or a dying process is no process any more:
+    // it holds nothing, and its parent may be the very process waiting for its shares.
+    if (close + 2 < s.size() && (s[close + 2] == 'Z' || s[close + 2] == 'X')) {
+        errno = ESRCH;
+        return std::nullopt;
+    }
     s.remove_prefix(close + 1);
     int field = 2;
     std::size_t pos = 0;
@@ -253,10 +240,7 @@ const SelfIdentity& self_identity() noexcept {
 bool process_alive(pid_t pid, std::uint64_t start_time) noexcept {
     if (pid <= 0) return false;
     if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
-    // A zombie (exited, not yet reaped) still has its pid and start time, but it holds
-    // nothing any more; its parent may be the very process waiting for its shares.
-    if (process_exited(pid)) return false;
-    auto st = process_start_time(pid);
+    auto st = process_start_time(pid);  // ESRCH for a zombie too
     // Unreadable /proc (hidepid=, no /proc): cannot tell, so alive. Only "no such
     // process" is death; reaping a live attacher would hand its slot to another.
     if (!st) return errno != ENOENT && errno != ESRCH;

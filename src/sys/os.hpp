@@ -64,10 +64,9 @@ std::optional<std::uint64_t> round_up(std::uint64_t value, std::uint64_t unit) n
 std::uint64_t now_ns() noexcept;
 
 /// Start time of a process in clock ticks after boot (field 22 of /proc/PID/stat);
-/// nullopt if the process does not exist (or /proc cannot tell).
+/// nullopt if the process does not exist (errno ENOENT or ESRCH; a zombie, state Z or X,
+/// exited and not yet reaped, counts as gone: ESRCH) or /proc cannot tell (other errno).
 std::optional<std::uint64_t> process_start_time(pid_t pid) noexcept;
-/// True if the process has exited and waits to be reaped (state Z or X in /proc/PID/stat).
-bool process_exited(pid_t pid) noexcept;
 /// The process (thread group) of thread `tid`, from /proc/TID/status; 0 if it is gone or
 /// cannot be read. A futex word names its owner's thread, not its process.
 pid_t thread_group_of(pid_t tid) noexcept;
