@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -69,6 +70,11 @@ inline Run regiontool(const std::vector<std::string>& args) {
     ::close(out[0]);
     ::close(err[0]);
     r.status = test::wait_exit(pid);
+    if (r.status == -SIGALRM) {  // name the command that hung, whatever the caller checks
+        std::string cmd = "regiontool";
+        for (const auto& a : args) cmd += " " + a;
+        BOOST_ERROR(cmd << ": no answer in 60 s (killed by its alarm); stderr: " << r.err);
+    }
     return r;
 }
 
