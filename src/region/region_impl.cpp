@@ -205,6 +205,12 @@ bool RegionImpl::alive(AttacherIdentity who) const noexcept {
 
 bool RegionImpl::release_guards() noexcept {
     if (!hdr || owner_pid != current_pid()) return true;  // nothing of this process's is held
+    // All or nothing: if another thread holds one of this attach's exclusive locks, release
+    // none (detach then fails, and every guard still holds what it says it holds).
+    const int me = static_cast<int>(::gettid());
+    if (region_lock_held && hdr->mutex.__data.__owner != me) return false;
+    for (std::uint32_t i = 0; i < table.count && i < exclusive_held.size(); ++i)
+        if (exclusive_held[i] && table.entry(i).mutex.__data.__owner != me) return false;
     bool all = true;
     if (region_lock_held) {
         if (unlock() == 0) region_lock_held = false;
@@ -265,21 +271,29 @@ void RegionImpl::join_after_fork() {
     if (!engine_forced) engine_chosen = false;  // chosen again: this process's seccomp filter and limits
     store->reopen_lock_fd();
     if (store->lock_fd() >= 0) presence_share(store->lock_fd(), file, std::nullopt);
+    const pid_t parent = owner_pid;
     owner_pid = current_pid();
     has_slot = false;
     table.own_slot = 0xFFFFFFFFu;
     table.setup();
     created = false;
-    lock(library_deadline());
     try {
-        refresh();
-        reap_dead();
-        take_slot();
-    } catch (...) {
+        lock(library_deadline());
+        try {
+            refresh();
+            reap_dead();
+            take_slot();
+        } catch (...) {
+            unlock();
+            throw;
+        }
         unlock();
+    } catch (...) {
+        // Not an attacher of its own: the attach stays the parent's (wrong_process), and the
+        // child may try again.
+        owner_pid = parent;
         throw;
     }
-    unlock();
 }
 
 // ---- detach and removal --------------------------------------------------------------------

@@ -76,14 +76,16 @@ bool sweep_dead_shares(const LockTable& t, std::uint32_t i) noexcept {
     bool dropped = false;
     for (std::uint32_t s = 0; s < t.slots; ++s) {
         auto rec = record_ref(t.record(s, i));
-        const ShareRecord r = rec.load(std::memory_order_acquire);
+        ShareRecord r = rec.load(std::memory_order_acquire);
         if (r == 0) continue;
         // A slot with records is never reused (take_free_slot), so what it says stays its own.
         const AttacherSlot& a = *slot_at(t.hdr, s);
         const std::uint32_t state = load_acquire(a.state);
         if (state == kSlotInUse && (s == t.own_slot || slot_alive(a, s, t.lock_fd))) continue;
+        // Dead, or it left meanwhile (then it released its shares first: the exchange fails
+        // and nothing is counted; the recount below sees the truth either way).
+        if (!rec.compare_exchange_strong(r, 0, std::memory_order_acq_rel)) continue;
         e.shared_deaths += r & kRecordCountMask;
-        rec.store(0, std::memory_order_release);
         dropped = true;
     }
     if (!dropped && (lock_word(e).load() & kShareCountMask) == 0) return true;
@@ -124,8 +126,10 @@ bool drain_shares(const LockTable& t, std::uint32_t i, const Wait& wait) {
     }
     if (wait.kind == Wait::none) {
         // A try: look for dead holders, at most once per kRecheckPeriod per lock.
+        // (A time ahead of now is another boot's, or a copied file's: sweep.)
         const auto last = Clock::time_point(Clock::duration(e.last_sweep_ns));
-        if (Clock::now() - last >= kRecheckPeriod) sweep_dead_shares(t, i);
+        const auto now = Clock::now();
+        if (now < last || now - last >= kRecheckPeriod) sweep_dead_shares(t, i);
         return (word.load() & kShareCountMask) == 0;
     }
     auto sweep_every = std::chrono::milliseconds(1);  // then 2, 4, 8, and kRecheckPeriod
@@ -256,6 +260,7 @@ void lock_table_reset_when_alone(const LockTable& t) noexcept {
             record_ref(t.record(s, i)).store(0);
         }
         e.shared_deaths += shares;
+        e.last_sweep_ns = 0;
         const std::uint64_t w = lock_word(e).load();
         lock_word(e).store(((w & kShareOwnerDied) | (w & ~0xFFFFFFFFull)) + kShareSeqOne);
     }
