@@ -82,7 +82,7 @@ Made make(Backing backing, const fs::path& root) {
     o.mode = OpenMode::create_only;
     o.size = 4096;
     // Room to grow where the backing can, so the grow-record seeds are consistent.
-    o.max_size = (backing == Backing::sysv) ? 0 : 4 * 4096;
+    o.max_size = (backing == Backing::sysv || backing == Backing::anonymous) ? 0 : 4 * 4096;  // fixed size
     o.max_attachers = 4;
     m.region = Region::attach(o);
     const auto header_size = detail::header_bytes(o.max_attachers, o.locks);
