@@ -32,11 +32,7 @@ std::uint32_t* futex_of(LockEntry& e) noexcept {
 
 /// Sleeps on the word's low half while it still reads `expected`, until `until` at latest.
 void futex_sleep(LockEntry& e, std::uint32_t expected, Clock::time_point until) noexcept {
-    const auto since = until.time_since_epoch();
-    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(since);
-    timespec ts{};
-    ts.tv_sec = static_cast<time_t>(secs.count());
-    ts.tv_nsec = static_cast<long>(std::chrono::duration_cast<std::chrono::nanoseconds>(since - secs).count());
+    const timespec ts = monotonic_timespec(until);
     // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time. Not FUTEX_PRIVATE_FLAG: the
     // word is shared between processes.
     ::syscall(SYS_futex, futex_of(e), FUTEX_WAIT_BITSET, expected, &ts, nullptr, FUTEX_BITSET_MATCH_ANY);
@@ -46,14 +42,18 @@ void futex_sleep(LockEntry& e, std::uint32_t expected, Clock::time_point until) 
 /// exclusive holder, the death is recorded in the word and counted; a writer that died while
 /// waiting for shares to drain, or a reader that held the mutex only to add its share, wrote
 /// nothing (they mark that time in `transient`, so the uncontended path writes nothing).
-void exclusive_owner_died(LockEntry& e) noexcept {
+void record_holder_death(LockEntry& e) noexcept {
     if (e.transient == 0) {
         lock_word(e).fetch_or(kShareOwnerDied, std::memory_order_seq_cst);
         ++e.exclusive_deaths;
     }
+    e.transient = 0;
+}
+
+void exclusive_owner_died(LockEntry& e) noexcept {
+    record_holder_death(e);
     // Only the mutex's holder waits for shares to drain: if it was waiting, it is gone.
     lock_word(e).fetch_and(~kShareWriterWaiting, std::memory_order_seq_cst);
-    e.transient = 0;
     robust_mutex_consistent(&e.mutex);
 }
 
@@ -248,11 +248,7 @@ void lock_table_reset_when_alone(const LockTable& t) noexcept {
                 robust_mutex_init(&e.mutex);
             } catch (...) {  // cannot fail for a process-shared robust mutex on Linux
             }
-            if (e.transient == 0) {
-                lock_word(e).fetch_or(kShareOwnerDied);
-                ++e.exclusive_deaths;
-            }
-            e.transient = 0;
+            record_holder_death(e);
         }
         std::uint32_t shares = 0;
         for (std::uint32_t s = 0; s < t.slots; ++s) {

@@ -58,7 +58,9 @@ LockOutcome outcome(int rc, const std::filesystem::path& file, std::uint32_t ind
     }
 }
 
-timespec to_timespec(std::chrono::steady_clock::time_point t) {
+}  // namespace
+
+timespec monotonic_timespec(std::chrono::steady_clock::time_point t) noexcept {
     // steady_clock is CLOCK_MONOTONIC on Linux; clocklock measures the same clock.
     const auto since = t.time_since_epoch();
     const auto secs = std::chrono::duration_cast<std::chrono::seconds>(since);
@@ -68,6 +70,8 @@ timespec to_timespec(std::chrono::steady_clock::time_point t) {
     return ts;
 }
 
+namespace {
+
 LockOutcome wait_for_mutex(pthread_mutex_t* m, const Wait& wait, const std::filesystem::path& file,
                            std::uint32_t index) {
     for (;;) {
@@ -75,7 +79,7 @@ LockOutcome wait_for_mutex(pthread_mutex_t* m, const Wait& wait, const std::file
         if (wait.kind == Wait::until && now >= wait.deadline) return LockOutcome::busy;
         auto wake = now + kRecheckPeriod;
         if (wait.kind == Wait::until && wait.deadline < wake) wake = wait.deadline;
-        const timespec ts = to_timespec(wake);
+        const timespec ts = monotonic_timespec(wake);
         const LockOutcome out = outcome(pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts), file, index);
         if (out != LockOutcome::busy) return out;
         // Timed out: the holder is still there, or a wake-up was lost; look again.

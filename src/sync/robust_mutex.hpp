@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -46,6 +47,9 @@ struct Wait {
 
 /// The longest a waiter sleeps before it looks at the lock word again.
 inline constexpr std::chrono::milliseconds kRecheckPeriod{10};
+
+/// A CLOCK_MONOTONIC time (steady_clock on Linux) as the timespec of futex and clocklock.
+timespec monotonic_timespec(std::chrono::steady_clock::time_point t) noexcept;
 
 /// Names a lock in messages: "region lock of /var/db/jobs.region", "lock 3 of ...".
 inline constexpr std::uint32_t kRegionMutex = 0xFFFFFFFFu;
