@@ -21,6 +21,7 @@
 // with errc::wrong_process and the destructor only unmaps the child's copy.
 #pragma once
 
+#include <shmregion/detail/inline_locks.hpp>
 #include <shmregion/error.hpp>
 #include <shmregion/io.hpp>
 #include <shmregion/options.hpp>
@@ -41,19 +42,6 @@
 
 namespace shmregion::detail {
 class RegionImpl;
-/// What a guard holds. The attach counts its guards and outlives them (a Region destroyed
-/// before its guards leaves its attach to the last of them), so a guard never points at
-/// freed memory; detach() releases the attach's locks itself, and its guards then hold
-/// nothing. Not for applications.
-struct GuardNode {
-    RegionImpl* impl = nullptr;  ///< the attach; nullptr: holds nothing
-    std::uint32_t index = 0;     ///< lock table index, or kRegionLockIndex
-    bool shared = false;
-    bool owner_died = false;
-    pid_t owner_pid = 0;         ///< a copy inherited through fork() must not unlock
-};
-inline constexpr std::uint32_t kRegionLockIndex = 0xFFFFFFFFu;
-
 }
 
 SHMREGION_NAMESPACE_BEGIN
@@ -83,6 +71,7 @@ protected:
     LockGuardBase(LockGuardBase&& other) noexcept : node_(other.node_) { other.node_ = detail::GuardNode{}; }
     ~LockGuardBase() = default;
     friend class detail::RegionImpl;
+    friend class Region;  // its inline lock calls fill node_
     detail::GuardNode node_;
 };
 
@@ -103,10 +92,16 @@ public:
     LockGuard& operator=(LockGuard&& other) noexcept;
     LockGuard(const LockGuard&) = delete;
     LockGuard& operator=(const LockGuard&) = delete;
-    ~LockGuard();
+    ~LockGuard() { unlock(); }
     /// Releases the lock now and leaves the guard empty; does nothing if it holds none (or is a
     /// copy inherited through fork()).
-    void unlock() noexcept;
+    void unlock() noexcept {
+        if (node_.impl && !detail::release_try(node_)) [[unlikely]]
+            unlock_slow();
+    }
+
+private:
+    void unlock_slow() noexcept;
 };
 
 /// Holds a share of a lock of the region's lock table (Region::lock_shared(index)): any
@@ -124,9 +119,15 @@ public:
     SharedLockGuard& operator=(SharedLockGuard&& other) noexcept;
     SharedLockGuard(const SharedLockGuard&) = delete;
     SharedLockGuard& operator=(const SharedLockGuard&) = delete;
-    ~SharedLockGuard();
+    ~SharedLockGuard() { unlock(); }
     /// Releases the share now and leaves the guard empty; does nothing if it holds none.
-    void unlock() noexcept;
+    void unlock() noexcept {
+        if (node_.impl && !detail::release_try(node_)) [[unlikely]]
+            unlock_slow();
+    }
+
+private:
+    void unlock_slow() noexcept;
 };
 
 /// Who an attach is (Region::identity()): its slot in the attacher table and the slot's
@@ -333,8 +334,95 @@ public:
 
 private:
     explicit Region(std::unique_ptr<detail::RegionImpl> impl) noexcept;
+    // The full paths of the lock calls (inline below), into the empty guard g, given what the
+    // inline attempt did. (One guard for both paths: the inline calls return it in place.)
+    void lock_slow(LockGuard& g, int rc);
+    void lock_slow(LockGuard& g, int rc, std::error_code& ec) noexcept;
+    void lock_slow(LockGuard& g, const char* op, std::uint32_t index, int fast, bool try_only);
+    void lock_slow(LockGuard& g, const char* op, std::uint32_t index, int fast, bool try_only,
+                   std::error_code& ec) noexcept;
+    void lock_shared_slow(SharedLockGuard& g, const char* op, std::uint32_t index, bool try_only);
+    void lock_shared_slow(SharedLockGuard& g, const char* op, std::uint32_t index, bool try_only,
+                          std::error_code& ec) noexcept;
+
     std::unique_ptr<detail::RegionImpl> impl_;
+    /// impl_ as the inline lock paths see it (nullptr when impl_ is).
+    detail::InlineLocks* inline_ = nullptr;
 };
+
+// The uncontended lock calls, inline (shmregion/detail/inline_locks.hpp); the rest in the
+// library.
+inline LockGuard Region::lock() {
+    LockGuard g;
+    int rc;
+    if (!detail::region_lock_try(inline_, g.node_, rc)) [[unlikely]]
+        lock_slow(g, rc);
+    return g;
+}
+inline LockGuard Region::lock(std::error_code& ec) noexcept {
+    ec.clear();
+    LockGuard g;
+    int rc;
+    if (!detail::region_lock_try(inline_, g.node_, rc)) [[unlikely]]
+        lock_slow(g, rc, ec);
+    return g;
+}
+inline LockGuard Region::lock(std::uint32_t index) {
+    LockGuard g;
+    int fast;
+    if (!detail::exclusive_lock_try(inline_, index, g.node_, fast)) [[unlikely]]
+        lock_slow(g, "lock", index, fast, false);
+    return g;
+}
+inline LockGuard Region::lock(std::uint32_t index, std::error_code& ec) noexcept {
+    ec.clear();
+    LockGuard g;
+    int fast;
+    if (!detail::exclusive_lock_try(inline_, index, g.node_, fast)) [[unlikely]]
+        lock_slow(g, "lock", index, fast, false, ec);
+    return g;
+}
+inline LockGuard Region::try_lock(std::uint32_t index) {
+    LockGuard g;
+    int fast;
+    if (!detail::exclusive_lock_try(inline_, index, g.node_, fast)) [[unlikely]]
+        lock_slow(g, "try_lock", index, fast, true);
+    return g;
+}
+inline LockGuard Region::try_lock(std::uint32_t index, std::error_code& ec) noexcept {
+    ec.clear();
+    LockGuard g;
+    int fast;
+    if (!detail::exclusive_lock_try(inline_, index, g.node_, fast)) [[unlikely]]
+        lock_slow(g, "try_lock", index, fast, true, ec);
+    return g;
+}
+inline SharedLockGuard Region::lock_shared(std::uint32_t index) {
+    SharedLockGuard g;
+    if (!detail::shared_lock_try(inline_, index, g.node_)) [[unlikely]]
+        lock_shared_slow(g, "lock_shared", index, false);
+    return g;
+}
+inline SharedLockGuard Region::lock_shared(std::uint32_t index, std::error_code& ec) noexcept {
+    ec.clear();
+    SharedLockGuard g;
+    if (!detail::shared_lock_try(inline_, index, g.node_)) [[unlikely]]
+        lock_shared_slow(g, "lock_shared", index, false, ec);
+    return g;
+}
+inline SharedLockGuard Region::try_lock_shared(std::uint32_t index) {
+    SharedLockGuard g;
+    if (!detail::shared_lock_try(inline_, index, g.node_)) [[unlikely]]
+        lock_shared_slow(g, "try_lock_shared", index, true);
+    return g;
+}
+inline SharedLockGuard Region::try_lock_shared(std::uint32_t index, std::error_code& ec) noexcept {
+    ec.clear();
+    SharedLockGuard g;
+    if (!detail::shared_lock_try(inline_, index, g.node_)) [[unlikely]]
+        lock_shared_slow(g, "try_lock_shared", index, true, ec);
+    return g;
+}
 
 /// How a removal may proceed. One rule for every removal (unlink, forced or not,
 /// remove_unused, remove_orphan_segment, remove_abandoned, and regiontool's unlink and

@@ -4,6 +4,7 @@
 
 #include "format/names.hpp"
 
+#include <shmregion/detail/inline_locks.hpp>
 #include <shmregion/options.hpp>
 
 #include <pthread.h>
@@ -39,7 +40,7 @@ inline constexpr std::uint32_t kFlagRemoveOnLastDetach = 1u << 0;
 /// A region lock holder died: every Region::lock() reports owner_died() to the application
 /// until a holder calls LockGuard::mark_consistent(), which clears it. Set by whoever
 /// recovered the mutex, the library's own bookkeeping (attach, detach, reap) included.
-inline constexpr std::uint32_t kFlagOwnerDiedUnreported = 1u << 1;
+// kFlagOwnerDiedUnreported = 1u << 1 (shmregion/detail/inline_locks.hpp, read inline by lock()).
 /// unlink() / mark_for_removal() asked for removal: no new joins; removed at last detach.
 inline constexpr std::uint32_t kFlagUnlinkRequested = 1u << 2;
 inline constexpr std::uint32_t kRemoveAtLastDetach = kFlagRemoveOnLastDetach | kFlagUnlinkRequested;
@@ -153,21 +154,14 @@ struct LockEntry {
     std::uint8_t reserved[48];        //  80  zero
 };
 static_assert(sizeof(pthread_mutex_t) <= 48);
-static_assert(sizeof(LockEntry) == 128);
-static_assert(offsetof(LockEntry, word) == 48);
-/// LockEntry::word. The low 32 bits are the futex a writer sleeps on while shares drain.
-inline constexpr std::uint64_t kShareCountMask = (1ull << 28) - 1;   // shares held
-inline constexpr std::uint64_t kShareOwnerDied = 1ull << 30;         // until mark_consistent()
-inline constexpr std::uint64_t kShareWriterWaiting = 1ull << 31;     // wake me when it drains
-inline constexpr std::uint64_t kShareSeqOne = 1ull << 32;            // bumped by every count change
-inline constexpr std::uint64_t kShareAcquire = kShareSeqOne + 1;     // fetch_add: +1 share
-inline constexpr std::uint64_t kShareRelease = kShareSeqOne - 1;     // fetch_add: -1 share
-
-/// A share record: how many shares of one lock one attacher slot holds, and whether the
-/// slot is in the middle of changing it (kRecordBusy).
-using ShareRecord = std::uint16_t;
-inline constexpr ShareRecord kRecordBusy = 0x8000;
-inline constexpr ShareRecord kRecordCountMask = 0x7FFF;
+// The lock word's bits, the share record's and the entry's layout are defined with the
+// inline lock paths (shmregion/detail/inline_locks.hpp), which compile them into callers:
+// kShareCountMask, kShareOwnerDied, kShareWriterWaiting, kShareSeqOne, kShareAcquire,
+// kShareRelease (LockEntry::word: its low 32 bits are the futex a writer sleeps on while
+// shares drain), ShareRecord, kRecordBusy, kRecordCountMask.
+static_assert(sizeof(LockEntry) == kLockEntryBytes);
+static_assert(offsetof(LockEntry, mutex) == 0);
+static_assert(offsetof(LockEntry, word) == kLockWordOffset);
 
 /// Where the lock table and the share records lie in the header (all offsets from the
 /// header's start; docs/format.md).
@@ -228,10 +222,11 @@ inline int region_mutex_kind(const pthread_mutex_t* m) noexcept {
 /// region_mutex_expected_kind() once computed (0 before): the check before every lock is
 /// then one load and one compare.
 extern std::atomic<int> g_region_mutex_kind;
-inline bool region_mutex_kind_ok(const pthread_mutex_t* m) noexcept {
+inline int region_mutex_kind_wanted() noexcept {
     const int want = g_region_mutex_kind.load(std::memory_order_relaxed);
-    return region_mutex_kind(m) == (want != 0 ? want : region_mutex_expected_kind());
+    return want != 0 ? want : region_mutex_expected_kind();
 }
+inline bool region_mutex_kind_ok(const pthread_mutex_t* m) noexcept { return mutex_kind_is(m, region_mutex_kind_wanted()); }
 /// Why a mutex's kind word is wrong ("has kind 130, not the robust, ... kind 146 ..."), for
 /// the header_corrupt messages of validate_header and of the lock.
 std::string region_mutex_kind_problem(const pthread_mutex_t* m);

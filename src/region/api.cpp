@@ -17,10 +17,14 @@ using detail::RegionImpl;
 
 // ---- LockGuard and SharedLockGuard -------------------------------------------------------
 
-bool LockGuardBase::owns_lock() const noexcept { return node_.impl && node_.impl->holds(node_); }
+namespace {
+RegionImpl* attach_of(const detail::GuardNode& n) noexcept { return static_cast<RegionImpl*>(n.impl); }
+}  // namespace
+
+bool LockGuardBase::owns_lock() const noexcept { return node_.impl && attach_of(node_)->holds(node_); }
 
 void LockGuardBase::mark_consistent() noexcept {
-    if (owns_lock()) node_.impl->mark_consistent(node_);
+    if (owns_lock()) attach_of(node_)->mark_consistent(node_);
 }
 
 LockGuard& LockGuard::operator=(LockGuard&& other) noexcept {
@@ -31,12 +35,9 @@ LockGuard& LockGuard::operator=(LockGuard&& other) noexcept {
     return *this;
 }
 
-LockGuard::~LockGuard() { unlock(); }
-
-void LockGuard::unlock() noexcept {
-    if (!node_.impl) return;
+void LockGuard::unlock_slow() noexcept {
     // Another thread's lock cannot be released here (error-checking): the guard lets go.
-    if (node_.impl->release(node_) != 0) node_.impl->forget(node_);
+    if (attach_of(node_)->release(node_) != 0) detail::forget(node_);
 }
 
 SharedLockGuard& SharedLockGuard::operator=(SharedLockGuard&& other) noexcept {
@@ -47,21 +48,18 @@ SharedLockGuard& SharedLockGuard::operator=(SharedLockGuard&& other) noexcept {
     return *this;
 }
 
-SharedLockGuard::~SharedLockGuard() { unlock(); }
-
-void SharedLockGuard::unlock() noexcept {
-    RegionImpl* r = node_.impl;
-    if (!r) return;
-    if (r->holds(node_)) [[likely]]
-        detail::shared_release(r->table, node_.index);
-    r->forget(node_);
+void SharedLockGuard::unlock_slow() noexcept {
+    RegionImpl* r = attach_of(node_);
+    if (r->holds(node_)) detail::shared_release(r->table, node_.index);
+    detail::forget(node_);
 }
 
 // ---- Region ------------------------------------------------------------------------------
 
 Region::Region() noexcept = default;
-Region::Region(std::unique_ptr<RegionImpl> impl) noexcept : impl_(std::move(impl)) {}
-Region::Region(Region&& other) noexcept = default;
+Region::Region(std::unique_ptr<RegionImpl> impl) noexcept : impl_(std::move(impl)), inline_(impl_.get()) {}
+Region::Region(Region&& other) noexcept
+    : impl_(std::move(other.impl_)), inline_(std::exchange(other.inline_, nullptr)) {}
 
 namespace {
 /// At the end of a detach: an attach that guards still point at is left to the last of
@@ -82,6 +80,7 @@ Region& Region::operator=(Region&& other) noexcept {
         std::error_code ignored;
         detach(ignored);
         impl_ = std::move(other.impl_);
+        inline_ = std::exchange(other.inline_, nullptr);
     }
     return *this;
 }
@@ -175,9 +174,6 @@ auto shared(std::uint32_t index, const Wait& w) {
 }
 }  // namespace
 
-// The blocking and try forms start with the uncontended path, which cannot fail or wait
-// (RegionImpl::*_fast*); anything else takes the full path, with the checks and errors.
-
 LockGuard Region::try_lock_for(std::chrono::nanoseconds timeout) {
     return on("try_lock_for", impl_, region_lock(Wait::within(timeout)));
 }
@@ -187,74 +183,29 @@ LockGuard Region::try_lock_for(std::chrono::nanoseconds timeout, std::error_code
 
 std::uint32_t Region::lock_count() const noexcept { return attached() ? impl_->table.count : 0; }
 
-namespace {
-// The full paths, out of line so that the uncontended ones need no saved registers or stack.
-[[gnu::noinline]] LockGuard exclusive_full(const std::unique_ptr<RegionImpl>& impl, const char* op,
-                                           std::uint32_t index, Wait w, int fast) {
-    return on(op, impl, [&](RegionImpl& r) { return r.exclusive_guard(index, w, fast); });
+// The full paths of the calls whose uncontended path is inline (region.hpp): `rc` / `fast`
+// say what the inline attempt did.
+void Region::lock_slow(LockGuard& g, int rc) {
+    g = on("lock", impl_, [&](RegionImpl& r) { return r.region_guard_from(Wait::for_ever(), rc); });
 }
-[[gnu::noinline]] LockGuard exclusive_full(const std::unique_ptr<RegionImpl>& impl, const char* op,
-                                           std::uint32_t index, Wait w, int fast, std::error_code& ec) noexcept {
-    return on(op, impl, ec, [&](RegionImpl& r) { return r.exclusive_guard(index, w, fast); });
+void Region::lock_slow(LockGuard& g, int rc, std::error_code& ec) noexcept {
+    g = on("lock", impl_, ec, [&](RegionImpl& r) { return r.region_guard_from(Wait::for_ever(), rc); });
 }
-[[gnu::noinline]] SharedLockGuard shared_full(const std::unique_ptr<RegionImpl>& impl, const char* op,
-                                              std::uint32_t index, Wait w) {
-    return on(op, impl, shared(index, w));
+void Region::lock_slow(LockGuard& g, const char* op, std::uint32_t index, int fast, bool try_only) {
+    const Wait w = try_only ? Wait::try_only() : Wait::for_ever();
+    g = on(op, impl_, [&](RegionImpl& r) { return r.exclusive_guard(index, w, fast); });
 }
-[[gnu::noinline]] SharedLockGuard shared_full(const std::unique_ptr<RegionImpl>& impl, const char* op,
-                                              std::uint32_t index, Wait w, std::error_code& ec) noexcept {
-    return on(op, impl, ec, shared(index, w));
+void Region::lock_slow(LockGuard& g, const char* op, std::uint32_t index, int fast, bool try_only,
+                       std::error_code& ec) noexcept {
+    const Wait w = try_only ? Wait::try_only() : Wait::for_ever();
+    g = on(op, impl_, ec, [&](RegionImpl& r) { return r.exclusive_guard(index, w, fast); });
 }
-[[gnu::noinline]] LockGuard region_full(const std::unique_ptr<RegionImpl>& impl, Wait w, int rc) {
-    return on("lock", impl, [&](RegionImpl& r) { return r.region_guard_from(w, rc); });
+void Region::lock_shared_slow(SharedLockGuard& g, const char* op, std::uint32_t index, bool try_only) {
+    g = on(op, impl_, shared(index, try_only ? Wait::try_only() : Wait::for_ever()));
 }
-[[gnu::noinline]] LockGuard region_full(const std::unique_ptr<RegionImpl>& impl, Wait w, int rc,
-                                        std::error_code& ec) noexcept {
-    return on("lock", impl, ec, [&](RegionImpl& r) { return r.region_guard_from(w, rc); });
-}
-}  // namespace
-
-LockGuard Region::lock() {
-    LockGuard g;
-    int rc = -1;
-    if (impl_ && impl_->region_fast(g, rc)) [[likely]]
-        return g;
-    g = region_full(impl_, Wait::for_ever(), rc);
-    return g;
-}
-LockGuard Region::lock(std::error_code& ec) noexcept {
-    ec.clear();
-    LockGuard g;
-    int rc = -1;
-    if (impl_ && impl_->region_fast(g, rc)) [[likely]]
-        return g;
-    g = region_full(impl_, Wait::for_ever(), rc, ec);
-    return g;
-}
-// The uncontended path inline; anything else (waiting, errors) out of line.
-#define SHMREGION_EXCLUSIVE(op, wait, ...)                                   \
-    LockGuard g;                                                             \
-    int fast = detail::kFastNotTried;                                        \
-    if (impl_ && impl_->exclusive_fast_into(index, g, fast)) [[likely]]      \
-        return g;                                                            \
-    g = exclusive_full(impl_, op, index, wait, fast __VA_OPT__(, ) __VA_ARGS__); \
-    return g
-#define SHMREGION_SHARED(op, wait, ...)                                      \
-    SharedLockGuard g;                                                       \
-    if (impl_ && impl_->shared_fast_into(index, g)) [[likely]]               \
-        return g;                                                            \
-    g = shared_full(impl_, op, index, wait __VA_OPT__(, ) __VA_ARGS__);      \
-    return g
-
-LockGuard Region::lock(std::uint32_t index) { SHMREGION_EXCLUSIVE("lock", Wait::for_ever()); }
-LockGuard Region::lock(std::uint32_t index, std::error_code& ec) noexcept {
-    ec.clear();
-    SHMREGION_EXCLUSIVE("lock", Wait::for_ever(), ec);
-}
-LockGuard Region::try_lock(std::uint32_t index) { SHMREGION_EXCLUSIVE("try_lock", Wait::try_only()); }
-LockGuard Region::try_lock(std::uint32_t index, std::error_code& ec) noexcept {
-    ec.clear();
-    SHMREGION_EXCLUSIVE("try_lock", Wait::try_only(), ec);
+void Region::lock_shared_slow(SharedLockGuard& g, const char* op, std::uint32_t index, bool try_only,
+                              std::error_code& ec) noexcept {
+    g = on(op, impl_, ec, shared(index, try_only ? Wait::try_only() : Wait::for_ever()));
 }
 LockGuard Region::try_lock_for(std::uint32_t index, std::chrono::nanoseconds timeout) {
     return on("try_lock_for", impl_, exclusive(index, Wait::within(timeout)));
@@ -262,18 +213,6 @@ LockGuard Region::try_lock_for(std::uint32_t index, std::chrono::nanoseconds tim
 LockGuard Region::try_lock_for(std::uint32_t index, std::chrono::nanoseconds timeout, std::error_code& ec) noexcept {
     return on("try_lock_for", impl_, ec, exclusive(index, Wait::within(timeout)));
 }
-SharedLockGuard Region::lock_shared(std::uint32_t index) { SHMREGION_SHARED("lock_shared", Wait::for_ever()); }
-SharedLockGuard Region::lock_shared(std::uint32_t index, std::error_code& ec) noexcept {
-    ec.clear();
-    SHMREGION_SHARED("lock_shared", Wait::for_ever(), ec);
-}
-SharedLockGuard Region::try_lock_shared(std::uint32_t index) { SHMREGION_SHARED("try_lock_shared", Wait::try_only()); }
-SharedLockGuard Region::try_lock_shared(std::uint32_t index, std::error_code& ec) noexcept {
-    ec.clear();
-    SHMREGION_SHARED("try_lock_shared", Wait::try_only(), ec);
-}
-#undef SHMREGION_EXCLUSIVE
-#undef SHMREGION_SHARED
 SharedLockGuard Region::try_lock_shared_for(std::uint32_t index, std::chrono::nanoseconds timeout) {
     return on("try_lock_shared_for", impl_, shared(index, Wait::within(timeout)));
 }
@@ -345,6 +284,7 @@ void Region::join_after_fork(std::error_code& ec) noexcept {
 void Region::detach() {
     if (!impl_) return;
     auto impl = std::move(impl_);
+    inline_ = nullptr;
     Retire retire{impl};
     detail::entry(context("detach", impl), [&] { impl->detach(); });
 }
@@ -352,6 +292,7 @@ void Region::detach(std::error_code& ec) noexcept {
     ec.clear();
     if (!impl_) return;
     auto impl = std::move(impl_);
+    inline_ = nullptr;
     Retire retire{impl};
     detail::entry(context("detach", impl), ec, [&] { impl->detach(); });
 }

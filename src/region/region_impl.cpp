@@ -66,8 +66,34 @@ void RegionImpl::set_sizes(const RegionHeader& v) noexcept {
     table.lock_fd = store ? store->lock_fd() : -1;
     table.file = &file;
     table.setup();
-    exclusive_held.assign(table.count, 0);
+    exclusive_held_store.assign(table.count, 0);
+    publish_inline();
 }
+
+void RegionImpl::publish_inline() noexcept {
+    protocol = 0;  // first: nothing inline runs on a half-made view
+    if (!hdr) {
+        region_mutex = nullptr;
+        generation_word = nullptr;
+        flags_word = nullptr;
+        entries = nullptr;
+        own_row = nullptr;
+        exclusive_held = nullptr;
+        count = 0;
+        return;
+    }
+    region_mutex = &hdr->mutex;
+    generation_word = &hdr->generation;
+    flags_word = &hdr->flags;
+    entries = reinterpret_cast<unsigned char*>(table.entries);
+    own_row = table.own_row;
+    count = table.count;
+    exclusive_held = exclusive_held_store.data();
+    mutex_kind = region_mutex_kind_wanted();
+    // An attach without a slot has no share records: its table locks take the full path.
+    if (count == 0 || own_row) protocol = kInlineProtocol;
+}
+
 
 Deadline RegionImpl::library_deadline() const noexcept {
     const auto now = std::chrono::steady_clock::now();
@@ -160,7 +186,7 @@ LockGuard RegionImpl::region_guard_from(const Wait& wait, int rc) {
         if (out == LockOutcome::owner_died) recover_after_death();
     }
     if (load_acquire(hdr->generation) != generation) refresh_locked();
-    hold(g.node_, kRegionLockIndex, false, (hdr->flags & kFlagOwnerDiedUnreported) != 0);
+    hold(this, g.node_, kRegionLockIndex, false, (hdr->flags & kFlagOwnerDiedUnreported) != 0);
     return g;
 }
 
@@ -209,7 +235,7 @@ bool RegionImpl::release_guards() noexcept {
     // none (detach then fails, and every guard still holds what it says it holds).
     const int me = static_cast<int>(::gettid());
     if (region_lock_held && hdr->mutex.__data.__owner != me) return false;
-    for (std::uint32_t i = 0; i < table.count && i < exclusive_held.size(); ++i)
+    for (std::uint32_t i = 0; i < table.count && i < exclusive_held_store.size(); ++i)
         if (exclusive_held[i] && table.entry(i).mutex.__data.__owner != me) return false;
     bool all = true;
     if (region_lock_held) {
@@ -254,6 +280,7 @@ void RegionImpl::take_slot() {
     table.own_slot = slot;
     table.lock_fd = store->lock_fd();
     table.setup();
+    publish_inline();
 }
 
 void RegionImpl::join_after_fork() {
@@ -265,7 +292,7 @@ void RegionImpl::join_after_fork() {
                           " region is private memory: a fork()ed child has only a copy");
     release_guards();   // the parent's guards, copied by fork(): nothing is unlocked
     region_lock_held = false;
-    std::fill(exclusive_held.begin(), exclusive_held.end(), 0);
+    std::fill(exclusive_held_store.begin(), exclusive_held_store.end(), 0);
     stop_prefaults();   // the parent's jobs: their threads are not in this process
     background = {};
     if (!engine_forced) engine_chosen = false;  // chosen again: this process's seccomp filter and limits
@@ -276,6 +303,7 @@ void RegionImpl::join_after_fork() {
     has_slot = false;
     table.own_slot = 0xFFFFFFFFu;
     table.setup();
+    publish_inline();
     created = false;
     try {
         lock(library_deadline());
@@ -359,9 +387,14 @@ void RegionImpl::detach() {
     // this attach was being made), this attacher is gone.
     if (store && store->lock_fd() >= 0) release_attacher_locks(store->lock_fd(), slot);
     hdr = nullptr;
+    publish_inline();
     mapping.reset();
     store.reset();
     if (failure) throw *failure;
 }
 
 }  // namespace shmregion::detail
+
+SHMREGION_NAMESPACE_BEGIN
+void inline_abi::free_orphaned(detail::InlineLocks* attach) noexcept { delete static_cast<detail::RegionImpl*>(attach); }
+SHMREGION_NAMESPACE_END

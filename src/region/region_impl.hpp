@@ -32,7 +32,9 @@ namespace shmregion::detail {
 
 using Deadline = std::optional<std::chrono::steady_clock::time_point>;
 
-class RegionImpl {
+/// One attach. Its InlineLocks base is what the inline lock paths of the public headers
+/// read (shmregion/detail/inline_locks.hpp); publish_inline() keeps it true.
+class RegionImpl : public InlineLocks {
 public:
     std::string name;
     std::filesystem::path home;
@@ -45,7 +47,7 @@ public:
     /// table never trust the live field, which another process could overwrite.
     std::uint32_t slots = 0;
     bool created = false;
-    pid_t owner_pid = 0;              // the process this attach belongs to
+    // InlineLocks::owner_pid: the process this attach belongs to.
 
     RegionImpl();
     ~RegionImpl();
@@ -78,28 +80,18 @@ public:
     void recover_after_death();
     /// Under the region lock: refresh(), unlocking if it throws.
     void refresh_locked();
-    /// Fills a guard's node for a lock just acquired and links it.
-    void hold(GuardNode& n, std::uint32_t index, bool shared, bool died) noexcept;
     /// Region::lock()/try_lock_for(): the region lock into a guard; empty if `wait` ran out.
     LockGuard region_guard(const Wait& wait);
     /// Region::lock(index) and the try forms: lock `index` exclusively into a guard.
     /// `fast`: what exclusive_fast() already did (kFastNotTried: nothing).
     LockGuard exclusive_guard(std::uint32_t index, const Wait& wait, int fast = kFastNotTried);
-    /// The uncontended paths of the public lock calls (api.cpp): never waiting, throwing or
-    /// failing; true if the lock is now held by `n`. Otherwise the public call takes the
-    /// full path (exclusive: with what the trylock said, in `fast`).
-    bool region_fast(LockGuard& g, int& rc) noexcept;
-    bool exclusive_fast_into(std::uint32_t index, LockGuard& g, int& fast) noexcept;
-    bool shared_fast_into(std::uint32_t index, SharedLockGuard& g) noexcept;
-    /// Region::lock() after region_fast() said `rc` (the trylock's result, or -1).
+    /// Region::lock() after region_lock_try() said `rc` (the trylock's result, or -1).
     LockGuard region_guard_from(const Wait& wait, int rc);
     /// Region::lock_shared(index) and the try forms.
     SharedLockGuard shared_guard(std::uint32_t index, const Wait& wait);
     /// Releases what a guard of this attach holds and lets the guard go. 0, or EPERM (an
     /// exclusive lock held by another thread: the guard keeps it).
     int release(GuardNode& n) noexcept;
-    /// Lets a guard go without releasing anything (its lock is another thread's, or gone).
-    void forget(GuardNode& n) noexcept;
     /// LockGuard/SharedLockGuard::mark_consistent().
     void mark_consistent(GuardNode& n) noexcept;
     /// Region::alive().
@@ -110,13 +102,14 @@ public:
         // copy inherited through fork(). (g_current_pid is set: this attach read it.)
         return hdr && n.owner_pid == g_current_pid.load(std::memory_order_relaxed);
     }
-    /// Guards alive that point here; the attach is freed after the last (orphaned).
-    std::uint32_t guard_count = 0;
-    bool orphaned = false;
-    /// This attach holds the region lock through a guard (on the thread that locked), and
-    /// which table locks it holds exclusively (detach releases them).
-    bool region_lock_held = false;
-    std::vector<std::uint8_t> exclusive_held;
+    // InlineLocks: guard_count (guards alive that point here; the attach is freed after the
+    // last, once orphaned), region_lock_held (this attach holds the region lock through a
+    // guard, on the thread that locked) and exclusive_held (which table locks its guards hold
+    // exclusively; detach releases them), which points into:
+    std::vector<std::uint8_t> exclusive_held_store;
+    /// Points the InlineLocks at the mapped header and table, and turns the inline paths on
+    /// (off without a mapping). After any change of hdr, the sizes or the slot.
+    void publish_inline() noexcept;
 
     /// Under the lock: drops dead attachers (never our own slot) and rebuilds ref_count.
     std::size_t reap_dead() noexcept;
@@ -149,7 +142,7 @@ public:
     std::uint64_t header_bytes = 0;
     std::uint64_t region_bytes = 0;
     std::uint64_t max_region_bytes = 0;
-    std::uint64_t generation = 0;
+    // InlineLocks::generation: the generation they belong to.
     /// Also sets up `table` from it (hdr must be set).
     void set_sizes(const RegionHeader& validated) noexcept;
     std::uint64_t usable_size() const noexcept { return region_bytes - header_bytes; }
@@ -231,27 +224,10 @@ private:
     return robust_mutex_unlock(&hdr->mutex);
 }
 
-[[gnu::always_inline]] inline void RegionImpl::hold(GuardNode& n, std::uint32_t index, bool shared, bool died) noexcept {
-    n.impl = this;
-    n.index = index;
-    n.shared = shared;
-    n.owner_died = died;
-    n.owner_pid = owner_pid;
-    ++guard_count;
-    if (index == kRegionLockIndex) region_lock_held = true;
-    else if (!shared) exclusive_held[index] = 1;
-}
-
-[[gnu::always_inline]] inline void RegionImpl::forget(GuardNode& n) noexcept {
-    n.impl = nullptr;
-    if (--guard_count == 0 && orphaned) [[unlikely]]
-        delete this;  // the Region went first: its last guard frees the attach
-}
-
 [[gnu::always_inline]] inline LockGuard RegionImpl::region_guard(const Wait& wait) {
     LockGuard g;
     bool died = false;
-    if (lock_for_application(wait, died)) hold(g.node_, kRegionLockIndex, false, died);
+    if (lock_for_application(wait, died)) hold(this, g.node_, kRegionLockIndex, false, died);
     return g;
 }
 
@@ -261,53 +237,15 @@ inline LockGuard RegionImpl::exclusive_guard(std::uint32_t index, const Wait& wa
     bool died = false;
     if (fast == kFastNotTried) fast = exclusive_fast(table, index, died);
     const Acquired a = fast == kFastHeld ? Acquired{true, died} : exclusive_acquire_from(table, index, wait, fast);
-    if (a.held) hold(g.node_, index, false, a.owner_died);
+    if (a.held) hold(this, g.node_, index, false, a.owner_died);
     return g;
-}
-
-[[gnu::always_inline]] inline bool RegionImpl::region_fast(LockGuard& g, int& rc) noexcept {
-    rc = -1;
-    if (!hdr || owner_pid != g_current_pid.load(std::memory_order_relaxed) || !region_mutex_kind_ok(&hdr->mutex)) [[unlikely]]
-        return false;
-    rc = pthread_mutex_trylock(&hdr->mutex);
-    if (rc != 0) [[unlikely]]
-        return false;
-    if (load_acquire(hdr->generation) != generation) [[unlikely]] {
-        rc = kFastHeldWithShares;  // held; the full path refreshes the mapping
-        return false;
-    }
-    hold(g.node_, kRegionLockIndex, false, (hdr->flags & kFlagOwnerDiedUnreported) != 0);
-    return true;
-}
-
-[[gnu::always_inline]] inline bool RegionImpl::exclusive_fast_into(std::uint32_t index, LockGuard& g,
-                                                                    int& fast) noexcept {
-    fast = kFastNotTried;
-    if (!hdr || owner_pid != g_current_pid.load(std::memory_order_relaxed) || index >= table.count) [[unlikely]]
-        return false;
-    bool died = false;
-    fast = exclusive_fast(table, index, died);
-    if (fast != kFastHeld) [[unlikely]]
-        return false;
-    hold(g.node_, index, false, died);
-    return true;
-}
-
-[[gnu::always_inline]] inline bool RegionImpl::shared_fast_into(std::uint32_t index, SharedLockGuard& g) noexcept {
-    if (!hdr || owner_pid != g_current_pid.load(std::memory_order_relaxed) || index >= table.count) [[unlikely]]
-        return false;
-    bool died = false;
-    if (!shared_fast(table, index, died)) [[unlikely]]
-        return false;
-    hold(g.node_, index, true, died);
-    return true;
 }
 
 [[gnu::always_inline]] inline SharedLockGuard RegionImpl::shared_guard(std::uint32_t index, const Wait& wait) {
     check_index(index);
     SharedLockGuard g;
     const Acquired a = shared_acquire(table, index, wait);
-    if (a.held) hold(g.node_, index, true, a.owner_died);
+    if (a.held) hold(this, g.node_, index, true, a.owner_died);
     return g;
 }
 
@@ -327,7 +265,7 @@ inline LockGuard RegionImpl::exclusive_guard(std::uint32_t index, const Wait& wa
             exclusive_held[n.index] = 0;
         }
     }
-    forget(n);
+    detail::forget(n);
     return 0;
 }
 

@@ -22,8 +22,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 /// The futex a draining writer sleeps on: the low half of the lock word (counts and flags).
-std::uint32_t* futex_of(LockEntry& e) noexcept {
-    auto* p = reinterpret_cast<std::uint32_t*>(&e.word);
+std::uint32_t* futex_of(std::uint64_t* word) noexcept {
+    auto* p = reinterpret_cast<std::uint32_t*>(word);
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
     ++p;
 #endif
@@ -35,7 +35,7 @@ void futex_sleep(LockEntry& e, std::uint32_t expected, Clock::time_point until) 
     const timespec ts = monotonic_timespec(until);
     // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time. Not FUTEX_PRIVATE_FLAG: the
     // word is shared between processes.
-    ::syscall(SYS_futex, futex_of(e), FUTEX_WAIT_BITSET, expected, &ts, nullptr, FUTEX_BITSET_MATCH_ANY);
+    ::syscall(SYS_futex, futex_of(&e.word), FUTEX_WAIT_BITSET, expected, &ts, nullptr, FUTEX_BITSET_MATCH_ANY);
 }
 
 /// Under lock i's mutex, acquired with EOWNERDEAD: the previous holder died. If it was an
@@ -166,7 +166,7 @@ void lock_table_init(RegionHeader& h, const LockTableLayout& l, std::uint32_t co
     for (std::uint32_t i = 0; i < count; ++i) robust_mutex_init(&lock_at(&h, l, i)->mutex);
 }
 
-void wake_writer(LockEntry& e) noexcept { ::syscall(SYS_futex, futex_of(e), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0); }
+
 
 void throw_too_many_shares(const LockTable& t, std::uint32_t i) {
     throw_failure(errc::invalid_options, *t.file,
@@ -291,3 +291,9 @@ bool release_dead_shares(const LockTable& t, std::uint32_t slot) noexcept {
 }
 
 }  // namespace shmregion::detail
+
+SHMREGION_NAMESPACE_BEGIN
+void inline_abi::wake_writer(std::uint64_t* word) noexcept {
+    ::syscall(SYS_futex, detail::futex_of(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+}
+SHMREGION_NAMESPACE_END

@@ -71,73 +71,29 @@ struct Acquired {
 /// exclusive_acquire() after the mutex attempt said `got` (or before it, for `upgrade`).
 Acquired exclusive_acquire_slow(const LockTable& t, std::uint32_t i, const Wait& wait, LockOutcome got);
 Acquired shared_acquire_slow(const LockTable& t, std::uint32_t i, const Wait& wait);
-void wake_writer(LockEntry& e) noexcept;
 [[noreturn]] void throw_too_many_shares(const LockTable& t, std::uint32_t i);
 [[noreturn]] void throw_upgrade(const LockTable& t, std::uint32_t i);
 
 inline std::atomic_ref<std::uint64_t> lock_word(LockEntry& e) noexcept { return std::atomic_ref<std::uint64_t>(e.word); }
-inline std::atomic_ref<ShareRecord> record_ref(ShareRecord& r) noexcept { return std::atomic_ref<ShareRecord>(r); }
+inline unsigned char* entry_bytes(LockEntry& e) noexcept { return reinterpret_cast<unsigned char*>(&e); }
+inline void wake_writer(LockEntry& e) noexcept { wake_writer(&e.word); }
 
-/// The writer's half of the Dekker pair: its mutex acquisition (a locked instruction on
-/// x86-64, a full barrier) must be ordered before its load of the lock word. Elsewhere
-/// glibc's acquire-only compare-and-swap does not order its store before a later load.
-inline void after_mutex_fence() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-#else
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-#endif
-}
+// The uncontended paths are the inline ones (shmregion/detail/inline_locks.hpp: exclusive_try,
+// shared_try, shared_give_back, after_mutex_fence, the kFast* results), which the public
+// Region calls compile into their callers; here they are given a table and an index.
 
-/// What exclusive_fast() did: kFastHeld, kFastNotTried (something needs the full path
-/// before the mutex is tried), kFastHeldWithShares (the mutex is ours, shares must drain),
-/// or else the nonzero result of pthread_mutex_trylock (EBUSY, EOWNERDEAD: held, ...).
-inline constexpr int kFastHeld = 0;
-inline constexpr int kFastNotTried = -1;
-inline constexpr int kFastHeldWithShares = -2;
-
-/// The uncontended exclusive acquisition, never waiting or throwing: a load of this
-/// attach's record, the mutex's kind check and trylock, a load of the lock word, two stores.
+/// The uncontended exclusive acquisition, never waiting or throwing (exclusive_try()).
 [[gnu::always_inline]] inline int exclusive_fast(const LockTable& t, std::uint32_t i, bool& died) noexcept {
-    if (record_ref(t.mine(i)).load(std::memory_order_relaxed) & kRecordCountMask) return kFastNotTried;
-    LockEntry& e = t.entry(i);
-    if (!region_mutex_kind_ok(&e.mutex)) [[unlikely]]
-        return kFastNotTried;
-    const int rc = pthread_mutex_trylock(&e.mutex);
-    if (rc != 0) [[unlikely]]
-        return rc;
-    after_mutex_fence();
-    const std::uint64_t v = lock_word(e).load(std::memory_order_seq_cst);
-    if ((v & kShareCountMask) != 0) [[unlikely]]
-        return kFastHeldWithShares;
-    died = (v & kShareOwnerDied) != 0;
-    return kFastHeld;
+    return exclusive_try(entry_bytes(t.entry(i)), t.mine(i), region_mutex_kind_wanted(), died);
 }
 
 /// The rest of an exclusive acquisition after exclusive_fast() returned `fast`.
 Acquired exclusive_acquire_from(const LockTable& t, std::uint32_t i, const Wait& wait, int fast);
 
-/// The uncontended shared acquisition, never waiting or throwing: false if the full path
-/// is needed (a writer holds or waits, the record is full); nothing is changed then.
+/// The uncontended shared acquisition, never waiting or throwing (shared_try()): false if
+/// the full path is needed; nothing is changed then.
 [[gnu::always_inline]] inline bool shared_fast(const LockTable& t, std::uint32_t i, bool& died) noexcept {
-    LockEntry& e = t.entry(i);
-    auto rec = record_ref(t.mine(i));
-    const ShareRecord c = rec.load(std::memory_order_relaxed) & kRecordCountMask;
-    if (c == kRecordCountMask) [[unlikely]]
-        return false;
-    rec.store(static_cast<ShareRecord>(c | kRecordBusy), std::memory_order_relaxed);
-    const std::uint64_t old = lock_word(e).fetch_add(kShareAcquire, std::memory_order_seq_cst);
-    // Already a holder: our own share keeps every writer out, so another is safe at once.
-    if (c != 0 || std::atomic_ref<int>(e.mutex.__data.__lock).load(std::memory_order_seq_cst) == 0) [[likely]] {
-        rec.store(static_cast<ShareRecord>(c + 1), std::memory_order_release);
-        died = (old & kShareOwnerDied) != 0;
-        return true;
-    }
-    // A writer holds the mutex (or its holder died): take the share back.
-    const std::uint64_t back = lock_word(e).fetch_add(kShareRelease, std::memory_order_seq_cst);
-    rec.store(c, std::memory_order_release);
-    if ((back & kShareWriterWaiting) && (back & kShareCountMask) == 1) wake_writer(e);
-    return false;
+    return shared_try(entry_bytes(t.entry(i)), t.mine(i), died);
 }
 
 /// Lock i exclusively: exclusive_fast(), else the full path.
@@ -164,14 +120,7 @@ inline Acquired shared_acquire(const LockTable& t, std::uint32_t i, const Wait& 
 
 /// Releases one share of lock i held by this attach. No-op if it holds none.
 [[gnu::always_inline]] inline void shared_release(const LockTable& t, std::uint32_t i) noexcept {
-    LockEntry& e = t.entry(i);
-    auto rec = record_ref(t.mine(i));
-    const ShareRecord c = rec.load(std::memory_order_relaxed) & kRecordCountMask;
-    if (c == 0) return;
-    rec.store(static_cast<ShareRecord>((c - 1) | kRecordBusy), std::memory_order_relaxed);
-    const std::uint64_t old = lock_word(e).fetch_add(kShareRelease, std::memory_order_seq_cst);
-    rec.store(static_cast<ShareRecord>(c - 1), std::memory_order_release);
-    if ((old & kShareWriterWaiting) && (old & kShareCountMask) == 1) wake_writer(e);
+    shared_give_back(entry_bytes(t.entry(i)), t.mine(i));
 }
 
 /// Releases every share of lock i this attach holds (detach). Returns how many.

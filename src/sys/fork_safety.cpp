@@ -8,9 +8,11 @@
 #include <set>
 #include <utility>
 
-namespace shmregion::detail {
+SHMREGION_NAMESPACE_BEGIN
+std::atomic<pid_t> inline_abi::g_current_pid{0};
+SHMREGION_NAMESPACE_END
 
-std::atomic<pid_t> g_current_pid{0};
+namespace shmregion::detail {
 
 namespace {
 

@@ -11,14 +11,16 @@
 // handlers (the raw clone system call, glibc's _Fork) must exec, or call nothing of ours.
 #pragma once
 
+#include <shmregion/detail/inline_locks.hpp>  // g_current_pid, read by the inline lock paths
+
 #include <sys/types.h>
 
 #include <atomic>
 
 namespace shmregion::detail {
 
-/// This process's pid once read (0 before); set again in every fork()ed child.
-extern std::atomic<pid_t> g_current_pid;
+// g_current_pid (shmregion/detail/inline_locks.hpp): this process's pid once read (0
+// before); set again in every fork()ed child.
 /// Reads it the first time (and installs the atfork handler that keeps it true).
 pid_t current_pid_first() noexcept;
 /// The calling process's pid, without a system call (see above): one load on the hot path.
