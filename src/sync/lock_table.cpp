@@ -179,9 +179,17 @@ void throw_upgrade(const LockTable& t, std::uint32_t i) {
 }
 
 Acquired exclusive_acquire_from(const LockTable& t, std::uint32_t i, const Wait& wait, int fast) {
+    // Shares of this very attach: an upgrade, refused before anything waits (a writer
+    // waiting for them would wait for ever). The uncontended attempt does not look, so the
+    // mutex it may have taken is given back first, a dead holder's death recorded.
+    if (record_ref(t.mine(i)).load(std::memory_order_relaxed) & kRecordCountMask) {
+        LockEntry& e = t.entry(i);
+        if (fast == EOWNERDEAD) exclusive_owner_died(e);
+        if (fast == kFastHeldWithShares || fast == EOWNERDEAD) robust_mutex_unlock(&e.mutex);
+        throw_upgrade(t, i);
+    }
     if (fast == kFastHeldWithShares) return exclusive_acquire_slow(t, i, wait, LockOutcome::acquired);
     if (fast == kFastNotTried) {
-        if (record_ref(t.mine(i)).load(std::memory_order_relaxed) & kRecordCountMask) throw_upgrade(t, i);
         return exclusive_acquire_slow(t, i, wait, robust_mutex_acquire(&t.entry(i).mutex, wait, *t.file, i));
     }
     return exclusive_acquire_slow(t, i, wait, robust_mutex_acquire_slow(&t.entry(i).mutex, wait, *t.file, i, fast));

@@ -84,7 +84,7 @@ inline void wake_writer(LockEntry& e) noexcept { wake_writer(&e.word); }
 
 /// The uncontended exclusive acquisition, never waiting or throwing (exclusive_try()).
 [[gnu::always_inline]] inline int exclusive_fast(const LockTable& t, std::uint32_t i, bool& died) noexcept {
-    return exclusive_try(entry_bytes(t.entry(i)), t.mine(i), region_mutex_kind_wanted(), died);
+    return exclusive_try(entry_bytes(t.entry(i)), region_mutex_kind_wanted(), died);
 }
 
 /// The rest of an exclusive acquisition after exclusive_fast() returned `fast`.

@@ -723,6 +723,34 @@ BOOST_DATA_TEST_CASE(a_writer_killed_while_waiting_for_readers_is_no_owner_death
     BOOST_TEST(!g.owner_died());
 }
 
+// An upgrade is refused at once even while another process's writer holds the mutex and
+// waits for this attach's share (the uncontended attempt's trylock then says EBUSY): waiting
+// would deadlock with that writer. The refusal leaves the share held and the writer waiting;
+// releasing the share lets the writer in.
+BOOST_DATA_TEST_CASE(an_upgrade_is_refused_while_a_writer_waits_for_our_share,
+                     test::backing_data(BackingSet::cross_process), backing_name) {
+    mptest::Home home;
+    mptest::Children children;
+    const Options o = table_options(home, test::backing_named(backing_name), 1);
+    Region r = Region::attach(o);
+    SharedLockGuard share = r.lock_shared(0);
+    const pid_t writer = children.spawn([&]() -> int {
+        ChildAttach a(r, o);
+        LockGuard g = a->lock(0);
+        CHILD_CHECK(g.owns_lock(), 20);
+        return 0;
+    });
+    BOOST_REQUIRE(locktest::wait_until([&] { return writer_waits(r, o, 0); }));
+    const auto deadlock = code(std::errc::resource_deadlock_would_occur);
+    expect_error([&] { LockGuard g = r.lock(0); }, deadlock, {});
+    expect_error([&] { LockGuard g = r.try_lock(0); }, deadlock, {});
+    expect_ec([&](std::error_code& ec) { BOOST_TEST(!r.lock(0, ec).owns_lock()); }, deadlock);
+    BOOST_TEST(share.owns_lock());
+    BOOST_TEST(writer_waits(r, o, 0));
+    share.unlock();
+    BOOST_TEST(children.wait(writer) == 0);
+}
+
 // The same death leaves no trace in the lock word once the next writer came and went: no
 // "writer waiting" flag without a writer (it would make every release of the last share
 // wake nobody through a system call, and inspect() report a writer that is not there).

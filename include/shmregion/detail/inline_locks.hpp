@@ -103,11 +103,11 @@ inline bool mutex_kind_is(const pthread_mutex_t* m, int kind) noexcept {
 
 // ---- one lock, given its entry and this attach's record -------------------------------------
 
-/// The uncontended exclusive acquisition, never waiting: the record's load (this attach's
-/// own shares need the full path: an upgrade), the kind check, one trylock, a load of the
-/// lock word. `died`: the word says an exclusive holder died (until mark_consistent()).
-[[gnu::always_inline]] inline int exclusive_try(unsigned char* entry, ShareRecord& mine, int kind, bool& died) noexcept {
-    if (record_ref(mine).load(std::memory_order_relaxed) & kRecordCountMask) return kFastNotTried;
+/// The uncontended exclusive acquisition, never waiting: the kind check, one trylock, a load
+/// of the lock word. `died`: the word says an exclusive holder died (until mark_consistent()).
+/// Shares held by this very attach (an upgrade, refused) count as shares: the full path
+/// looks at the attach's record (it is not read here: one load fewer).
+[[gnu::always_inline]] inline int exclusive_try(unsigned char* entry, int kind, bool& died) noexcept {
     pthread_mutex_t* m = entry_mutex(entry);
     if (!mutex_kind_is(m, kind)) [[unlikely]]
         return kFastNotTried;
@@ -244,7 +244,7 @@ struct GuardNode {
     if (!a || !a->ready() || index >= a->count) [[unlikely]]
         return false;
     bool died = false;
-    fast = exclusive_try(a->entry(index), a->own_row[index], a->mutex_kind, died);
+    fast = exclusive_try(a->entry(index), a->mutex_kind, died);
     if (fast != kFastHeld) [[unlikely]]
         return false;
     hold(a, n, index, false, died);
