@@ -1271,6 +1271,64 @@ BOOST_DATA_TEST_CASE(a_child_that_did_not_join_after_fork_gets_wrong_process,
 
 // ---- guards ------------------------------------------------------------------------------------
 
+namespace locktable {
+/// The attach's InlineLocks, reached through a guard (LockGuardBase::node_ is protected: a
+/// pointer to it, named through a derived class, is legal to apply to any guard).
+struct NodeOf : LockGuardBase {
+    static detail::InlineLocks* attach_of(const LockGuardBase& g) { return (g.*(&NodeOf::node_)).impl; }
+};
+}  // namespace locktable
+
+// A program compiled against headers of another inline protocol than the library's (the
+// library publishes its own number in InlineLocks::protocol) must be served by the library's
+// paths, whatever the call: the same results, the same exclusion, the same errors.
+BOOST_AUTO_TEST_CASE(another_inline_protocol_takes_the_library_paths_for_every_call) {
+    test::TempHome home;
+    const Options o = table_options(home, Backing::file, 2);
+    Region r = Region::attach(o);
+    Region other = Region::attach(o);
+    detail::InlineLocks* mine = nullptr;
+    {
+        LockGuard g = r.lock(0);
+        mine = NodeOf::attach_of(g);
+    }
+    BOOST_REQUIRE(mine != nullptr);
+    BOOST_REQUIRE(mine->protocol == detail::kInlineProtocol);
+    mine->protocol = detail::kInlineProtocol + 1;  // what a newer library would publish
+    auto on_other_thread = [&](auto fn) {
+        bool got = false;
+        std::thread([&] { got = fn(); }).join();
+        return got;
+    };
+    {
+        LockGuard g = r.lock(0);
+        BOOST_TEST(g.owns_lock());
+        BOOST_TEST(!on_other_thread([&] { return other.try_lock(0).owns_lock(); }));
+        BOOST_TEST(!on_other_thread([&] { return other.try_lock_shared(0).owns_lock(); }));
+        expect_error([&] { LockGuard h = r.try_lock(0); }, code(std::errc::resource_deadlock_would_occur), {});
+    }
+    BOOST_TEST(on_other_thread([&] { return other.try_lock(0).owns_lock(); }));
+    {
+        SharedLockGuard s = r.lock_shared(1);
+        SharedLockGuard t = r.try_lock_shared(1);
+        BOOST_TEST((s.owns_lock() && t.owns_lock()));
+        BOOST_TEST(on_other_thread([&] { return other.try_lock_shared(1).owns_lock(); }));
+        BOOST_TEST(!on_other_thread([&] { return other.try_lock(1).owns_lock(); }));
+        expect_error([&] { LockGuard g = r.lock(1); }, code(std::errc::resource_deadlock_would_occur), {});
+        s.unlock();
+        BOOST_TEST(!on_other_thread([&] { return other.try_lock(1).owns_lock(); }));
+    }
+    BOOST_TEST(on_other_thread([&] { return other.try_lock(1).owns_lock(); }));
+    {
+        LockGuard g = r.lock();
+        BOOST_TEST(g.owns_lock());
+        BOOST_TEST(!on_other_thread([&] { return other.try_lock_for(1ms).owns_lock(); }));
+    }
+    BOOST_TEST(on_other_thread([&] { return other.try_lock_for(1ms).owns_lock(); }));
+    expect_error([&] { LockGuard g = r.lock(2); }, code(std::errc::invalid_argument), {"lock index 2"});
+    BOOST_TEST(mine->protocol == detail::kInlineProtocol + 1);  // nothing took the inline paths back
+}
+
 BOOST_AUTO_TEST_CASE(table_guards_move_and_unlock) {
     test::TempHome home;
     const Options o = table_options(home, Backing::file, 4);
