@@ -470,6 +470,12 @@ void contended(const Settings& s) {
         m.push_back({Excl::raw_pad_inside, inside.c_str(), {}, {}, {}, {}});
         m.push_back({Excl::raw_pad_outside, outside.c_str(), {}, {}, {}, {}});
     }
+    if (!s.method.empty()) {  // profiling one or a few methods (the first stays: the ratios' base)
+        std::vector<ExclMethod> kept{m.front()};
+        for (std::size_t k = 1; k < m.size(); ++k)
+            if (std::string(m[k].name).find(s.method) != std::string::npos) kept.push_back(m[k]);
+        m = std::move(kept);
+    }
     for (int round = 0; round < s.contend_rounds; ++round) {
         for (std::size_t k = 0; k < m.size(); ++k) {
             ExclMethod& x = m[(k + round) % m.size()];  // rotated: no method always runs first
@@ -787,8 +793,9 @@ void recovery(const Settings& s) {
 void usage(const char* argv0) {
     std::printf("usage: %s [--rounds N] [--batch N] [--contend-rounds N] [--contend-ms MS] [--rw-ms MS]\n"
                 "       [--trials N] [--only uncontended|contended|rw|recovery]\n"
-                "analysis: --method SUBSTR (uncontended: only those methods), --pad-ns N (contended: also the raw\n"
-                "          robust mutex with N ns of work inside the lock, and outside it)\n"
+                "analysis: --method SUBSTR (uncontended: only those methods; contended: those and the raw robust\n"
+                "          mutex), --pad-ns N (contended: also the raw robust mutex with N ns of work inside\n"
+                "          the lock, and outside it)\n"
                 "defaults: --rounds 31 --batch 1000 (x%d lock+unlock per call) --contend-rounds 7 --contend-ms 300\n"
                 "          --rw-ms 500 --trials 50\n",
                 argv0, kInner);

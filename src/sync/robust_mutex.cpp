@@ -72,8 +72,30 @@ timespec monotonic_timespec(std::chrono::steady_clock::time_point t) noexcept {
 
 namespace {
 
+inline void cpu_relax(int n) noexcept {
+    for (int i = 0; i < n; ++i) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        asm volatile("yield" ::: "memory");
+#endif
+    }
+}
+
 LockOutcome wait_for_mutex(pthread_mutex_t* m, const Wait& wait, const std::filesystem::path& file,
                            std::uint32_t index) {
+    // Under contention most holds are short. Four more tries, spaced out by 16, 32, 64 and
+    // 128 pauses that touch no memory (a few µs in all), before sleeping: the holder keeps
+    // the mutex's cache line meanwhile, and a waiter that has not gone to sleep has not set
+    // FUTEX_WAITERS, so the holder's unlock makes no futex_wake system call. glibc's robust
+    // lock sleeps at once. Two contending processes: 1.9-2.0x the raw robust mutex's
+    // throughput with this, 0.8-0.9x without; spinning on loads of the futex word instead
+    // made it 0.65x, since each load takes the line from the holder (docs/performance.md).
+    for (int pauses = 16; pauses <= 128; pauses *= 2) {
+        cpu_relax(pauses);
+        const LockOutcome out = outcome(pthread_mutex_trylock(m), file, index);
+        if (out != LockOutcome::busy) return out;
+    }
     for (;;) {
         const auto now = std::chrono::steady_clock::now();
         if (wait.kind == Wait::until && now >= wait.deadline) return LockOutcome::busy;
