@@ -182,7 +182,14 @@ struct InlineLocks {
     unsigned char* entry(std::uint32_t i) const noexcept { return entries + std::size_t{i} * kLockEntryBytes; }
     /// The inline paths may run: a mapped attach of this process, of this protocol.
     bool ready() const noexcept {
-        return protocol == kInlineProtocol && owner_pid == g_current_pid.load(std::memory_order_relaxed);
+        // protocol and owner_pid are adjacent: one 8-byte compare for both.
+        std::uint64_t have;
+        __builtin_memcpy(&have, &protocol, sizeof have);
+        const auto pid = static_cast<std::uint32_t>(g_current_pid.load(std::memory_order_relaxed));
+        std::uint64_t want;
+        const std::uint32_t parts[2] = {kInlineProtocol, pid};
+        __builtin_memcpy(&want, parts, sizeof want);
+        return have == want;
     }
 };
 
