@@ -182,9 +182,9 @@ struct InlineLocks {
     unsigned char* entry(std::uint32_t i) const noexcept { return entries + std::size_t{i} * kLockEntryBytes; }
     /// The inline paths may run: a mapped attach of this process, of this protocol.
     bool ready() const noexcept {
-        // protocol and owner_pid are adjacent: one 8-byte compare for both.
+        // protocol and owner_pid are the first 8 bytes: one 8-byte compare for both.
         std::uint64_t have;
-        __builtin_memcpy(&have, &protocol, sizeof have);
+        __builtin_memcpy(&have, this, sizeof have);
         const auto pid = static_cast<std::uint32_t>(g_current_pid.load(std::memory_order_relaxed));
         std::uint64_t want;
         const std::uint32_t parts[2] = {kInlineProtocol, pid};
@@ -192,6 +192,9 @@ struct InlineLocks {
         return have == want;
     }
 };
+
+static_assert(offsetof(InlineLocks, protocol) == 0 && offsetof(InlineLocks, owner_pid) == 4 &&
+              sizeof(pid_t) == 4);
 
 inline constexpr std::uint32_t kRegionLockIndex = 0xFFFFFFFFu;
 
