@@ -334,16 +334,16 @@ public:
 
 private:
     explicit Region(std::unique_ptr<detail::RegionImpl> impl) noexcept;
-    // The full paths of the lock calls (inline below), into the empty guard g, given what the
-    // inline attempt did. (One guard for both paths: the inline calls return it in place.)
-    void lock_slow(LockGuard& g, int rc);
-    void lock_slow(LockGuard& g, int rc, std::error_code& ec) noexcept;
-    void lock_slow(LockGuard& g, const char* op, std::uint32_t index, int fast, bool try_only);
-    void lock_slow(LockGuard& g, const char* op, std::uint32_t index, int fast, bool try_only,
-                   std::error_code& ec) noexcept;
-    void lock_shared_slow(SharedLockGuard& g, const char* op, std::uint32_t index, bool try_only);
-    void lock_shared_slow(SharedLockGuard& g, const char* op, std::uint32_t index, bool try_only,
-                          std::error_code& ec) noexcept;
+    // Each lock call with an inline path (below): the inline attempt, then, if it could not
+    // finish, the library's full path. ec: nullptr for the throwing form.
+    LockGuard region_lock_inline(std::error_code* ec);
+    LockGuard exclusive_inline(const char* op, std::uint32_t index, bool try_only, std::error_code* ec);
+    SharedLockGuard shared_inline(const char* op, std::uint32_t index, bool try_only, std::error_code* ec);
+    // The full paths, into the empty guard g, given what the inline attempt did (one guard
+    // for both paths: the inline calls return it in place); ec as above.
+    void lock_slow(LockGuard& g, int rc, std::error_code* ec);
+    void lock_slow(LockGuard& g, const char* op, std::uint32_t index, int fast, bool try_only, std::error_code* ec);
+    void lock_shared_slow(SharedLockGuard& g, const char* op, std::uint32_t index, bool try_only, std::error_code* ec);
 
     std::unique_ptr<detail::RegionImpl> impl_;
     /// impl_ as the inline lock paths see it (nullptr when impl_ is).
@@ -352,76 +352,56 @@ private:
 
 // The uncontended lock calls, inline (shmregion/detail/inline_locks.hpp); the rest in the
 // library.
-inline LockGuard Region::lock() {
-    LockGuard g;
-    int rc;
-    if (!detail::region_lock_try(inline_, g.node_, rc)) [[unlikely]]
-        lock_slow(g, rc);
-    return g;
-}
-inline LockGuard Region::lock(std::error_code& ec) noexcept {
-    ec.clear();
+[[gnu::always_inline]] inline LockGuard Region::region_lock_inline(std::error_code* ec) {
     LockGuard g;
     int rc;
     if (!detail::region_lock_try(inline_, g.node_, rc)) [[unlikely]]
         lock_slow(g, rc, ec);
     return g;
 }
-inline LockGuard Region::lock(std::uint32_t index) {
+[[gnu::always_inline]] inline LockGuard Region::exclusive_inline(const char* op, std::uint32_t index, bool try_only,
+                                                                 std::error_code* ec) {
     LockGuard g;
     int fast;
     if (!detail::exclusive_lock_try(inline_, index, g.node_, fast)) [[unlikely]]
-        lock_slow(g, "lock", index, fast, false);
+        lock_slow(g, op, index, fast, try_only, ec);
     return g;
 }
-inline LockGuard Region::lock(std::uint32_t index, std::error_code& ec) noexcept {
-    ec.clear();
-    LockGuard g;
-    int fast;
-    if (!detail::exclusive_lock_try(inline_, index, g.node_, fast)) [[unlikely]]
-        lock_slow(g, "lock", index, fast, false, ec);
-    return g;
-}
-inline LockGuard Region::try_lock(std::uint32_t index) {
-    LockGuard g;
-    int fast;
-    if (!detail::exclusive_lock_try(inline_, index, g.node_, fast)) [[unlikely]]
-        lock_slow(g, "try_lock", index, fast, true);
-    return g;
-}
-inline LockGuard Region::try_lock(std::uint32_t index, std::error_code& ec) noexcept {
-    ec.clear();
-    LockGuard g;
-    int fast;
-    if (!detail::exclusive_lock_try(inline_, index, g.node_, fast)) [[unlikely]]
-        lock_slow(g, "try_lock", index, fast, true, ec);
-    return g;
-}
-inline SharedLockGuard Region::lock_shared(std::uint32_t index) {
+[[gnu::always_inline]] inline SharedLockGuard Region::shared_inline(const char* op, std::uint32_t index, bool try_only,
+                                                                    std::error_code* ec) {
     SharedLockGuard g;
     if (!detail::shared_lock_try(inline_, index, g.node_)) [[unlikely]]
-        lock_shared_slow(g, "lock_shared", index, false);
+        lock_shared_slow(g, op, index, try_only, ec);
     return g;
+}
+inline LockGuard Region::lock() { return region_lock_inline(nullptr); }
+inline LockGuard Region::lock(std::error_code& ec) noexcept {
+    ec.clear();
+    return region_lock_inline(&ec);
+}
+inline LockGuard Region::lock(std::uint32_t index) { return exclusive_inline("lock", index, false, nullptr); }
+inline LockGuard Region::lock(std::uint32_t index, std::error_code& ec) noexcept {
+    ec.clear();
+    return exclusive_inline("lock", index, false, &ec);
+}
+inline LockGuard Region::try_lock(std::uint32_t index) { return exclusive_inline("try_lock", index, true, nullptr); }
+inline LockGuard Region::try_lock(std::uint32_t index, std::error_code& ec) noexcept {
+    ec.clear();
+    return exclusive_inline("try_lock", index, true, &ec);
+}
+inline SharedLockGuard Region::lock_shared(std::uint32_t index) {
+    return shared_inline("lock_shared", index, false, nullptr);
 }
 inline SharedLockGuard Region::lock_shared(std::uint32_t index, std::error_code& ec) noexcept {
     ec.clear();
-    SharedLockGuard g;
-    if (!detail::shared_lock_try(inline_, index, g.node_)) [[unlikely]]
-        lock_shared_slow(g, "lock_shared", index, false, ec);
-    return g;
+    return shared_inline("lock_shared", index, false, &ec);
 }
 inline SharedLockGuard Region::try_lock_shared(std::uint32_t index) {
-    SharedLockGuard g;
-    if (!detail::shared_lock_try(inline_, index, g.node_)) [[unlikely]]
-        lock_shared_slow(g, "try_lock_shared", index, true);
-    return g;
+    return shared_inline("try_lock_shared", index, true, nullptr);
 }
 inline SharedLockGuard Region::try_lock_shared(std::uint32_t index, std::error_code& ec) noexcept {
     ec.clear();
-    SharedLockGuard g;
-    if (!detail::shared_lock_try(inline_, index, g.node_)) [[unlikely]]
-        lock_shared_slow(g, "try_lock_shared", index, true, ec);
-    return g;
+    return shared_inline("try_lock_shared", index, true, &ec);
 }
 
 /// How a removal may proceed. One rule for every removal (unlink, forced or not,

@@ -120,6 +120,12 @@ template <class Fn>
                          [&]() -> decltype(auto) { return fn(require(impl)); });
 }
 
+/// The same, into *ec, or throwing when ec is nullptr (the lock calls' full paths).
+template <class Fn>
+decltype(auto) on(const char* operation, const std::unique_ptr<RegionImpl>& impl, std::error_code* ec, Fn&& fn) {
+    return ec ? on(operation, impl, *ec, fn) : on(operation, impl, fn);
+}
+
 const std::string kEmptyString;
 const std::filesystem::path kEmptyPath;
 
@@ -185,26 +191,16 @@ std::uint32_t Region::lock_count() const noexcept { return attached() ? impl_->t
 
 // The full paths of the calls whose uncontended path is inline (region.hpp): `rc` / `fast`
 // say what the inline attempt did.
-void Region::lock_slow(LockGuard& g, int rc) {
-    g = on("lock", impl_, [&](RegionImpl& r) { return r.region_guard_from(Wait::for_ever(), rc); });
-}
-void Region::lock_slow(LockGuard& g, int rc, std::error_code& ec) noexcept {
+void Region::lock_slow(LockGuard& g, int rc, std::error_code* ec) {
     g = on("lock", impl_, ec, [&](RegionImpl& r) { return r.region_guard_from(Wait::for_ever(), rc); });
 }
-void Region::lock_slow(LockGuard& g, const char* op, std::uint32_t index, int fast, bool try_only) {
-    const Wait w = try_only ? Wait::try_only() : Wait::for_ever();
-    g = on(op, impl_, [&](RegionImpl& r) { return r.exclusive_guard(index, w, fast); });
-}
 void Region::lock_slow(LockGuard& g, const char* op, std::uint32_t index, int fast, bool try_only,
-                       std::error_code& ec) noexcept {
+                       std::error_code* ec) {
     const Wait w = try_only ? Wait::try_only() : Wait::for_ever();
     g = on(op, impl_, ec, [&](RegionImpl& r) { return r.exclusive_guard(index, w, fast); });
 }
-void Region::lock_shared_slow(SharedLockGuard& g, const char* op, std::uint32_t index, bool try_only) {
-    g = on(op, impl_, shared(index, try_only ? Wait::try_only() : Wait::for_ever()));
-}
 void Region::lock_shared_slow(SharedLockGuard& g, const char* op, std::uint32_t index, bool try_only,
-                              std::error_code& ec) noexcept {
+                              std::error_code* ec) {
     g = on(op, impl_, ec, shared(index, try_only ? Wait::try_only() : Wait::for_ever()));
 }
 LockGuard Region::try_lock_for(std::uint32_t index, std::chrono::nanoseconds timeout) {

@@ -130,6 +130,21 @@ bool writer_waits(const Region& r, const Options& o, std::uint32_t i) {
     return p.mutex_held && p.writer_waiting;
 }
 
+/// While r holds a share of lock i: starts a child that attaches and takes lock i
+/// exclusively (exiting 0 once it got in), and returns when it holds the mutex and waits for
+/// the shares to drain.
+pid_t spawn_waiting_writer(mptest::Children& children, Region& r, const Options& o, std::uint32_t i) {
+    const pid_t writer = children.spawn([&r, &o, i]() -> int {
+        ChildAttach a(r, o);
+        LockGuard g = a->lock(i);
+        CHILD_CHECK(g.owns_lock(), 20);
+        return 0;
+    });
+    BOOST_REQUIRE_MESSAGE(locktest::wait_until([&] { return writer_waits(r, o, i); }),
+                          "the writer never came to wait for the share");
+    return writer;
+}
+
 }  // namespace locktable
 
 using namespace locktable;
@@ -688,13 +703,7 @@ BOOST_DATA_TEST_CASE(a_writer_killed_while_waiting_for_readers_is_no_owner_death
     const Options o = table_options(home, test::backing_named(backing_name), 2);
     Region r = Region::attach(o);
     SharedLockGuard share = r.lock_shared(0);
-    const pid_t writer = children.spawn([&]() -> int {
-        ChildAttach a(r, o);
-        LockGuard g = a->lock(0);
-        return 20;  // must never get in while the parent's share is held
-    });
-    BOOST_REQUIRE_MESSAGE(locktest::wait_until([&] { return writer_waits(r, o, 0); }),
-                          "the writer never came to wait for the share");
+    const pid_t writer = spawn_waiting_writer(children, r, o, 0);  // never gets in: killed
     BOOST_REQUIRE(::kill(writer, SIGKILL) == 0);
     BOOST_TEST(children.wait(writer) == -SIGKILL);
     // The share is still good; another share comes (the dead writer holds nobody off).
@@ -734,13 +743,7 @@ BOOST_DATA_TEST_CASE(an_upgrade_is_refused_while_a_writer_waits_for_our_share,
     const Options o = table_options(home, test::backing_named(backing_name), 1);
     Region r = Region::attach(o);
     SharedLockGuard share = r.lock_shared(0);
-    const pid_t writer = children.spawn([&]() -> int {
-        ChildAttach a(r, o);
-        LockGuard g = a->lock(0);
-        CHILD_CHECK(g.owns_lock(), 20);
-        return 0;
-    });
-    BOOST_REQUIRE(locktest::wait_until([&] { return writer_waits(r, o, 0); }));
+    const pid_t writer = spawn_waiting_writer(children, r, o, 0);
     const auto deadlock = code(std::errc::resource_deadlock_would_occur);
     expect_error([&] { LockGuard g = r.lock(0); }, deadlock, {});
     expect_error([&] { LockGuard g = r.try_lock(0); }, deadlock, {});
@@ -761,12 +764,7 @@ BOOST_DATA_TEST_CASE(a_writer_killed_while_waiting_leaves_no_writer_waiting_flag
     const Options o = table_options(home, test::backing_named(backing_name), 1);
     Region r = Region::attach(o);
     SharedLockGuard share = r.lock_shared(0);
-    const pid_t writer = children.spawn([&]() -> int {
-        ChildAttach a(r, o);
-        LockGuard g = a->lock(0);
-        return 20;
-    });
-    BOOST_REQUIRE(locktest::wait_until([&] { return writer_waits(r, o, 0); }));
+    const pid_t writer = spawn_waiting_writer(children, r, o, 0);  // killed while waiting
     BOOST_REQUIRE(::kill(writer, SIGKILL) == 0);
     BOOST_TEST(children.wait(writer) == -SIGKILL);
     share.unlock();
