@@ -72,6 +72,10 @@ protected:
     ~LockGuardBase() = default;
     friend class detail::RegionImpl;
     friend class Region;  // its inline lock calls fill node_
+    /// unlock() when the inline release could not finish: the library releases what this
+    /// process holds (nothing for a copy inherited through fork(), or after detach) and lets
+    /// the guard go (another thread's exclusive lock stays held: error-checking).
+    void unlock_slow() noexcept;
     detail::GuardNode node_;
 };
 
@@ -100,8 +104,6 @@ public:
             unlock_slow();
     }
 
-private:
-    void unlock_slow() noexcept;
 };
 
 /// Holds a share of a lock of the region's lock table (Region::lock_shared(index)): any
@@ -126,8 +128,6 @@ public:
             unlock_slow();
     }
 
-private:
-    void unlock_slow() noexcept;
 };
 
 /// Who an attach is (Region::identity()): its slot in the attacher table and the slot's

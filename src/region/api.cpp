@@ -35,7 +35,7 @@ LockGuard& LockGuard::operator=(LockGuard&& other) noexcept {
     return *this;
 }
 
-void LockGuard::unlock_slow() noexcept {
+void LockGuardBase::unlock_slow() noexcept {
     // Another thread's lock cannot be released here (error-checking): the guard lets go.
     if (attach_of(node_)->release(node_) != 0) detail::forget(node_);
 }
@@ -48,11 +48,6 @@ SharedLockGuard& SharedLockGuard::operator=(SharedLockGuard&& other) noexcept {
     return *this;
 }
 
-void SharedLockGuard::unlock_slow() noexcept {
-    RegionImpl* r = attach_of(node_);
-    if (r->holds(node_)) detail::shared_release(r->table, node_.index);
-    detail::forget(node_);
-}
 
 // ---- Region ------------------------------------------------------------------------------
 

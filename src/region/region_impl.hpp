@@ -252,18 +252,9 @@ inline LockGuard RegionImpl::exclusive_guard(std::uint32_t index, const Wait& wa
 [[gnu::always_inline]] inline int RegionImpl::release(GuardNode& n) noexcept {
     // A guard inherited through fork() holds nothing in this process (the lock belongs to
     // the parent), and after detach() the attach's locks are released already.
-    if (holds(n)) [[likely]] {
-        if (n.shared) {
-            shared_release(table, n.index);
-        } else if (n.index == kRegionLockIndex) {
-            if (const int rc = unlock(); rc != 0) [[unlikely]]
-                return rc;
-            region_lock_held = false;
-        } else if (const int rc = exclusive_release(table, n.index); rc != 0) [[unlikely]] {
-            return rc;
-        } else {
-            exclusive_held[n.index] = 0;
-        }
+    // (With hdr set, the InlineLocks' pointers are this attach's, whatever its protocol.)
+    if (holds(n)) {
+        if (const int rc = release_held(this, n); rc != 0) return rc;
     }
     detail::forget(n);
     return 0;

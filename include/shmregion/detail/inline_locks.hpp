@@ -272,6 +272,24 @@ struct GuardNode {
     return true;
 }
 
+/// Releases what `n` holds in the mapped attach `a`, for a caller that checked `n` belongs to
+/// this process: 0, or what pthread_mutex_unlock said (EPERM: another thread's lock, still
+/// held). The guard itself is left to the caller (forget()).
+[[gnu::always_inline]] inline int release_held(InlineLocks* a, const GuardNode& n) noexcept {
+    if (n.shared) {
+        shared_give_back(a->entry(n.index), a->own_row[n.index]);
+    } else if (n.index == kRegionLockIndex) {
+        if (const int rc = pthread_mutex_unlock(a->region_mutex); rc != 0) [[unlikely]]
+            return rc;
+        a->region_lock_held = false;
+    } else {
+        if (const int rc = pthread_mutex_unlock(entry_mutex(a->entry(n.index))); rc != 0) [[unlikely]]
+            return rc;
+        a->exclusive_held[n.index] = 0;
+    }
+    return 0;
+}
+
 /// Releases what `n` holds and lets it go: true if done here; false if the library must
 /// (n unchanged): a detached attach, a copy inherited through fork(), an unlock refused.
 [[gnu::always_inline]] inline bool release_try(GuardNode& n) noexcept {
@@ -279,17 +297,8 @@ struct GuardNode {
     // Made by this process (not a copy inherited through fork()), and still mapped.
     if (a->protocol != kInlineProtocol || n.owner_pid != g_current_pid.load(std::memory_order_relaxed)) [[unlikely]]
         return false;
-    if (n.shared) {
-        shared_give_back(a->entry(n.index), a->own_row[n.index]);
-    } else if (n.index == kRegionLockIndex) {
-        if (pthread_mutex_unlock(a->region_mutex) != 0) [[unlikely]]
-            return false;
-        a->region_lock_held = false;
-    } else {
-        if (pthread_mutex_unlock(entry_mutex(a->entry(n.index))) != 0) [[unlikely]]
-            return false;
-        a->exclusive_held[n.index] = 0;
-    }
+    if (release_held(a, n) != 0) [[unlikely]]
+        return false;
     forget(n);
     return true;
 }
