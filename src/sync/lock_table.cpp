@@ -120,9 +120,7 @@ bool drain_shares(const LockTable& t, std::uint32_t i, const Wait& wait) {
     // Shares are often held briefly: look a few times before sleeping.
     for (int spin = 0; spin < 100; ++spin) {
         if ((word.load() & kShareCountMask) == 0) return true;
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
+        cpu_relax();
     }
     if (wait.kind == Wait::none) {
         // A try: look for dead holders, at most once per kRecheckPeriod per lock.
@@ -165,8 +163,6 @@ bool drain_shares(const LockTable& t, std::uint32_t i, const Wait& wait) {
 void lock_table_init(RegionHeader& h, const LockTableLayout& l, std::uint32_t count) {
     for (std::uint32_t i = 0; i < count; ++i) robust_mutex_init(&lock_at(&h, l, i)->mutex);
 }
-
-
 
 void throw_too_many_shares(const LockTable& t, std::uint32_t i) {
     throw_failure(errc::invalid_options, *t.file,

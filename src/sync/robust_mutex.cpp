@@ -2,6 +2,7 @@
 
 #include "format/header.hpp"
 #include "sys/failure.hpp"
+#include "sys/os.hpp"
 
 #include <linux/futex.h>
 
@@ -71,16 +72,6 @@ timespec monotonic_timespec(std::chrono::steady_clock::time_point t) noexcept {
 }
 
 namespace {
-
-inline void cpu_relax(int n) noexcept {
-    for (int i = 0; i < n; ++i) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#elif defined(__aarch64__)
-        asm volatile("yield" ::: "memory");
-#endif
-    }
-}
 
 LockOutcome wait_for_mutex(pthread_mutex_t* m, const Wait& wait, const std::filesystem::path& file,
                            std::uint32_t index) {

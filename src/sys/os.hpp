@@ -124,6 +124,18 @@ private:
     std::chrono::microseconds cap_;
 };
 
+/// n CPU pause (spin-wait hint) instructions: a delay that touches no memory, for short
+/// waits on another core (a lock's holder, shares being released).
+inline void cpu_relax(int n = 1) noexcept {
+    for (int i = 0; i < n; ++i) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        asm volatile("yield" ::: "memory");
+#endif
+    }
+}
+
 /// One row of /proc/sysvipc/shm: the System V segments this IPC namespace has.
 struct SysvSegmentRow {
     long long key = 0;
