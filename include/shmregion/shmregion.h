@@ -252,7 +252,8 @@ SHMREGION_API int shmregion_lock(shmregion_region* r);
  *  if the lock was not acquired in time. */
 SHMREGION_API int shmregion_try_lock_for(shmregion_region* r, int64_t timeout_ns);
 
-/** Releases the lock r holds. Returns 0, or -EPERM if r does not hold it. */
+/** Releases the lock r holds. Returns 0, or -EPERM if r does not hold it or another thread
+ *  took it (a mutex belongs to its thread: it stays held, to be released on that thread). */
 SHMREGION_API int shmregion_unlock(shmregion_region* r);
 
 /* ---- The lock table (shmregion_options.locks) ----------------------------------------
@@ -273,8 +274,8 @@ SHMREGION_API int shmregion_lock_index(shmregion_region* r, uint32_t index);
 SHMREGION_API int shmregion_try_lock_index(shmregion_region* r, uint32_t index);
 /** Lock `index` exclusively, waiting at most timeout_ns (-ETIMEDOUT otherwise). */
 SHMREGION_API int shmregion_try_lock_index_for(shmregion_region* r, uint32_t index, int64_t timeout_ns);
-/** Releases r's exclusive hold of `index`: 0, or -EPERM if r does not hold it (or another
- *  thread does). */
+/** Releases r's exclusive hold of `index`: 0, or -EPERM if r does not hold it, or another
+ *  thread took it (it stays held, to be released on that thread). */
 SHMREGION_API int shmregion_unlock_index(shmregion_region* r, uint32_t index);
 /** A share of lock `index`; blocks while an exclusive holder has it or waits for it. A share
  *  more of a lock r holds shared is granted at once. */

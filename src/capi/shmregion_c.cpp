@@ -16,17 +16,22 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <pthread.h>
 #include <string>
 #include <utility>
 
 namespace sr = shmregion;
 
 // The handle: an attach and the locks it holds: the region lock, and per table lock an
-// exclusive guard and a stack of shares (sized at the first table lock call).
+// exclusive guard and a stack of shares (sized at the first table lock call). An exclusive
+// lock belongs to the thread that took it (a robust mutex): its thread is kept beside it, so
+// an unlock from another thread is refused (-EPERM) and the lock stays held and known.
 struct shmregion_region {
     sr::Region region;
     sr::LockGuard guard;
+    pthread_t guard_thread{};
     std::vector<sr::LockGuard> exclusive;
+    std::vector<pthread_t> exclusive_thread;
     std::vector<std::vector<sr::SharedLockGuard>> shared;
     ~shmregion_region() {  // guards first: they release into the attach
         shared.clear();
@@ -263,6 +268,7 @@ SHMREGION_API int shmregion_lock(shmregion_region* r) {
     if (ec) return to_code(ec);
     const bool died = g.owner_died();
     r->guard = std::move(g);
+    r->guard_thread = pthread_self();
     return died ? SHMREGION_OWNER_DIED : 0;
 }
 
@@ -274,6 +280,7 @@ SHMREGION_API int shmregion_try_lock_for(shmregion_region* r, int64_t timeout_ns
     if (!g.owns_lock()) return -ETIMEDOUT;
     const bool died = g.owner_died();
     r->guard = std::move(g);
+    r->guard_thread = pthread_self();
     return died ? SHMREGION_OWNER_DIED : 0;
 }
 
@@ -282,6 +289,9 @@ SHMREGION_API int shmregion_unlock(shmregion_region* r) {
     if (!r->guard.owns_lock())
         return fail_on(r, "unlock", std::make_error_code(std::errc::operation_not_permitted),
                        "this shmregion_region does not hold the region lock");
+    if (!pthread_equal(r->guard_thread, pthread_self()))
+        return fail_on(r, "unlock", std::make_error_code(std::errc::operation_not_permitted),
+                       "the region lock is held by another thread of this process; release it on that thread");
     r->guard.unlock();
     return 0;
 }
@@ -297,6 +307,7 @@ void size_table(shmregion_region* r) {
     const std::uint32_t n = r->region.lock_count();
     if (r->exclusive.size() != n) {
         r->exclusive.resize(n);
+        r->exclusive_thread.resize(n);
         r->shared.resize(n);
     }
 }
@@ -318,7 +329,9 @@ int exclusive_c(shmregion_region* r, std::uint32_t index, int try_code, Take&& t
     sr::LockGuard g = take(ec);
     if (ec) return to_code(ec);
     size_table(r);
-    return acquired(std::move(g), ec, try_code, r->exclusive[index]);
+    const int rc = acquired(std::move(g), ec, try_code, r->exclusive[index]);
+    if (rc >= 0 && r->exclusive[index].owns_lock()) r->exclusive_thread[index] = pthread_self();
+    return rc;
 }
 
 template <class Take>
@@ -362,6 +375,10 @@ SHMREGION_API int shmregion_unlock_index(shmregion_region* r, uint32_t index) {
     if (index >= r->exclusive.size() || !r->exclusive[index].owns_lock())
         return fail_on(r, "unlock", std::make_error_code(std::errc::operation_not_permitted),
                        "this shmregion_region does not hold lock " + std::to_string(index) + " exclusively");
+    if (!pthread_equal(r->exclusive_thread[index], pthread_self()))
+        return fail_on(r, "unlock", std::make_error_code(std::errc::operation_not_permitted),
+                       "lock " + std::to_string(index) +
+                           " is held by another thread of this process; release it on that thread");
     r->exclusive[index].unlock();
     return 0;
 }

@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -564,6 +565,17 @@ static void test_named(int backing) {
 /* System V: attach, share with a child, and growth refused. */
 /* The lock table from C: exclusive, shared, try and timed forms, owner death and
  * mark_consistent, identity and liveness, bad indexes. */
+/* Another thread's unlocks (test_lock_table): an exclusive lock belongs to the thread that
+ * took it, so its unlocks are refused and the locks stay held; a share may go from any. */
+static void* unlock_from_another_thread(void* arg) {
+    shmregion_region* r = (shmregion_region*)arg;
+    static int results[3];
+    results[0] = shmregion_unlock_index(r, 0);
+    results[1] = shmregion_unlock(r);
+    results[2] = shmregion_unlock_shared(r, 1);
+    return results;
+}
+
 static void test_lock_table(void) {
     char name[64];
     shmregion_options o;
@@ -592,6 +604,23 @@ static void test_lock_table(void) {
     CHECK_OK(shmregion_unlock_shared(r, 1));
     CHECK_OK(shmregion_unlock_shared(r, 1));
     CHECK_RC(shmregion_unlock_shared(r, 1), -EPERM);
+    {
+        pthread_t t;
+        void* out = NULL;
+        const int* results;
+        CHECK_OK(shmregion_lock_index(r, 0));
+        CHECK_OK(shmregion_lock(r));
+        CHECK_OK(shmregion_lock_shared(r, 1));
+        CHECK(pthread_create(&t, NULL, unlock_from_another_thread, r) == 0);
+        CHECK(pthread_join(t, &out) == 0);
+        results = (const int*)out;
+        CHECK(results[0] == -EPERM && results[1] == -EPERM && results[2] == 0);
+        CHECK_RC(shmregion_lock_index(r, 0), -EDEADLK); /* still held, still r's */
+        CHECK_RC(shmregion_try_lock_index(r, 1), 0);    /* the share went */
+        CHECK_OK(shmregion_unlock_index(r, 1));
+        CHECK_OK(shmregion_unlock_index(r, 0));
+        CHECK_OK(shmregion_unlock(r));
+    }
     CHECK_OK(shmregion_identity(r, &slot, &gen));
     CHECK(slot == 0 && gen != 0);
     CHECK(shmregion_alive(r, slot, gen) == 1);
