@@ -171,6 +171,23 @@ else
   step "regiontool: not installed (SHMREGION_BUILD_TOOLS=OFF)"
 fi
 
+# The SQLite VFS (examples/sqlite-vfs), where SQLite's headers were found: one file that the
+# stock sqlite3 shell loads from the prefix and writes a WAL database through, needing no
+# libshmregion.so. Not with sanitizers: the stock shell cannot load an instrumented module.
+vfs=$(find "$prefix" -name libshmregionvfs.so | head -n1)
+if [ -n "$vfs" ] && [ -z "$sanitize" ] && command -v sqlite3 >/dev/null; then
+  step "installed SQLite VFS $(basename "$(dirname "$vfs")")/$(basename "$vfs"), through the sqlite3 shell"
+  if readelf -d "$vfs" | grep -q 'NEEDED.*\[libshmregion\.so'; then fail "libshmregionvfs.so needs libshmregion.so"; fi
+  mkdir -p "$work/sqlite"
+  out=$(printf '.load %s\n.open file:%s/t.db?vfs=shmregion\nPRAGMA journal_mode=wal;\nCREATE TABLE t(v);\nINSERT INTO t VALUES(1),(2);\n.vfsname\nSELECT count(*) FROM t;\n' \
+        "${vfs%.so}" "$work/sqlite" | sqlite3 2>&1) || fail "sqlite3 with the installed VFS exited $?"
+  echo "sqlite3: $(tr '\n' ' ' <<<"$out")"
+  [ "$out" = $'wal\nshmregion/unix\n2' ] || fail "sqlite3 through the installed VFS printed: $out"
+  [ -z "$(ls "$work/sqlite" | grep -v '^t\.db$')" ] || fail "left in the database's directory: $(ls "$work/sqlite")"
+elif [ -z "$vfs" ]; then
+  step "SQLite VFS: not installed (no SQLite headers at build time)"
+fi
+
 if ((failures)); then
   echo "install check: $failures failure(s)" >&2
   exit 1
