@@ -8,7 +8,9 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:?usage: setup.sh BUILD_DIR [cmake args...]}
 shift
 
-packages=(g++ cmake make pkg-config libboost-dev libboost-test-dev liburing-dev libaio-dev ${SHMREGION_EXTRA_PACKAGES:-})
+# libsqlite3-dev, sqlite3, python3: the SQLite VFS (examples/sqlite-vfs), its tests and the demo.
+packages=(g++ cmake make pkg-config libboost-dev libboost-test-dev liburing-dev libaio-dev libsqlite3-dev sqlite3 python3
+          ${SHMREGION_EXTRA_PACKAGES:-})
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
