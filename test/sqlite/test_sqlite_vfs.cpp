@@ -13,6 +13,7 @@
 #define BOOST_TEST_MODULE sqlite_vfs
 #include <boost/test/unit_test.hpp>
 
+#include "child_check.hpp"
 #include "mp_support.hpp"
 #include "skip.hpp"
 #include "sqlite_support.hpp"
@@ -299,6 +300,41 @@ BOOST_AUTO_TEST_CASE(a_database_name_that_is_no_region_name_gets_a_hashed_one) {
         }
         BOOST_TEST(list(home.path()).empty());
     }
+}
+
+BOOST_AUTO_TEST_CASE(another_users_connection_is_refused_the_index, *boost::unit_test::label("needs_root")) {
+    if (::geteuid() != 0) SHMREGION_SKIP("needs root to run a connection as another user");
+    const fs::path file = db();
+    {
+        Db u(uri(file, "unix"));  // a database that every user may write
+        u.exec("CREATE TABLE t(v)");
+    }
+    fs::permissions(home.path(), fs::perms::all);
+    fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                              fs::perms::group_write | fs::perms::others_read | fs::perms::others_write);
+    Db c(uri(file));
+    BOOST_REQUIRE_EQUAL(c.text("PRAGMA journal_mode=wal"), "wal");
+    c.exec("INSERT INTO t VALUES(1)");
+    fs::permissions(home.path() / "app.db-wal", fs::perms::owner_read | fs::perms::owner_write |
+                                                     fs::perms::group_read | fs::perms::group_write |
+                                                     fs::perms::others_read | fs::perms::others_write);
+    const RegionInfo info = inspect(home.path(), index_region(file));
+    BOOST_TEST(info.creator_uid == 0u);
+    Children kids;
+    const pid_t p = kids.spawn([&]() -> int {
+        const uid_t stranger = 54321;
+        CHILD_CHECK(::setresgid(stranger, stranger, stranger) == 0 && ::setresuid(stranger, stranger, stranger) == 0, 2);
+        sqlite3* d = nullptr;
+        CHILD_CHECK(sqlite3_open_v2(uri(file).c_str(), &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, nullptr) == SQLITE_OK, 3);
+        sqlite3_extended_result_codes(d, 1);
+        const int rc = sqlite3_exec(d, "SELECT count(*) FROM t", nullptr, nullptr, nullptr);
+        std::fprintf(stderr, "stranger: %d %s\n", rc, sqlite3_errmsg(d));
+        sqlite3_close(d);
+        CHILD_CHECK(rc == SQLITE_IOERR_SHMOPEN, 4);  // the region is root's: wrong_owner
+        return 0;
+    });
+    BOOST_TEST(kids.wait(p) == 0);
+    BOOST_TEST(c.integer("SELECT count(*) FROM t") == 1);  // the owner's connection goes on
 }
 
 BOOST_AUTO_TEST_CASE(the_sqlite3_shell_loads_it, *boost::unit_test::label("needs_sqlite3_shell")) {
