@@ -73,6 +73,7 @@ typedef struct srv_file {
     char* region;          /* the index's region name */
     int backing;           /* SHMREGION_BACKING_POSIX, or _FILE (URI parameter shm_backing=file) */
     uint32_t connections;  /* max_attachers at creation (URI parameter shm_connections) */
+    int any_owner;         /* join another user's index (URI parameter shm_any_owner=1) */
     shmregion_region* shm; /* the index, attached at the first xShmMap */
     uint16_t shared_mask;  /* slots this connection holds shared */
     uint16_t excl_mask;    /* slots this connection holds exclusively */
@@ -162,6 +163,7 @@ static int open_index(srv_file* p) {
     o.max_size = SRV_MAX_INDEX;
     o.locks = SRV_LOCKS;
     o.max_attachers = p->connections;
+    o.require_same_owner = !p->any_owner;
     /* The index gets the database's permission bits, as unix's -shm file does. */
     if (stat(p->path, &st) == 0) o.permissions = st.st_mode & 0777;
     rc = shmregion_attach(&o, &p->shm);
@@ -374,6 +376,7 @@ static int srv_open(sqlite3_vfs* vfs, const char* name, sqlite3_file* f, int fla
     backing = sqlite3_uri_parameter(name, "shm_backing");
     p->backing = backing && strcmp(backing, "file") == 0 ? SHMREGION_BACKING_FILE : SHMREGION_BACKING_POSIX;
     p->connections = uri_number(name, "shm_connections", 1, 4096, SRV_DEFAULT_CONNECTIONS);
+    p->any_owner = sqlite3_uri_boolean(name, "shm_any_owner", 0);
     rc = p->home && p->region && p->path ? srv_unix->xOpen(srv_unix, name, p->real, flags, out_flags)
                                          : SQLITE_NOMEM;
     if (rc != SQLITE_OK) {
