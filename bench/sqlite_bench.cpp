@@ -22,7 +22,7 @@
 // (no -wal, no -shm file, no region locator left). Any failure fails the run (exit status 1).
 //
 // Usage: sqlite_bench [--rounds N] [--ms MS] [--full-ms MS] [--commits N] [--writers 1,2,4]
-//                     [--readers 0,2] [--sync normal,full] [--only unix|shmregion]
+//                     [--readers 0,2,2@50000] [--sync normal,full] [--only unix|shmregion]
 //                     [--row-bytes N] [--dir DIR] [--vfs-lib PATH] [--verbose]
 #include "bench_util.hpp"
 
@@ -52,6 +52,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #ifndef SHMREGION_VFS_PATH
@@ -70,7 +71,9 @@ struct Settings {
     int full_ms = 800;         // a round with synchronous=FULL
     int commits = 0;           // instead: commits a round, all writers together
     std::vector<int> writers{1, 2, 4};
-    std::vector<int> readers{0, 2};  // with synchronous=NORMAL; FULL runs without readers
+    // Reader variants, with synchronous=NORMAL (FULL runs without readers): {processes, reads/s
+    // each, 0: as fast as they can}.
+    std::vector<std::pair<int, int>> readers{{0, 0}, {2, 0}, {2, 50000}};
     std::vector<std::string> syncs{"normal", "full"};
     std::string only;          // one VFS alone (for strace / perf)
     int row_bytes = 100;
@@ -119,6 +122,17 @@ std::int64_t mono_ns() {
     return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
+/// The time this process has waited, runnable, for a CPU (/proc/self/schedstat's second field).
+std::int64_t run_delay_ns() {
+    std::FILE* f = std::fopen("/proc/self/schedstat", "r");
+    long long on_cpu = 0, delay = 0;
+    if (f) {
+        if (std::fscanf(f, "%lld %lld", &on_cpu, &delay) != 2) delay = 0;
+        std::fclose(f);
+    }
+    return delay;
+}
+
 std::int64_t cpu_ns() {
     timespec t{};
     ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
@@ -135,6 +149,10 @@ struct Proc {
     std::atomic<std::int64_t> end_ns;       // the last commit's end (CLOCK_MONOTONIC)
     std::atomic<std::int64_t> cpu_ns;       // CPU time from the start signal to the end
     std::atomic<std::int64_t> backwards;    // reader: count(*) smaller than before
+    std::atomic<std::int64_t> run_delay_ns; // waiting for a CPU, runnable, from the start to the end
+    std::atomic<std::int64_t> wal_frames;   // writer: the WAL's frames after each commit, summed
+    std::atomic<std::int64_t> ckpt_runs;    // writer: automatic checkpoints run (WAL >= 1000 frames)
+    std::atomic<std::int64_t> ckpt_partial; // ... that could not copy the whole WAL (a reader's mark)
 };
 
 struct Ctl {
@@ -193,6 +211,21 @@ extern "C" int busy_handler(void* arg, int count) {
     static_cast<std::atomic<std::int64_t>*>(arg)->fetch_add(1, std::memory_order_relaxed);
     sqlite3_sleep(delay);
     return 1;
+}
+
+/// SQLite's automatic checkpoint (sqlite3WalDefaultHook with the default 1000 frames: a
+/// PASSIVE checkpoint after a commit that leaves the WAL at 1000 frames or more), counting
+/// the WAL's length, the checkpoints and those readers kept from copying the whole WAL.
+extern "C" int wal_hook(void* arg, sqlite3* db, const char* name, int frames) {
+    Proc& me = *static_cast<Proc*>(arg);
+    me.wal_frames.fetch_add(frames, std::memory_order_relaxed);
+    if (frames >= 1000) {
+        int log = 0, ckpt = 0;
+        me.ckpt_runs.fetch_add(1, std::memory_order_relaxed);
+        if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &ckpt) != SQLITE_OK || ckpt < log)
+            me.ckpt_partial.fetch_add(1, std::memory_order_relaxed);
+    }
+    return SQLITE_OK;
 }
 
 struct Db {
@@ -259,6 +292,7 @@ struct Config {
     std::string sync;  // "normal" or "full"
     int writers;
     int readers;
+    int read_rate;     // reads/s per reader, 0: flat out
     int ms;            // a round's time, or
     int commits;       // a round's commits, all writers together (if > 0)
 };
@@ -268,6 +302,11 @@ struct RoundResult {
     double reads_per_s = 0;
     double busy_waits_per_kcommit = 0;
     double fairness = 1;   // the fewest commits of a writer / the most
+    double writer_cpu_us = 0;  // the writers' CPU time per commit (user + system), µs
+    double writer_wait_us = 0; // the writers' time runnable but off the CPUs per commit, µs
+    double wal_frames = 0;     // the WAL's mean length after a commit, frames
+    double ckpt_per_k = 0;     // automatic checkpoints per 1000 commits
+    double partial_per_k = 0;  // ... of which partial
     double cpu_share = 0;  // CPU time of all workers / (elapsed x CPUs)
 };
 
@@ -303,8 +342,10 @@ void wait_for_go(int go_fd) {
 
 int writer_main(int w, const Config& cfg, Vfs vfs, const fs::path& db_path, int go_fd, int row_bytes) {
     Proc& me = C->p[w];
+    ::prctl(PR_SET_NAME, "sqlb-writer");  // for perf report --comm, ps
     const std::int64_t n = cfg.commits > 0 ? cfg.commits / cfg.writers : INT64_MAX;
     Db db(db_path, vfs, &me.busy_waits);
+    sqlite3_wal_hook(db.db, wal_hook, &me);
     exec(db.db, cfg.sync == "full" ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     query_int(db.db, "SELECT count(*) FROM t");  // maps the WAL index before the start
     Stmt ins(db.db, "INSERT INTO t(w, seq, v) VALUES(?1, ?2, ?3)");
@@ -312,7 +353,7 @@ int writer_main(int w, const Config& cfg, Vfs vfs, const fs::path& db_path, int 
     for (std::size_t i = 0; i < row.size(); ++i) row[i] = static_cast<unsigned char>(i * 31u + static_cast<unsigned>(w));
     C->ready.fetch_add(1);
     wait_for_go(go_fd);
-    const std::int64_t c0 = cpu_ns();
+    const std::int64_t c0 = cpu_ns(), d0 = run_delay_ns();
     const std::int64_t deadline = C->deadline_ns;
     std::int64_t made = 0, in_time = 0, end = mono_ns();
     while (made < n && end < deadline) {
@@ -338,12 +379,14 @@ int writer_main(int w, const Config& cfg, Vfs vfs, const fs::path& db_path, int 
     me.ops = in_time;
     me.end_ns = end;
     me.cpu_ns = cpu_ns() - c0;
+    me.run_delay_ns = run_delay_ns() - d0;
     C->writers_done.fetch_add(1);
     return 0;
 }
 
 int reader_main(int r, const Config& cfg, Vfs vfs, const fs::path& db_path, int go_fd) {
     Proc& me = C->p[kMaxProcs / 2 + r];
+    ::prctl(PR_SET_NAME, "sqlb-reader");
     Db db(db_path, vfs, &me.busy_waits);
     Stmt point(db.db, "SELECT length(v) FROM t WHERE id = ?1");
     Stmt count(db.db, "SELECT count(*) FROM t");
@@ -353,6 +396,7 @@ int reader_main(int r, const Config& cfg, Vfs vfs, const fs::path& db_path, int 
     wait_for_go(go_fd);
     const std::int64_t c0 = cpu_ns();
     std::int64_t reads = 0;
+    const std::int64_t start = mono_ns();
     auto step_all = [&](sqlite3_stmt* s, const char* what) {
         int rc;
         while ((rc = sqlite3_step(s)) == SQLITE_BUSY) {
@@ -375,6 +419,14 @@ int reader_main(int r, const Config& cfg, Vfs vfs, const fs::path& db_path, int 
             step_all(point.s, "SELECT point");
         }
         ++reads;
+        if (cfg.read_rate > 0 && reads % 16 == 0) {  // paced: sleep until the next read is due
+            const std::int64_t due = start + reads * 1000000000 / cfg.read_rate;
+            if (mono_ns() < due) {
+                const timespec ts{static_cast<time_t>(due / 1000000000), static_cast<long>(due % 1000000000)};
+                while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+                }
+            }
+        }
     }
     me.ops = reads;
     me.end_ns = mono_ns();
@@ -438,7 +490,8 @@ RoundResult run_round(const Config& cfg, Vfs vfs, const Settings& s) {
     for (pid_t p : readers) reap(p);
 
     RoundResult res;
-    std::int64_t end = t0, commits = 0, made = 0, busy = 0, cpu = 0, reads = 0, read_end = t0;
+    std::int64_t end = t0, commits = 0, made = 0, busy = 0, cpu = 0, reads = 0, read_end = t0, wcpu = 0, wdelay = 0;
+    std::int64_t frames = 0, ckpts = 0, partial = 0;
     std::int64_t fewest = INT64_MAX, most = 0;
     for (int w = 0; w < cfg.writers; ++w) {
         end = std::max(end, C->p[w].end_ns.load());
@@ -448,6 +501,11 @@ RoundResult run_round(const Config& cfg, Vfs vfs, const Settings& s) {
         most = std::max(most, C->p[w].ops.load());
         busy += C->p[w].busy_waits + C->p[w].busy_errors;
         cpu += C->p[w].cpu_ns;
+        wcpu += C->p[w].cpu_ns;
+        wdelay += C->p[w].run_delay_ns;
+        frames += C->p[w].wal_frames;
+        ckpts += C->p[w].ckpt_runs;
+        partial += C->p[w].ckpt_partial;
     }
     for (int r = 0; r < cfg.readers; ++r) {
         const Proc& p = C->p[kMaxProcs / 2 + r];
@@ -461,6 +519,13 @@ RoundResult run_round(const Config& cfg, Vfs vfs, const Settings& s) {
     res.fairness = most ? static_cast<double>(fewest) / static_cast<double>(most) : 0;
     res.commits_per_s = static_cast<double>(commits) / secs;
     res.reads_per_s = cfg.readers ? static_cast<double>(reads) / (static_cast<double>(read_end - t0) / 1e9) : 0;
+    res.writer_cpu_us = made ? static_cast<double>(wcpu) / 1e3 / static_cast<double>(made) : 0;
+    if (made) {
+        res.wal_frames = static_cast<double>(frames) / static_cast<double>(made);
+        res.ckpt_per_k = 1000.0 * static_cast<double>(ckpts) / static_cast<double>(made);
+        res.partial_per_k = 1000.0 * static_cast<double>(partial) / static_cast<double>(made);
+    }
+    res.writer_wait_us = made ? static_cast<double>(wdelay) / 1e3 / static_cast<double>(made) : 0;
     res.busy_waits_per_kcommit = commits ? 1000.0 * static_cast<double>(busy) / static_cast<double>(commits) : 0;
     res.cpu_share = static_cast<double>(cpu) / 1e9 / (std::max(secs, static_cast<double>(read_end - t0) / 1e9) *
                                                        std::max(1u, std::thread::hardware_concurrency()));
@@ -523,14 +588,19 @@ std::vector<double> pick(const std::vector<RoundResult>& v, double RoundResult::
     return o;
 }
 
+std::string readers_label(const Config& c) {
+    return std::to_string(c.readers) + (c.readers && c.read_rate ? " at " + std::to_string(c.read_rate) + "/s" : "");
+}
+
 std::string label(const Config& c) {
-    return "sync=" + c.sync + " writers=" + std::to_string(c.writers) + " readers=" + std::to_string(c.readers);
+    return "sync=" + c.sync + " writers=" + std::to_string(c.writers) + " readers=" + readers_label(c);
 }
 
 void report(const ConfigResult& cr) {
     const std::string len = cr.cfg.commits > 0 ? std::to_string(cr.cfg.commits) + " commits" : std::to_string(cr.cfg.ms) + " ms";
     std::printf("\n%s (%s a round, %zu rounds)\n", label(cr.cfg).c_str(), len.c_str(), std::max(cr.r[0].size(), cr.r[1].size()));
-    std::printf("  %-10s %12s %22s %10s %8s %10s %6s\n", "vfs", "commits/s", "min..max", "busy/1k", "fair", "reads/s", "cpu");
+    std::printf("  %-10s %12s %22s %10s %8s %10s %6s %14s %14s %7s %7s %7s\n", "vfs", "commits/s", "min..max", "busy/1k", "fair", "reads/s",
+                "cpu", "w cpu/commit", "w runq/commit", "WAL", "ckpt/1k", "part/1k");
     for (int v = 0; v < 2; ++v) {
         if (cr.r[v].empty()) continue;
         const Stat c = stat_of(pick(cr.r[v], &RoundResult::commits_per_s));
@@ -538,8 +608,13 @@ void report(const ConfigResult& cr) {
         const Stat rd = stat_of(pick(cr.r[v], &RoundResult::reads_per_s));
         const Stat cpu = stat_of(pick(cr.r[v], &RoundResult::cpu_share));
         const Stat f = stat_of(pick(cr.r[v], &RoundResult::fairness));
-        std::printf("  %-10s %12.0f %10.0f..%-10.0f %10.1f %8.2f %10.0f %6.2f\n", vfs_name(static_cast<Vfs>(v)), c.median,
-                    c.min, c.max, b.median, f.median, rd.median, cpu.median);
+        const Stat wc = stat_of(pick(cr.r[v], &RoundResult::writer_cpu_us));
+        const Stat wd = stat_of(pick(cr.r[v], &RoundResult::writer_wait_us));
+        std::printf("  %-10s %12.0f %10.0f..%-10.0f %10.1f %8.2f %10.0f %6.2f %11.1f us %11.1f us %7.0f %7.1f %7.1f\n",
+                    vfs_name(static_cast<Vfs>(v)), c.median, c.min, c.max, b.median, f.median, rd.median, cpu.median, wc.median,
+                    wd.median, stat_of(pick(cr.r[v], &RoundResult::wal_frames)).median,
+                    stat_of(pick(cr.r[v], &RoundResult::ckpt_per_k)).median,
+                    stat_of(pick(cr.r[v], &RoundResult::partial_per_k)).median);
     }
     if (!cr.r[0].empty() && cr.r[0].size() == cr.r[1].size()) {
         const double u = stat_of(pick(cr.r[0], &RoundResult::commits_per_s)).median;
@@ -567,8 +642,8 @@ void markdown(const std::vector<ConfigResult>& all) {
         std::vector<double> pr;
         for (std::size_t i = 0; i < cr.r[0].size(); ++i) pr.push_back(cr.r[1][i].commits_per_s / cr.r[0][i].commits_per_s);
         const Stat p = stat_of(pr);
-        std::printf("| %s | %d | %d | %.0f | %.0f..%.0f | %.0f | %.0f..%.0f | **%.2fx** | %.2f..%.2f |\n",
-                    cr.cfg.sync == "full" ? "FULL" : "NORMAL", cr.cfg.writers, cr.cfg.readers, u.median, u.min, u.max,
+        std::printf("| %s | %d | %s | %.0f | %.0f..%.0f | %.0f | %.0f..%.0f | **%.2fx** | %.2f..%.2f |\n",
+                    cr.cfg.sync == "full" ? "FULL" : "NORMAL", cr.cfg.writers, readers_label(cr.cfg).c_str(), u.median, u.min, u.max,
                     m.median, m.min, m.max, m.median / u.median, p.min, p.max);
     }
     std::printf("\n| sync | writers | readers | busy waits / 1000 commits: unix | shmregion | fairness: unix | shmregion "
@@ -577,8 +652,8 @@ void markdown(const std::vector<ConfigResult>& all) {
         if (cr.r[0].empty() || cr.r[1].empty()) continue;
         auto med = [&](int v, double RoundResult::*f) { return stat_of(pick(cr.r[v], f)).median; };
         const double ru = med(0, &RoundResult::reads_per_s), rm = med(1, &RoundResult::reads_per_s);
-        std::printf("| %s | %d | %d | %.1f | %.1f | %.2f | %.2f | %s | %s | %s |\n", cr.cfg.sync == "full" ? "FULL" : "NORMAL",
-                    cr.cfg.writers, cr.cfg.readers, med(0, &RoundResult::busy_waits_per_kcommit),
+        std::printf("| %s | %d | %s | %.1f | %.1f | %.2f | %.2f | %s | %s | %s |\n", cr.cfg.sync == "full" ? "FULL" : "NORMAL",
+                    cr.cfg.writers, readers_label(cr.cfg).c_str(), med(0, &RoundResult::busy_waits_per_kcommit),
                     med(1, &RoundResult::busy_waits_per_kcommit), med(0, &RoundResult::fairness),
                     med(1, &RoundResult::fairness), cr.cfg.readers ? std::to_string(static_cast<long>(ru)).c_str() : "",
                     cr.cfg.readers ? std::to_string(static_cast<long>(rm)).c_str() : "",
@@ -596,7 +671,8 @@ void usage(const char* argv0) {
                  "  --full-ms MS      a round with synchronous=FULL (800)\n"
                  "  --commits N       instead: N commits a round, all writers together, then the round ends\n"
                  "  --writers LIST    writer processes, e.g. 1,2,4 (default)\n"
-                 "  --readers LIST    reader processes beside them, synchronous=NORMAL only (0,2)\n"
+                 "  --readers LIST    reader processes beside them, synchronous=NORMAL only; R or R@RATE, RATE\n"
+                 "                    reads/s per reader (default 0,2,2@50000: none, 2 flat out, 2 paced)\n"
                  "  --sync LIST       normal,full (default)\n"
                  "  --only VFS        unix or shmregion alone (for strace -f -c, perf)\n"
                  "  --row-bytes N     the blob of each row (100)\n"
@@ -655,7 +731,15 @@ int main(int argc, char** argv) {
             else if (a == "--ms") s.ms = positive();
             else if (a == "--full-ms") s.full_ms = positive();
             else if (a == "--writers") s.writers = int_list(arg());
-            else if (a == "--readers") s.readers = int_list(arg());
+            else if (a == "--readers") {
+                s.readers.clear();
+                for (const auto& x : str_list(arg())) {
+                    const auto at = x.find('@');
+                    const int n = int_list(x.substr(0, at)).at(0);
+                    const int rate = at == std::string::npos ? 0 : int_list(x.substr(at + 1)).at(0);
+                    s.readers.emplace_back(n, rate);
+                }
+            }
             else if (a == "--sync") s.syncs = str_list(arg());
             else if (a == "--only") s.only = arg();
             else if (a == "--row-bytes") s.row_bytes = positive();
@@ -671,7 +755,7 @@ int main(int argc, char** argv) {
         }
         for (int w : s.writers)
             if (w < 1 || w > kMaxProcs / 2) throw std::invalid_argument("--writers: 1.." + std::to_string(kMaxProcs / 2));
-        for (int r : s.readers)
+        for (const auto& [r, rate] : s.readers)
             if (r > kMaxProcs / 2) throw std::invalid_argument("--readers: 0.." + std::to_string(kMaxProcs / 2));
         for (const auto& y : s.syncs)
             if (y != "normal" && y != "full") throw std::invalid_argument("--sync: normal or full");
@@ -704,9 +788,9 @@ int main(int argc, char** argv) {
 
         std::vector<Config> configs;
         for (const auto& y : s.syncs) {
-            const std::vector<int> rs = y == "normal" ? s.readers : std::vector<int>{0};
-            for (int r : rs)
-                for (int w : s.writers) configs.push_back({y, w, r, y == "full" ? s.full_ms : s.ms, s.commits});
+            const auto rs = y == "normal" ? s.readers : std::vector<std::pair<int, int>>{{0, 0}};
+            for (const auto& [r, rate] : rs)
+                for (int w : s.writers) configs.push_back({y, w, r, r ? rate : 0, y == "full" ? s.full_ms : s.ms, s.commits});
         }
         std::printf("sqlite_bench: SQLite %s, extension %s\n  databases in %s (%s); load average %s; %u CPUs\n",
                     sqlite3_libversion(), s.vfs_lib.c_str(), g_top.c_str(), benchutil::fs_type(g_top).c_str(),
@@ -726,9 +810,11 @@ int main(int argc, char** argv) {
                     const RoundResult r = run_round(cfg, v, s);
                     cr.r[static_cast<int>(v)].push_back(r);
                     if (s.verbose)
-                        std::printf("    round %2d %-10s %9.0f commits/s  busy/1k %6.1f  fair %.2f  reads/s %8.0f  cpu %.2f\n",
+                        std::printf("    round %2d %-10s %9.0f commits/s  busy/1k %6.1f  fair %.2f  reads/s %8.0f  cpu %.2f"
+                                    "  writer per commit: cpu %.1f us, runnable off-cpu %.1f us; WAL %.0f frames, "
+                                    "checkpoints/1k %.1f (partial %.1f)\n",
                                     round, vfs_name(v), r.commits_per_s, r.busy_waits_per_kcommit, r.fairness, r.reads_per_s,
-                                    r.cpu_share);
+                                    r.cpu_share, r.writer_cpu_us, r.writer_wait_us, r.wal_frames, r.ckpt_per_k, r.partial_per_k);
                 }
             }
             report(cr);
