@@ -11,7 +11,8 @@
  * The WAL index of database <dir>/<file> is the region "<file>-shm" in <dir> (a POSIX
  * shared-memory segment located by <dir>/<file>-shm.region; `regiontool list <dir>` shows it).
  * SQLite maps it in 32 KiB pieces; the region grows in place piece by piece as SQLite asks,
- * so the pointer xShmMap returns for piece i, data + i * 32768, never moves.
+ * so the pointer xShmMap returns for piece i, data + 4096 + i * 32768, never moves. The first
+ * page is the VFS's own: who holds each exclusive slot (below).
  *
  * Locks: SQLite's 8 lock slots are the region's table locks 0..7, taken shared or
  * exclusively with the try forms (busy: SQLITE_BUSY; SQLite's busy handler retries). Lock 8
@@ -32,11 +33,15 @@
  * readers and overwritten by the next writer; a checkpointer killed part way leaves the WAL
  * intact and nBackfill unchanged, so the next checkpoint copies those frames again.
  *
- * Threads: an exclusive slot belongs to the thread that took it (a robust mutex). A
- * connection whose write transaction starts on one thread and commits on another is refused
- * the unlock (logged through sqlite3_log) and keeps the slot until that thread releases it or
- * exits; use a connection from one thread per transaction (Python's default
- * check_same_thread does). Shares may be released from any thread.
+ * Threads: an exclusive slot belongs to the thread that took it (a robust mutex), while
+ * SQLite's locks belong to the connection. Two misuses follow, and neither may make two
+ * writers. A transaction that begins on one thread and commits on another: the unlock is
+ * refused, the connection lets the slot go all the same (logged through sqlite3_log), and the
+ * slot stays busy for everyone until the first thread ends. A thread that ends inside its
+ * connection's transaction: the next taker is told OWNER_DIED, finds in the slot's owner record
+ * that the holder's process lives, and reports busy until that connection lets go. So use a
+ * connection from one thread per transaction (Python's default check_same_thread does). Shares
+ * belong to the attach and may go from any thread.
  *
  * Mixing VFSes: a database used through this VFS must not be used through another one
  * (unix's own -shm file) at the same time; their WAL indexes would disagree. */
@@ -60,7 +65,11 @@ SQLITE_EXTENSION_INIT1
  * enough for a WAL of 33 million frames. Only address space; memory is what SQLite maps. */
 #define SRV_MAX_INDEX (256ull << 20)
 #define SRV_DEFAULT_CONNECTIONS 256 /* attachers: connections with the index mapped at once */
-#define SRV_DMS_WAIT_NS 5000000000LL
+#define SRV_DMS_WAIT_NS 100000000LL /* a zeroing of the index takes microseconds */
+#define SRV_DMS_ATTEMPTS 100
+/* The region: the VFS's own page (the owner records), then SQLite's pieces. */
+#define SRV_META 4096
+#define SRV_PIECE 32768
 #define SRV_REGION_NAME_MAX 64
 
 /* A database file of this VFS: the unix file it wraps, and its WAL index. Files other than
@@ -75,6 +84,8 @@ typedef struct srv_file {
     uint32_t connections;  /* max_attachers at creation (URI parameter shm_connections) */
     int any_owner;         /* join another user's index (URI parameter shm_any_owner=1) */
     shmregion_region* shm; /* the index, attached at the first xShmMap */
+    uint32_t my_slot;      /* this attach's identity (shmregion_identity), for owner records */
+    uint32_t my_generation;
     uint16_t shared_mask;  /* slots this connection holds shared */
     uint16_t excl_mask;    /* slots this connection holds exclusively */
 } srv_file;
@@ -121,34 +132,56 @@ static void region_name(const char* base, char* out, size_t out_size) {
 
 /* ---- The WAL index ------------------------------------------------------------------- */
 
-static void release_slots(srv_file* p, uint16_t mask);
+/* Who holds an exclusive slot: the attach (slot, generation) that took it, written by the
+ * holder under the slot's lock and cleared before it lets go. It tells the next taker of a
+ * lock whose holder *thread* died whether the holder's *process* is still there. */
+typedef struct srv_owner {
+    uint32_t slot;
+    uint32_t generation; /* 0: nobody (generations start at 1) */
+} srv_owner;
+
+static srv_owner* owner_of(srv_file* p, uint32_t i) { return (srv_owner*)shmregion_data(p->shm) + i; }
+
+static void set_owner(srv_file* p, uint32_t i, int held) {
+    srv_owner* o = owner_of(p, i);
+    __atomic_store_n(&o->slot, held ? p->my_slot : 0u, __ATOMIC_RELAXED);
+    __atomic_store_n(&o->generation, held ? p->my_generation : 0u, __ATOMIC_RELEASE);
+}
 
 /* Holds a share of the dead man's switch. Whoever finds it free is alone with the index
  * (creator or not) and zeroes it first, as unix truncates an unheld -shm file. */
 static int join_index(srv_file* p) {
-    for (;;) {
+    int attempt;
+    for (attempt = 0; attempt < SRV_DMS_ATTEMPTS; ++attempt) {
         int rc;
         shmregion_reap_dead_attachers(p->shm, NULL); /* so dead connections' shares go now */
         rc = shmregion_try_lock_index(p->shm, SRV_DMS);
         if (rc >= 0) {
             /* Alone: nobody else has the index mapped. SQLite rebuilds it from the WAL. */
-            if (shmregion_refresh(p->shm, NULL) == 0)
-                memset(shmregion_data(p->shm), 0, (size_t)shmregion_size(p->shm));
+            const int r = shmregion_refresh(p->shm, NULL);
+            if (r < 0) { /* not zeroed: not marked consistent either, the next joiner zeroes */
+                shmregion_unlock_index(p->shm, SRV_DMS);
+                return srv_fail(p, SQLITE_IOERR_SHMOPEN, "refresh", r);
+            }
+            memset(shmregion_data(p->shm), 0, (size_t)shmregion_size(p->shm));
             if (rc == SHMREGION_OWNER_DIED) shmregion_mark_consistent(p->shm, SRV_DMS);
             shmregion_unlock_index(p->shm, SRV_DMS);
         } else if (rc != -EBUSY && rc != -EDEADLK) {
             return srv_fail(p, SQLITE_IOERR_SHMOPEN, "locking the dead man's switch", rc);
         }
         rc = shmregion_try_lock_shared_for(p->shm, SRV_DMS, SRV_DMS_WAIT_NS);
-        if (rc == 0) return SQLITE_OK;
+        if (rc == 0) {
+            p->shared_mask |= (uint16_t)(1u << SRV_DMS); /* released by xShmUnmap */
+            return SQLITE_OK;
+        }
         if (rc == SHMREGION_OWNER_DIED) {
             /* A connection died zeroing the index: zero it again (it may be half done). */
             shmregion_unlock_shared(p->shm, SRV_DMS);
             continue;
         }
-        if (rc == -ETIMEDOUT) return SQLITE_BUSY;
-        return srv_fail(p, SQLITE_IOERR_SHMOPEN, "sharing the dead man's switch", rc);
+        if (rc != -ETIMEDOUT) return srv_fail(p, SQLITE_IOERR_SHMOPEN, "sharing the dead man's switch", rc);
     }
+    return SQLITE_BUSY; /* SQLite retries (WAL_RETRY), as after unix's busy DMS lock */
 }
 
 static int open_index(srv_file* p) {
@@ -159,8 +192,8 @@ static int open_index(srv_file* p) {
     o.home = p->home;
     o.name = p->region;
     o.backing = p->backing;
-    o.size = 32768;
-    o.max_size = SRV_MAX_INDEX;
+    o.size = SRV_META + SRV_PIECE;
+    o.max_size = SRV_META + SRV_MAX_INDEX;
     o.locks = SRV_LOCKS;
     o.max_attachers = p->connections;
     o.require_same_owner = !p->any_owner;
@@ -169,10 +202,12 @@ static int open_index(srv_file* p) {
     rc = shmregion_attach(&o, &p->shm);
     if (rc < 0) {
         p->shm = NULL;
-        return srv_fail(p, rc == -EACCES || rc == -EROFS ? SQLITE_READONLY_CANTINIT : SQLITE_IOERR_SHMOPEN,
-                        "attach", rc);
+        /* No read-only attach exists: a connection that may not write the index cannot open it. */
+        return srv_fail(p, rc == -EACCES || rc == -EROFS ? SQLITE_CANTOPEN : SQLITE_IOERR_SHMOPEN, "attach", rc);
     }
-    rc = join_index(p);
+    rc = shmregion_identity(p->shm, &p->my_slot, &p->my_generation);
+    if (rc < 0) rc = srv_fail(p, SQLITE_IOERR_SHMOPEN, "identity", rc);
+    else rc = join_index(p);
     if (rc != SQLITE_OK) {
         shmregion_detach(p->shm);
         p->shm = NULL;
@@ -182,7 +217,7 @@ static int open_index(srv_file* p) {
 
 static int srv_shm_map(sqlite3_file* f, int piece, int piece_size, int extend, void volatile** pp) {
     srv_file* p = (srv_file*)f;
-    uint64_t need = (uint64_t)(piece + 1) * (uint64_t)piece_size;
+    const uint64_t need = SRV_META + (uint64_t)(piece + 1) * (uint64_t)piece_size;
     int rc;
     *pp = NULL;
     if (!p->shm && (rc = open_index(p)) != SQLITE_OK) return rc;
@@ -201,35 +236,62 @@ static int srv_shm_map(sqlite3_file* f, int piece, int piece_size, int extend, v
             if (rc < 0) return srv_fail(p, rc == -ENOSPC ? SQLITE_FULL : SQLITE_IOERR_SHMSIZE, "grow", rc);
         }
     }
-    *pp = (char*)shmregion_data(p->shm) + (size_t)piece * (size_t)piece_size;
+    *pp = (char*)shmregion_data(p->shm) + SRV_META + (size_t)piece * (size_t)piece_size;
     return SQLITE_OK;
 }
 
-/* Maps one table-lock result to SQLite's: held (a dead exclusive holder's death is
- * acknowledged at once; see the top of this file), busy, or an error. */
-static int lock_result(srv_file* p, uint32_t slot, int rc) {
+/* Maps one table-lock result to SQLite's: held, busy, or an error. An OWNER_DIED acquisition
+ * is acknowledged at once (see the top of this file), unless the holder's process lives on:
+ * then only its thread ended, and its connection may still be inside its transaction. Handing
+ * the slot over would make two writers, so it stays busy (not marked consistent: every taker
+ * checks again) until that connection lets go or its process ends. */
+static int lock_result(srv_file* p, uint32_t slot, int shared, int rc) {
     if (rc == SHMREGION_OWNER_DIED) {
+        const srv_owner* o = owner_of(p, slot);
+        const uint32_t generation = __atomic_load_n(&o->generation, __ATOMIC_ACQUIRE);
+        const uint32_t who = __atomic_load_n(&o->slot, __ATOMIC_RELAXED);
+        if (generation != 0 && !(who == p->my_slot && generation == p->my_generation) &&
+            shmregion_alive(p->shm, who, generation) == 1) {
+            sqlite3_log(SQLITE_MISUSE,
+                        "shmregion VFS: lock %u of the WAL index '%s' (home %s): the thread that took it "
+                        "ended, but its connection lives on (attacher slot %u); busy until it lets go",
+                        slot, p->region, p->home, who);
+            if (shared) shmregion_unlock_shared(p->shm, slot);
+            else shmregion_unlock_index(p->shm, slot);
+            return SQLITE_BUSY;
+        }
         shmregion_mark_consistent(p->shm, slot);
+        if (!shared) set_owner(p, slot, 1);
         return SQLITE_OK;
     }
-    if (rc == 0) return SQLITE_OK;
+    if (rc == 0) {
+        if (!shared) set_owner(p, slot, 1);
+        return SQLITE_OK;
+    }
     /* -EDEADLK: this thread holds it exclusively through another connection: busy for us. */
     if (rc == -EBUSY || rc == -EDEADLK) return SQLITE_BUSY;
     return srv_fail(p, SQLITE_IOERR_SHMLOCK, "lock", rc);
 }
 
-/* Releases the slots of `mask` this connection holds. */
+/* Releases the slots of `mask` this connection holds. An exclusive slot taken on another
+ * thread cannot be released here (the C API refuses): the connection lets it go all the same,
+ * and its owner record with it, so the slot is busy while that thread lives and is handed on
+ * when it ends. Never two writers: this connection no longer counts itself one. */
 static void release_slots(srv_file* p, uint16_t mask) {
     uint32_t i;
     for (i = 0; i < SRV_LOCKS; ++i) {
         const uint16_t bit = (uint16_t)(1u << i);
         if (!(mask & bit)) continue;
         if (p->excl_mask & bit) {
-            const int rc = shmregion_unlock_index(p->shm, i);
-            if (rc < 0) {
-                srv_fail(p, SQLITE_MISUSE, "unlock", rc); /* another thread took it: still held */
-                continue;
-            }
+            int rc;
+            set_owner(p, i, 0);
+            rc = shmregion_unlock_index(p->shm, i);
+            if (rc < 0)
+                sqlite3_log(SQLITE_MISUSE,
+                            "shmregion VFS: lock %u of the WAL index '%s' (home %s) was taken on another thread "
+                            "and stays held until that thread ends: use a connection from one thread per "
+                            "transaction (%s)",
+                            i, p->region, p->home, shmregion_last_error());
             p->excl_mask = (uint16_t)(p->excl_mask & ~bit);
         } else if (p->shared_mask & bit) {
             shmregion_unlock_shared(p->shm, i);
@@ -240,9 +302,10 @@ static void release_slots(srv_file* p, uint16_t mask) {
 
 static int srv_shm_lock(sqlite3_file* f, int offset, int n, int flags) {
     srv_file* p = (srv_file*)f;
-    const uint16_t mask = (uint16_t)(((1u << n) - 1u) << offset);
+    uint16_t mask, taken = 0;
     int i;
     if (!p->shm || offset < 0 || n < 1 || offset + n > SRV_SLOTS) return SQLITE_IOERR_SHMLOCK;
+    mask = (uint16_t)(((1u << n) - 1u) << offset);
     if (flags & SQLITE_SHM_UNLOCK) {
         release_slots(p, mask);
         return SQLITE_OK;
@@ -251,7 +314,7 @@ static int srv_shm_lock(sqlite3_file* f, int offset, int n, int flags) {
         int rc;
         if (p->shared_mask & mask) return SQLITE_OK;
         if (p->excl_mask & mask) return SQLITE_BUSY; /* as unix: no shared beside our exclusive */
-        rc = lock_result(p, (uint32_t)offset, shmregion_try_lock_shared(p->shm, (uint32_t)offset));
+        rc = lock_result(p, (uint32_t)offset, 1, shmregion_try_lock_shared(p->shm, (uint32_t)offset));
         if (rc == SQLITE_OK) p->shared_mask |= mask;
         return rc;
     }
@@ -261,12 +324,13 @@ static int srv_shm_lock(sqlite3_file* f, int offset, int n, int flags) {
         const uint16_t bit = (uint16_t)(1u << i);
         int rc;
         if (p->excl_mask & bit) continue;
-        rc = lock_result(p, (uint32_t)i, shmregion_try_lock_index(p->shm, (uint32_t)i));
+        rc = lock_result(p, (uint32_t)i, 0, shmregion_try_lock_index(p->shm, (uint32_t)i));
         if (rc != SQLITE_OK) {
-            release_slots(p, (uint16_t)(mask & p->excl_mask & ((1u << i) - 1u)));
+            release_slots(p, taken); /* only what this call took */
             return rc;
         }
         p->excl_mask |= bit;
+        taken |= bit;
     }
     return SQLITE_OK;
 }
@@ -284,11 +348,16 @@ static int srv_shm_unmap(sqlite3_file* f, int delete_flag) {
     if (!p->shm) return SQLITE_OK;
     release_slots(p, (uint16_t)(p->shared_mask | p->excl_mask));
     if (delete_flag) {
+        /* Only if this is the last live attacher (SQLite holds the database's EXCLUSIVE lock,
+         * so it should be): a removal would make every other connection's joins fail. */
+        shmregion_info info;
         shmregion_reap_dead_attachers(p->shm, NULL); /* killed connections count no more */
-        const int r = shmregion_mark_for_removal(p->shm);
-        if (r < 0) rc = srv_fail(p, SQLITE_IOERR_DELETE, "removal", r);
+        if (shmregion_inspect(p->home, p->region, &info, sizeof info) == 0 && info.live_attachers == 1) {
+            const int r = shmregion_mark_for_removal(p->shm);
+            if (r < 0) rc = srv_fail(p, SQLITE_IOERR_DELETE, "removal", r);
+        }
     }
-    if (shmregion_detach(p->shm) < 0 && rc == SQLITE_OK) rc = SQLITE_IOERR_SHMOPEN;
+    if (shmregion_detach(p->shm) < 0 && rc == SQLITE_OK) rc = srv_fail(p, SQLITE_IOERR_SHMMAP, "detach", -1);
     p->shm = NULL;
     p->shared_mask = p->excl_mask = 0;
     return rc;
@@ -326,7 +395,10 @@ static int srv_check_reserved(sqlite3_file* f, int* out) {
     return real_of(f)->pMethods->xCheckReservedLock(real_of(f), out);
 }
 static int srv_file_control(sqlite3_file* f, int op, void* arg) {
-    int rc = real_of(f)->pMethods->xFileControl(real_of(f), op, arg);
+    int rc;
+    /* unix would answer from its own -shm locks, which this VFS does not take: unknown here. */
+    if (op == SQLITE_FCNTL_EXTERNAL_READER) return SQLITE_NOTFOUND;
+    rc = real_of(f)->pMethods->xFileControl(real_of(f), op, arg);
     if (op == SQLITE_FCNTL_VFSNAME && rc == SQLITE_OK) {
         char* inner = *(char**)arg;
         *(char**)arg = sqlite3_mprintf(SRV_NAME "/%z", inner);
