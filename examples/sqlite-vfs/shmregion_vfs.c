@@ -24,7 +24,8 @@
  *
  * A process killed holding a slot never blocks the others. Its shares are released by the
  * library. Its exclusive holds are reported to the next acquirer as SHMREGION_OWNER_DIED;
- * the VFS then marks the lock consistent and grants it like any other acquisition. That is
+ * the VFS then marks the lock consistent and grants it like any other acquisition (unless the
+ * slot's owner record shows the holder's process alive: see Threads below). That is
  * safe because it is exactly what SQLite gets from unix, whose POSIX locks simply vanish with
  * a dead process: SQLite never trusts the index because a lock was free. Every reader checks
  * the index header (two copies and a checksum) and rebuilds the index from the WAL file
