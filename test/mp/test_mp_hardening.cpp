@@ -233,14 +233,14 @@ BOOST_AUTO_TEST_CASE(joins_survive_a_concurrent_last_detach) {
                         std::error_code ec;
                         Region r = Region::attach(o, ec);
                         if (ec) {
-                            std::fprintf(stderr, "child %d round %d: attach: %s\n", static_cast<int>(::getpid()), i,
-                                         ec.message().c_str());
+                            std::fprintf(stderr, "child %d round %d: attach: %s (%s)\n", static_cast<int>(::getpid()), i,
+                                         ec.message().c_str(), last_error_message().c_str());
                             return 10;
                         }
                         r.detach(ec);
                         if (ec) {
-                            std::fprintf(stderr, "child %d round %d: detach: %s\n", static_cast<int>(::getpid()), i,
-                                         ec.message().c_str());
+                            std::fprintf(stderr, "child %d round %d: detach: %s (%s)\n", static_cast<int>(::getpid()), i,
+                                         ec.message().c_str(), last_error_message().c_str());
                             return 11;
                         }
                     }
