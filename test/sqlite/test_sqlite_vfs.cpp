@@ -30,6 +30,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 
 using namespace shmregion;
 using namespace shmregion::mptest;
@@ -77,6 +78,30 @@ std::string output_of(const std::string& cmd) {
     const int status = ::pclose(out);
     BOOST_TEST(status == 0, cmd << " exited with status " << status << ": " << text);
     return text;
+}
+
+/// Starts a child with a connection of its own that runs `work` (nonzero: a failure, its exit
+/// code) and then stays, holding what it holds, until killed; returns once `work` is done.
+pid_t spawn_parked(Children& kids, const fs::path& db, const std::function<int(Db&)>& work) {
+    test::Signal done;
+    const pid_t p = kids.spawn([&]() -> int {
+        Db d(uri(db));
+        if (const int rc = work(d); rc != 0) return rc;
+        done.notify();
+        for (;;) ::pause();
+    });
+    BOOST_REQUIRE(done.wait());
+    return p;
+}
+
+/// SQLite's primary result code of one INSERT of v into t by another process, whose busy
+/// handler waits busy_ms.
+int insert_from_another_process(Children& kids, const fs::path& db, const std::string& v, int busy_ms) {
+    const pid_t p = kids.spawn([&] {
+        Db d(uri(db), busy_ms);
+        return d.try_exec("INSERT INTO t(v) VALUES('" + v + "')") & 0xff;
+    });
+    return kids.wait(p);
 }
 
 bool region_exists(const fs::path& home, const std::string& name) {
@@ -189,17 +214,13 @@ BOOST_AUTO_TEST_CASE(a_writer_killed_holding_the_write_lock_blocks_nobody) {
     Db c(uri(file), 15000);
     c.exec("INSERT INTO t(v) VALUES('kept')");
     Children kids;
-    test::Signal inside;
-    const pid_t w = kids.spawn([&]() -> int {
-        Db d(uri(file));
+    const pid_t w = spawn_parked(kids, file, [](Db& d) {
         d.exec("BEGIN IMMEDIATE; INSERT INTO t(v) VALUES('lost'); INSERT INTO t(v) VALUES('lost')");
         // Enough rows that some frames reach the WAL before the commit (a spill).
         d.exec("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 2000) "
                "INSERT INTO t(v) SELECT hex(randomblob(2000)) FROM s");
-        inside.notify();
-        for (;;) ::pause();
+        return 0;
     });
-    BOOST_REQUIRE(inside.wait());
     BOOST_REQUIRE(wait_exclusive_holder(home.path(), region, 0, w));  // WAL_WRITE_LOCK
     {
         Db quick(uri(file), 100);
@@ -225,15 +246,10 @@ BOOST_AUTO_TEST_CASE(a_reader_killed_holding_a_read_mark_blocks_no_checkpoint) {
     Db c(uri(file), 15000);
     c.exec("INSERT INTO t(v) VALUES('x')");
     Children kids;
-    test::Signal inside;
-    const pid_t r = kids.spawn([&] {
-        Db d(uri(file));
+    const pid_t r = spawn_parked(kids, file, [](Db& d) {
         d.exec("BEGIN");
-        if (d.integer("SELECT count(*) FROM t") != 1) return 3;  // holds a read mark now
-        inside.notify();
-        for (;;) ::pause();
+        return d.integer("SELECT count(*) FROM t") == 1 ? 0 : 3;  // holds a read mark now
     });
-    BOOST_REQUIRE(inside.wait());
     c.exec("INSERT INTO t(v) VALUES('y')");
     bool reader_share = false;
     const RegionInfo before = inspect(home.path(), region);
@@ -272,24 +288,14 @@ BOOST_AUTO_TEST_CASE(a_transaction_committed_on_another_thread_makes_no_second_w
     }
     c.exec("COMMIT");  // here: the unlock is refused, the connection lets the slot go
     Children kids;
-    const pid_t busy = kids.spawn([&] {
-        Db d(uri(file), 300);
-        const int rc = d.try_exec("INSERT INTO t(v) VALUES('other')");
-        return (rc & 0xff) == SQLITE_BUSY ? 0 : 10 + rc;  // still held by the idle thread
-    });
-    BOOST_TEST(kids.wait(busy) == 0);
+    BOOST_TEST(insert_from_another_process(kids, file, "other", 300) == SQLITE_BUSY);  // held by the idle thread
     {
         std::lock_guard<std::mutex> l(m);
         may_end = true;
     }
     cv.notify_all();
     t.join();  // the holder thread ends: the slot is handed on
-    const pid_t after = kids.spawn([&] {
-        Db d(uri(file), 10000);
-        d.exec("INSERT INTO t(v) VALUES('other')");
-        return 0;
-    });
-    BOOST_TEST(kids.wait(after) == 0);
+    BOOST_TEST(insert_from_another_process(kids, file, "other", 10000) == SQLITE_OK);
     BOOST_TEST(c.integer("SELECT count(*) FROM t WHERE v IN ('moved', 'other')") == 2);
     BOOST_TEST(c.text("PRAGMA integrity_check") == "ok");
 }
@@ -302,19 +308,9 @@ BOOST_AUTO_TEST_CASE(a_thread_that_ends_inside_its_connections_transaction_makes
     // The thread that took the write slot is gone; the kernel marked its mutex owner-dead.
     // Another process may not write now: the connection is still inside its transaction.
     Children kids;
-    const pid_t busy = kids.spawn([&] {
-        Db d(uri(file), 300);
-        const int rc = d.try_exec("INSERT INTO t(v) VALUES('second')");
-        return (rc & 0xff) == SQLITE_BUSY ? 0 : 10 + rc;
-    });
-    BOOST_TEST(kids.wait(busy) == 0);
+    BOOST_TEST(insert_from_another_process(kids, file, "second", 300) == SQLITE_BUSY);
     c.exec("INSERT INTO t(v) VALUES('first, more'); COMMIT");
-    const pid_t after = kids.spawn([&] {
-        Db d(uri(file), 10000);
-        d.exec("INSERT INTO t(v) VALUES('second')");
-        return 0;
-    });
-    BOOST_TEST(kids.wait(after) == 0);
+    BOOST_TEST(insert_from_another_process(kids, file, "second", 10000) == SQLITE_OK);
     BOOST_TEST(c.integer("SELECT count(*) FROM t WHERE v IN ('first', 'first, more', 'second')") == 3);
     BOOST_TEST(c.text("PRAGMA integrity_check") == "ok");
     Db fresh(uri(file));
@@ -327,15 +323,11 @@ BOOST_AUTO_TEST_CASE(an_index_left_by_dead_processes_is_rebuilt_when_the_wal_cha
     create_table(file);
     {
         Children kids;
-        test::Signal done;
-        const pid_t p = kids.spawn([&]() -> int {
-            Db d(uri(file));
+        const pid_t p = spawn_parked(kids, file, [](Db& d) {
             d.exec("PRAGMA wal_autocheckpoint=0");
             for (int i = 0; i < 50; ++i) d.exec("INSERT INTO t(v) VALUES(hex(randomblob(300)))");
-            done.notify();
-            for (;;) ::pause();
+            return 0;
         });
-        BOOST_REQUIRE(done.wait());
         kids.kill(p);  // the index stays, describing 50 commits of this WAL
     }
     BOOST_REQUIRE(region_exists(home.path(), region));
