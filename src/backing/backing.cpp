@@ -42,7 +42,7 @@ std::span<const BackingType* const> backing_types() noexcept { return table(); }
 
 const BackingTraits& Store::traits() const noexcept { return backing_traits(kind()); }
 
-std::unique_ptr<Store> BackingType::open(HomeFile, const std::filesystem::path& file, bool) const {
+std::unique_ptr<Store> BackingType::open(HomeFile&, const std::filesystem::path& file, bool) const {
     throw_failure(errc::bad_magic, file, file.string() + ": not a region of a named backing");
 }
 
@@ -53,11 +53,11 @@ bool BackingType::remove_abandoned(const Locator&, const std::filesystem::path&,
 std::vector<SegmentCopy> BackingType::segments() const { return {}; }
 void BackingType::remove_segment(const SegmentCopy&) const {}
 
-std::unique_ptr<Store> open_store(HomeFile home, const std::filesystem::path& file, bool writable) {
+std::unique_ptr<Store> open_store(HomeFile& home, const std::filesystem::path& file, bool writable) {
     const BackingType* t = find_type(home.kind);
     if (!t || !t->traits().named)
         throw_failure(errc::bad_magic, file, file.string() + ": not a region of a named backing");
-    return t->open(std::move(home), file, writable);
+    return t->open(home, file, writable);
 }
 
 std::unique_ptr<Store> create_store(Backing kind, const CreateRequest& req) {

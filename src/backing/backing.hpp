@@ -70,7 +70,9 @@ public:
     /// Named backings: the store of an existing region whose home file says this backing
     /// (opens the segment for located ones: segment_missing when it is gone,
     /// segment_foreign when it was made where this process cannot see it). Throws Failure.
-    virtual std::unique_ptr<Store> open(HomeFile home, const std::filesystem::path& file, bool writable) const;
+    /// Takes home.fd only when it returns: on a throw the caller still holds the descriptor
+    /// and any lock on it (a join's presence lock, which its orphan removal needs).
+    virtual std::unique_ptr<Store> open(HomeFile& home, const std::filesystem::path& file, bool writable) const;
     /// In-process backings: the store of an existing region of this name, or nullptr.
     virtual std::unique_ptr<Store> find(std::string_view name) const;
 
@@ -102,7 +104,8 @@ const BackingTraits& backing_traits(Backing b) noexcept;
 std::span<const BackingType* const> backing_types() noexcept;
 
 /// Joins: the store of an existing named region's home file. Throws Failure.
-std::unique_ptr<Store> open_store(HomeFile home, const std::filesystem::path& file, bool writable);
+/// BackingType::open of the backing `home` names; as it, takes home.fd only on success.
+std::unique_ptr<Store> open_store(HomeFile& home, const std::filesystem::path& file, bool writable);
 /// Creates the unpublished backing of a new region.
 std::unique_ptr<Store> create_store(Backing kind, const CreateRequest& req);
 

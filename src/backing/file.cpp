@@ -103,7 +103,7 @@ public:
         return t;
     }
     std::unique_ptr<Store> create(const CreateRequest& req) const override { return std::make_unique<FileStore>(req); }
-    std::unique_ptr<Store> open(HomeFile home, const std::filesystem::path& file, bool) const override {
+    std::unique_ptr<Store> open(HomeFile& home, const std::filesystem::path& file, bool) const override {
         return std::make_unique<FileStore>(file, std::move(home.fd), home.dev, home.ino);
     }
 };

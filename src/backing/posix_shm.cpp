@@ -52,11 +52,11 @@ void remove_segment_named(const std::string& segment, const std::filesystem::pat
 
 class PosixStore final : public Store {
 public:
-    // Join: the locator is open; open the segment it names.
-    PosixStore(const std::filesystem::path& file, Fd locator_fd, const Locator& loc, bool writable)
+    // Join: the locator is open; open the segment it names, then take the locator's
+    // descriptor (left with the caller if the segment cannot be opened).
+    PosixStore(const std::filesystem::path& file, Fd& locator_fd, const Locator& loc, bool writable)
         : segment_(fixed_string(loc.segment, sizeof loc.segment)) {
         file_ = file;
-        lock_fd_ = std::move(locator_fd);
         try {
             shm_ = bip::shared_memory_object(bip::open_only, segment_.c_str() + 1,
                                              writable ? bip::read_write : bip::read_only);
@@ -65,6 +65,7 @@ public:
                 throw_segment_absent(loc, file, "locator names segment " + segment_ + ", which does not exist in /dev/shm");
             throw_bip(e, "shm_open", segment_);
         }
+        lock_fd_ = std::move(locator_fd);
     }
 
     // Create: a new segment, sized and allocated, and an unpublished locator.
@@ -103,16 +104,14 @@ public:
 
     Backing kind() const noexcept override { return Backing::posix; }
 
-    uid_t owner() const override {
-        struct stat st {};
-        if (::fstat(seg_fd(), &st) != 0) throw_errno(errno, "fstat", segment_path(segment_));
-        return st.st_uid;
-    }
+    uid_t owner() const override { return size_and_owner().second; }
 
-    std::uint64_t backing_size() const override {
+    std::uint64_t backing_size() const override { return size_and_owner().first; }
+
+    std::pair<std::uint64_t, uid_t> size_and_owner() const override {
         struct stat st {};
         if (::fstat(seg_fd(), &st) != 0) throw_errno(errno, "fstat", segment_path(segment_));
-        return static_cast<std::uint64_t>(st.st_size);
+        return {static_cast<std::uint64_t>(st.st_size), st.st_uid};
     }
 
     void read(void* buf, std::size_t len, std::uint64_t offset) const override {
@@ -216,8 +215,8 @@ public:
         return t;
     }
     std::unique_ptr<Store> create(const CreateRequest& req) const override { return std::make_unique<PosixStore>(req); }
-    std::unique_ptr<Store> open(HomeFile home, const std::filesystem::path& file, bool writable) const override {
-        return std::make_unique<PosixStore>(file, std::move(home.fd), *home.locator, writable);
+    std::unique_ptr<Store> open(HomeFile& home, const std::filesystem::path& file, bool writable) const override {
+        return std::make_unique<PosixStore>(file, home.fd, *home.locator, writable);
     }
 
     bool segment_visible(const Locator& loc) const override {

@@ -105,6 +105,13 @@ void Mapping::extend_shared_fd(int fd, std::uint64_t bytes, const std::filesyste
 
 void Mapping::extend_private(std::uint64_t bytes) { extend(-1, MAP_PRIVATE | MAP_ANONYMOUS, bytes, {}); }
 
+bool Mapping::adopt_sysv(void* attached, std::uint64_t bytes) noexcept {
+    if (base_ || bytes < reserved_) return false;
+    base_ = static_cast<char*>(attached);
+    mapped_ = bytes;
+    return true;
+}
+
 void Mapping::attach_sysv(int shmid, std::uint64_t bytes) {
     int fixed = 0;
     void* at = place(bytes, fixed);

@@ -25,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <optional>
 #include <string>
 
@@ -61,6 +62,9 @@ public:
     void map_private(std::uint64_t bytes);
     /// shmat(SHM_REMAP) of a System V segment at base.
     void attach_sysv(int shmid, std::uint64_t bytes);
+    /// Takes over an existing attach of a System V segment of `bytes` bytes, if nothing is
+    /// mapped yet and no reservation is needed (the ceiling is the size); false otherwise.
+    bool adopt_sysv(void* attached, std::uint64_t bytes) noexcept;
     /// Growth: maps fd's bytes [mapped(), bytes) right after what is mapped, inside the
     /// reservation (MAP_FIXED), so the base never moves. bytes <= reserved().
     void extend_shared_fd(int fd, std::uint64_t bytes, const std::filesystem::path& what);
@@ -100,6 +104,8 @@ public:
     virtual std::uint64_t backing_size() const = 0;
     /// The user owning the memory (the file, or the segment). Throws Failure.
     virtual uid_t owner() const;
+    /// Both, in one system call where the backing allows (a join checks them together).
+    virtual std::pair<std::uint64_t, uid_t> size_and_owner() const { return {backing_size(), owner()}; }
     /// Copies bytes of the backing without mapping it. Throws Failure.
     virtual void read(void* buf, std::size_t len, std::uint64_t offset) const = 0;
     /// Maps the first `bytes` of the backing at the start of m.

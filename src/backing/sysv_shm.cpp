@@ -18,6 +18,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 namespace shmregion::detail {
 namespace bip = boost::interprocess;
@@ -60,15 +61,22 @@ bool remove_segment_id(std::int32_t key, std::int32_t id, const std::filesystem:
 
 class SysvStore final : public Store {
 public:
-    SysvStore(const std::filesystem::path& file, Fd locator_fd, const Locator& loc)
-        : key_(loc.sysv_key), id_(loc.sysv_id) {
+    // Join: the segment the locator names, stated once (its size never changes; its owner
+    // is checked right after); the locator's descriptor is taken only if it exists.
+    SysvStore(const std::filesystem::path& file, Fd& locator_fd, const Locator& loc, bool writable)
+        : key_(loc.sysv_key), id_(loc.sysv_id), writable_(writable) {
         file_ = file;
-        lock_fd_ = std::move(locator_fd);
         auto ds = stat_segment(id_, file);
         // A removed segment's id may have been reused by an unrelated one: the key tells.
         if (!ds || ds->shm_perm.__key != key_)
             throw_segment_absent(loc, file, "locator names " + describe_segment(key_, id_) + ", which no longer exists");
         size_ = ds->shm_segsz;
+        uid_ = ds->shm_perm.uid;
+        lock_fd_ = std::move(locator_fd);
+    }
+
+    ~SysvStore() override {
+        if (early_) ::shmdt(early_);
     }
 
     // Create: the pending locator first; each key is written to it before shmget tries it
@@ -111,35 +119,41 @@ public:
 
     Backing kind() const noexcept override { return Backing::sysv; }
 
-    uid_t owner() const override {
-        auto ds = stat_segment(id_, file_);
-        if (!ds) throw_failure(errc::segment_missing, file_, describe_segment(key_, id_) + " no longer exists");
-        return ds->shm_perm.uid;
-    }
-
-    std::uint64_t backing_size() const override {
-        auto ds = stat_segment(id_, file_);
-        if (!ds)
-            throw_failure(errc::segment_missing, file_, describe_segment(key_, id_) + " no longer exists");
-        return ds->shm_segsz;
-    }
+    // As stated when the store was made: a segment's size is fixed at shmget, and a segment
+    // removed since then fails the shmat that follows (segment_missing, if_gone_throw_missing).
+    uid_t owner() const override { return uid_; }
+    std::uint64_t backing_size() const override { return size_; }
 
     void read(void* buf, std::size_t len, std::uint64_t offset) const override {
         if (offset + len > size_)
             throw_failure(errc::size_mismatch, file_,
                           describe_segment(key_, id_) + " ends before byte " + std::to_string(offset + len));
-        // A read-only attach changes the segment's attach count and time, never its bytes.
-        void* p = ::shmat(id_, nullptr, SHM_RDONLY);
-        if (p == reinterpret_cast<void*>(-1)) {
-            const int err = errno;
-            if_gone_throw_missing(err);
-            throw_errno(err, "shmat(SHM_RDONLY) of " + describe_segment(key_, id_) + " named by", file_);
+        // A segment cannot shrink, so a copy through an attach cannot fault. A read-write
+        // store copies through the attach that map() then adopts (its size is fixed, so
+        // there is no reservation to attach into), which saves a shmat and a shmdt per join;
+        // nothing is written before the copy is validated. A read-only store attaches
+        // read-only: that changes the segment's attach count and time, never its bytes.
+        void* p = early_;
+        if (!p) {
+            p = ::shmat(id_, nullptr, writable_ ? 0 : SHM_RDONLY);
+            if (p == reinterpret_cast<void*>(-1)) {
+                const int err = errno;
+                if_gone_throw_missing(err);
+                throw_errno(err, std::string(writable_ ? "shmat" : "shmat(SHM_RDONLY)") + " of " +
+                                     describe_segment(key_, id_) + " named by", file_);
+            }
         }
         std::memcpy(buf, static_cast<const char*>(p) + offset, len);
-        ::shmdt(p);
+        if (writable_) early_ = p;
+        else ::shmdt(p);
     }
 
     void map(Mapping& m, std::uint64_t bytes) override {
+        if (early_) {
+            void* p = std::exchange(early_, nullptr);
+            if (bytes == size_ && m.adopt_sysv(p, bytes)) return;
+            ::shmdt(p);
+        }
         try {
             m.attach_sysv(id_, bytes);
         } catch (const Failure& f) {
@@ -187,6 +201,9 @@ private:
     std::int32_t key_ = 0;
     std::int32_t id_ = -1;
     std::uint64_t size_ = 0;
+    uid_t uid_ = 0;
+    bool writable_ = true;
+    mutable void* early_ = nullptr;  // read()'s attach of a read-write store, until map() adopts it
     std::unique_ptr<PendingFile> pending_;
     bool created_ = false;
 };
@@ -221,8 +238,8 @@ public:
         return t;
     }
     std::unique_ptr<Store> create(const CreateRequest& req) const override { return std::make_unique<SysvStore>(req); }
-    std::unique_ptr<Store> open(HomeFile home, const std::filesystem::path& file, bool) const override {
-        return std::make_unique<SysvStore>(file, std::move(home.fd), *home.locator);
+    std::unique_ptr<Store> open(HomeFile& home, const std::filesystem::path& file, bool writable) const override {
+        return std::make_unique<SysvStore>(file, home.fd, *home.locator, writable);
     }
 
     bool segment_visible(const Locator& loc) const override {

@@ -71,7 +71,7 @@ ReadOnly open_read_only(const std::filesystem::path& home, std::string_view name
     r.file = region_file(home, name);
     HomeFile hf = open_home_file(r.file, false);
     const std::optional<Locator> loc = hf.locator;
-    r.store = open_store(std::move(hf), r.file, false);
+    r.store = open_store(hf, r.file, false);
     r.h = read_validated_header(*r.store, r.file, loc, &r.backing_size);
     return r;
 }

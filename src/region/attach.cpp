@@ -114,14 +114,6 @@ RetryLater being_removed(const std::filesystem::path& file, Backing kind, const 
     return RetryLater{Failure{make_error_code(errc::marked_for_removal), file, describe(file, kind) + how}};
 }
 
-/// Refuses a region file or segment of another user (Options::require_same_owner).
-[[noreturn]] void refuse_owner(const std::filesystem::path& file, const std::string& what, uid_t owner) {
-    throw_failure(errc::wrong_owner, file,
-                  what + " belongs to uid " + std::to_string(owner) + ", not to us (uid " +
-                      std::to_string(::geteuid()) +
-                      "); set Options::require_same_owner = false to share regions between users");
-}
-
 /// True the first time this process joins `name` of `home` alone (the home spelled as the
 /// caller spells it: another spelling only sweeps once more).
 bool first_lone_join(const std::filesystem::path& home, const std::string& name) {
@@ -150,19 +142,16 @@ RegionHeader open_named(RegionImpl& r, const Options& o, const std::filesystem::
         throw_failure(errc::backing_mismatch, file,
                       file.string() + " holds a " + std::string(to_string(hf.kind)) + " region, not the " +
                           std::string(to_string(o.backing)) + " region asked for");
-    if (o.require_same_owner && hf.uid != ::geteuid()) refuse_owner(file, file.string(), hf.uid);
+    const uid_t us = o.require_same_owner ? ::geteuid() : 0;
+    if (o.require_same_owner && hf.uid != us) refuse_owner(file, file.string(), hf.uid, us);
     const std::optional<Locator> loc = hf.locator;
     id = {hf.dev, hf.ino};
     // Presence: every attacher holds a shared lock on one byte of the region's file.
     // Getting it exclusively means nobody else is attached or joining, which makes
     // three leftovers of crashes safe to clear (see docs/format.md, "Presence").
     alone = presence_try_exclusive(hf.fd.get());
-    // The same open file description, kept past open_store; close-on-exec like every
-    // descriptor of ours, so no program spawned meanwhile inherits its locks.
-    Fd presence(::fcntl(hf.fd.get(), F_DUPFD_CLOEXEC, 0));
-    if (!presence) throw_errno(errno, "dup", file);
     try {
-        r.store = open_store(std::move(hf), file, true);
+        r.store = open_store(hf, file, true);  // takes hf.fd only if it succeeds
     } catch (Failure& f) {
         // segment_foreign (made in another /dev/shm or IPC namespace, where it may well
         // exist) is an error for the caller, never an orphan.
@@ -171,15 +160,14 @@ RegionHeader open_named(RegionImpl& r, const Options& o, const std::filesystem::
         // inside a removal). With nobody attached, nothing can be lost by removing it.
         // segment_missing says the segment was made where we look (or before the last
         // boot); checked again here, since that is what makes the removal safe.
-        if (alone && loc && missing_means_gone(segment_place(*loc))) unlink_if_same(file, presence.get());
+        // hf.fd still holds the exclusive presence lock, so nobody can have joined since.
+        if (alone && loc && missing_means_gone(segment_place(*loc))) unlink_if_same(file, hf.fd.get());
         throw RetryLater{std::move(f)};
     }
     r.file = file;
-    if (o.require_same_owner && loc) {
-        const uid_t owner = r.store->owner();
-        if (owner != ::geteuid()) refuse_owner(file, "the segment named by " + file.string(), owner);
-    }
-    RegionHeader h = read_validated_header(*r.store, file, loc, nullptr);
+    // A segment's owner is checked with its size, in the one stat the validation makes.
+    RegionHeader h = read_validated_header(*r.store, file, loc, nullptr,
+                                           o.require_same_owner && loc ? std::optional<uid_t>(us) : std::nullopt);
     if (h.valid == kValidRemoved && alone) {
         // Its remover died between marking it removed and removing its names.
         r.store->remove_segment();

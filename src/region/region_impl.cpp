@@ -13,11 +13,19 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 namespace shmregion::detail {
 
+void refuse_owner(const std::filesystem::path& file, const std::string& what, uid_t owner, uid_t us) {
+    throw_failure(errc::wrong_owner, file,
+                  what + " belongs to uid " + std::to_string(owner) + ", not to us (uid " + std::to_string(us) +
+                      "); set Options::require_same_owner = false to share regions between users");
+}
+
 RegionHeader read_validated_header(const Store& store, const std::filesystem::path& file,
-                                   const std::optional<Locator>& locator, std::uint64_t* backing_size) {
+                                   const std::optional<Locator>& locator, std::uint64_t* backing_size,
+                                   std::optional<uid_t> segment_owner) {
     // The header before the size: a backing grows before a larger size is published and
     // never shrinks below a published one, so this order cannot see a size not yet backed.
     RegionHeader h;
@@ -29,7 +37,15 @@ RegionHeader read_validated_header(const Store& store, const std::filesystem::pa
                       file.string() + ": backing holds " + std::to_string(store.backing_size()) +
                           " bytes, less than a header (" + std::to_string(sizeof h) + ")");
     }
-    const std::uint64_t bsize = store.backing_size();
+    std::uint64_t bsize = 0;
+    if (segment_owner) {
+        // The owner from the same stat as the size, checked before the copy is looked at.
+        uid_t owner = 0;
+        std::tie(bsize, owner) = store.size_and_owner();
+        if (owner != *segment_owner) refuse_owner(file, "the segment named by " + file.string(), owner, *segment_owner);
+    } else {
+        bsize = store.backing_size();
+    }
     validate_header(h, bsize, file, store.kind());
     if (locator) check_header_matches_locator(h, *locator, file);
     if (backing_size) *backing_size = bsize;
@@ -232,11 +248,16 @@ bool RegionImpl::alive(AttacherIdentity who) const noexcept {
 bool RegionImpl::release_guards() noexcept {
     if (!hdr || owner_pid != current_pid()) return true;  // nothing of this process's is held
     // All or nothing: if another thread holds one of this attach's exclusive locks, release
-    // none (detach then fails, and every guard still holds what it says it holds).
-    const int me = static_cast<int>(::gettid());
-    if (region_lock_held && hdr->mutex.__data.__owner != me) return false;
+    // none (detach then fails, and every guard still holds what it says it holds). The
+    // thread id is asked (a system call) only when there is an exclusive lock to check.
+    int me = 0;
+    auto mine = [&](const pthread_mutex_t& m) {
+        if (me == 0) me = static_cast<int>(::gettid());
+        return m.__data.__owner == me;
+    };
+    if (region_lock_held && !mine(hdr->mutex)) return false;
     for (std::uint32_t i = 0; i < table.count && i < exclusive_held_store.size(); ++i)
-        if (exclusive_held[i] && table.entry(i).mutex.__data.__owner != me) return false;
+        if (exclusive_held[i] && !mine(table.entry(i).mutex)) return false;
     bool all = true;
     if (region_lock_held) {
         if (unlock() == 0) region_lock_held = false;
@@ -365,7 +386,10 @@ void RegionImpl::detach() {
         failure = std::move(f);
     }
     if (locked) {
-        reap_dead();  // counts us among the live
+        // The count of the live decides a removal at the last detach, so it is made exact
+        // first (a liveness probe per other attacher). Without a removal pending, the next
+        // attach or lock reaps the dead, and this detach only takes itself off the count.
+        if (hdr->flags & kRemoveAtLastDetach) reap_dead();
         AttacherSlot& mine = *slot_at(hdr, slot);
         const SelfIdentity& me = self_identity();
         if (mine.state == kSlotInUse && mine.pid == me.pid && mine.start_time == me.start_time) {

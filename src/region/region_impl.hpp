@@ -281,10 +281,16 @@ Sizes creation_sizes(const Options& o);
 /// How messages name a region: its file, or "heap region" (the backing's name) for one without.
 std::string describe(const std::filesystem::path& file, Backing kind);
 
-/// Copies the header of a named region's backing (never through a mapping) and validates
-/// it against the backing's real size, the kind its file says, and its locator.
+/// Copies the header of a named region's backing (never through a mapping that could fault:
+/// Store::read) and validates it against the backing's real size, the kind its file says,
+/// and its locator. With `segment_owner`, a segment of another user is refused (wrong_owner)
+/// before its header is validated, from the same stat that gives the size.
 RegionHeader read_validated_header(const Store& store, const std::filesystem::path& file,
-                                   const std::optional<Locator>& locator, std::uint64_t* backing_size);
+                                   const std::optional<Locator>& locator, std::uint64_t* backing_size,
+                                   std::optional<uid_t> segment_owner = std::nullopt);
+/// Refuses a region file or segment of another user (Options::require_same_owner): `what`
+/// belongs to `owner`, not to `us`.
+[[noreturn]] void refuse_owner(const std::filesystem::path& file, const std::string& what, uid_t owner, uid_t us);
 
 /// remove_abandoned() for the pending files of one name only, as a side job of create and
 /// of a join that found nobody attached: never throws, never fails the caller.
