@@ -374,16 +374,23 @@ RepairReport do_repair(const std::filesystem::path& home, std::string_view name,
 
 }  // namespace
 
-void sweep_abandoned(const std::filesystem::path& home, std::string_view name) noexcept {
+bool sweep_abandoned(const std::filesystem::path& home, std::string_view name) noexcept {
     try {
         // Usually there is nothing to sweep: find that out with three system calls (open,
         // getdents64, close) before the full sweep.
         const std::string prefix = pending_prefix(name);
         bool any = false;
-        for_each_entry(home, prefix, [&](std::string_view) { return !(any = true); });
-        if (any) (void)do_remove_abandoned(home, false, name);
+        auto look = [&] {
+            any = false;
+            for_each_entry(home, prefix, [&](std::string_view) { return !(any = true); });
+            return any;
+        };
+        if (!look()) return false;
+        (void)do_remove_abandoned(home, false, name);
+        return look();  // what is left belongs to live creators
     } catch (...) {
         // A side job: whatever stops it, the attach it rides along with goes on.
+        return false;
     }
 }
 

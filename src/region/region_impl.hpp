@@ -293,8 +293,10 @@ RegionHeader read_validated_header(const Store& store, const std::filesystem::pa
 [[noreturn]] void refuse_owner(const std::filesystem::path& file, const std::string& what, uid_t owner, uid_t us);
 
 /// remove_abandoned() for the pending files of one name only, as a side job of create and
-/// of a join that found nobody attached: never throws, never fails the caller.
-void sweep_abandoned(const std::filesystem::path& home, std::string_view name) noexcept;
+/// of a join that found nobody attached: never throws, never fails the caller. True if
+/// pending files of the name are left, i.e. live processes are creating it right now
+/// (located backings only: a file backing's creation has no name until it is published).
+bool sweep_abandoned(const std::filesystem::path& home, std::string_view name) noexcept;
 
 /// Validates a region name; throws Failure(invalid_name) saying why.
 void validate_name(std::string_view name);

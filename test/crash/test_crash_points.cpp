@@ -297,6 +297,54 @@ BOOST_AUTO_TEST_CASE(remove_abandoned_spares_a_live_creator) {
     BOOST_TEST(test::read_file(decoy) == "notes");
 }
 
+// A creator that stalls with its creation half made (stopped, or slow) delays a racer's
+// create_or_join a little, never blocks it: a racer that finds a live creator's pending
+// file waits for that creation to be published instead of making a segment of its own
+// (docs/performance.md, the create race), but only for a bounded time, then creates. The
+// racer's join timeout is an hour and it runs under alarm(60): waiting for the stalled
+// creator as long as the timeout allows fails the test.
+BOOST_DATA_TEST_CASE(a_stalled_creator_delays_create_or_join_never_blocks,
+                     test::backing_data(test::BackingSet::named), backing_name) {
+    Home home;
+    Children children;
+    const Backing backing = backing_named(backing_name);
+    Options o = test::options(home, backing);
+    o.join_timeout = std::chrono::hours(1);
+    const fs::path pending = home.path() / ("." + o.name + ".region.pending.1.0123456789abcdef");
+    test::Signal ready;
+    const pid_t stalled = children.spawn([&] {
+        // What a live creator's pending file looks like: its name, slot 0's liveness lock.
+        int fd = ::open(pending.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+        CHILD_CHECK(fd >= 0, 10);
+        struct flock fl {};
+        fl.l_type = F_WRLCK;
+        fl.l_whence = SEEK_SET;
+        fl.l_start = 1024;  // slot 0's byte (docs/format.md)
+        fl.l_len = 1;
+        CHILD_CHECK(::fcntl(fd, F_OFD_SETLK, &fl) == 0, 11);
+        ready.notify();
+        for (;;) ::pause();
+    });
+    BOOST_REQUIRE(ready.wait());
+    const pid_t racer = children.spawn([&] {
+        ::alarm(60);
+        Region r = Region::attach(o);
+        CHILD_CHECK(r.created(), 20);
+        r.detach();
+        return 0;
+    });
+    BOOST_TEST(children.wait(racer) == 0, "the racer waited for a creation that never came");
+    BOOST_TEST(fs::exists(pending));  // a live creator's: nobody removed it
+    children.kill(stalled);
+    Region r = Region::attach(o);  // the region the racer made
+    BOOST_TEST(!r.created());
+    r.detach();
+    unlink(home, o.name);
+    (void)remove_abandoned(home);
+    BOOST_TEST(!fs::exists(pending));
+    BOOST_TEST(segments_of_home(home).size() == 0u);
+}
+
 // A System V creator killed between shmget and recording the segment id in its pending
 // locator: remove_abandoned() finds the segment by key (and creator pid) and removes it.
 BOOST_AUTO_TEST_CASE(sysv_creator_dies_before_recording_the_id) {
