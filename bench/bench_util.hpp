@@ -5,6 +5,7 @@
 #include <sys/statvfs.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -122,8 +123,9 @@ inline std::string json_string(const std::string& s) {
     return o + "\"";
 }
 
+/// A number, or null for none and for what JSON cannot spell (infinities, NaN).
 inline std::string json_number(std::optional<double> v) {
-    if (!v) return "null";
+    if (!v || !std::isfinite(*v)) return "null";
     char b[40];
     std::snprintf(b, sizeof b, "%.9g", *v);
     return b;
