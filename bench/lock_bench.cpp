@@ -13,8 +13,16 @@
 // lock and the region lock in its header. Every multi-process run checks its result (the
 // counter equals the increments; no reader saw a half-written set of words).
 //
+// --json FILE also writes every result as one bench::Report document ("benchmark":
+// "lock_bench"; bench/plot draws it): one group per table printed, with the same baseline as
+// its "vs raw" column. All figures there are seconds per operation, so ratio_to_raw is a time
+// ratio (below 1 is faster than raw) everywhere: the throughputs of parts 2 and 3 (ops/s, where
+// the terminal's "vs raw" is a rate ratio, above 1 faster) are written as 1 / rate per round,
+// and part 4 as the time from the kill to the acquisition.
+//
 // Usage: lock_bench [--rounds N] [--batch N] [--contend-rounds N] [--contend-ms MS]
 //                   [--rw-ms MS] [--trials N] [--only uncontended|contended|rw|recovery]
+//                   [--json FILE]
 //        analysis: [--method SUBSTR] [--pad-ns N] (see --help)
 #include "harness.hpp"
 
@@ -41,6 +49,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <new>
 #include <random>
 #include <stdexcept>
@@ -66,6 +75,7 @@ struct Settings {
     int pad_ns = 0;            // contended: also raw robust mutex + this much work inside / outside the lock
     std::string only;
     std::string method;        // uncontended: only the methods whose name contains this (profiling)
+    std::string json;          // --json: the file the Report goes to
 };
 
 constexpr int kInner = 100;    // lock + unlock pairs per harness call (amortises its std::function)
@@ -76,6 +86,15 @@ std::filesystem::path g_home;
 const char* const kName = "locks";
 shmregion::Region* g_region = nullptr;
 pid_t g_parent = 0;
+bench::Report g_report("lock_bench");  // every group measured, for --json
+
+/// Roles in the report: the raw pthread locks (and the --pad-ns variants of the raw robust
+/// mutex, which are analysis of it) are the limit, Boost.Interprocess the peer.
+bench::Role role_of(const std::string& method) {
+    if (method.starts_with("raw")) return bench::Role::raw;
+    if (method.starts_with("boost")) return bench::Role::peer;
+    return bench::Role::shmregion;
+}
 
 /// Removes the region and the home; safe to call twice, from any failure path and thread
 /// (a forced unlink needs no attach: this process's mapping just lasts until it exits).
@@ -279,6 +298,20 @@ Stat stat_of(std::vector<double> v) {
     return {v[v.size() / 2], v.front(), v.back()};
 }
 
+/// Per-round rates (operations per second) as a Result in time per operation (1 / rate, in the
+/// harness's nanoseconds), so that the report's ratios are time ratios like every other
+/// group's. The median is 1 / the median rate the table prints (with an even number of rounds
+/// the median of the inverses would be the other middle one), so ratio_to_raw is exactly the
+/// inverse of the table's "vs raw". A round without one operation is an infinite time
+/// (written as null).
+bench::Result per_op_from_rates(const std::string& name, const std::vector<double>& rates) {
+    auto per_op = [](double rate) { return rate > 0 ? 1e9 / rate : std::numeric_limits<double>::infinity(); };
+    std::vector<double> ns;
+    for (double r : rates) ns.push_back(per_op(r));
+    const Stat st = stat_of(rates);
+    return {name, per_op(st.median), per_op(st.max), per_op(st.min), std::move(ns)};
+}
+
 std::string mops(double ops_per_s) {
     char b[32];
     std::snprintf(b, sizeof b, "%.2f", ops_per_s / 1e6);
@@ -361,6 +394,7 @@ void uncontended(const Settings& s) {
         x.median_ns /= kInner;
         x.min_ns /= kInner;
         x.max_ns /= kInner;
+        for (auto& ns : x.samples_ns) ns /= kInner;
     }
     std::vector<bench::Result> excl(results.begin(), results.begin() + 7), shr(results.begin() + 7, results.end());
     std::printf("\n== 1. uncontended lock + unlock, one process; %d rounds x %d ops, all %zu methods interleaved\n",
@@ -369,6 +403,8 @@ void uncontended(const Settings& s) {
     bench::print_ns(excl, "raw robust mutex: lock+unlock");
     std::printf("-- shared (vs raw process-shared pthread_rwlock_t read lock)\n");
     bench::print_ns(shr, "raw rwlock: rdlock+unlock");
+    g_report.add("lock+unlock, uncontended, exclusive", excl, "raw robust mutex: lock+unlock", role_of);
+    g_report.add("lock+unlock, uncontended, shared", shr, "raw rwlock: rdlock+unlock", role_of);
 }
 
 // ---- 2. two processes contending on one exclusive lock -------------------------------------
@@ -497,6 +533,9 @@ void contended(const Settings& s) {
         g_region->reap_dead_attachers();
     }
     const double base = stat_of(m[0].total).median;
+    std::vector<bench::Result> per_op;  // seconds per operation of both processes together
+    for (const auto& x : m) per_op.push_back(per_op_from_rates(x.name, x.total));
+    g_report.add("lock+unlock, 2 processes contending", per_op, m[0].name, role_of);
     std::printf("\n== 2. two processes contending on one exclusive lock (lock, ++counter, unlock); "
                 "%d rounds x %d ms, interleaved\n", s.contend_rounds, s.contend_ms);
     std::printf("%-34s %12s %18s %8s %10s %12s %6s\n", "method", "Mops/s", "min..max", "vs raw", "fairness", "sleeps/kop",
@@ -622,6 +661,13 @@ void reader_writer(const Settings& s) {
     // waiting writer holds new readers off). glibc's default prefers readers, and with four
     // readers its writer gets next to nothing.
     const double rbase = stat_of(m[1].reads).median, wbase = stat_of(m[1].writes).median;
+    std::vector<bench::Result> per_read, per_write;  // seconds per read (4 readers together), per write
+    for (const auto& x : m) {
+        per_read.push_back(per_op_from_rates(x.name, x.reads));
+        per_write.push_back(per_op_from_rates(x.name, x.writes));
+    }
+    g_report.add("4 readers + 1 writer: reads", per_read, m[1].name, role_of);
+    g_report.add("4 readers + 1 writer: writes", per_write, m[1].name, role_of);
     std::printf("\n== 3. %d reader processes + 1 writer on one lock (read 4 words / write 4 words); "
                 "%d rounds x %d ms, interleaved\n", kReaders, s.contend_rounds, s.rw_ms);
     std::printf("%-42s %10s %18s %7s %11s %20s %7s %17s %5s\n", "method", "reads/s", "min..max (M)", "vs raw",
@@ -786,13 +832,25 @@ void recovery(const Settings& s) {
         std::printf("%-40s %9.1f %8.1f..%-8.1f %9.1f %8.1f..%-8.1f %8d/%d\n", x.name, k.median, k.min, k.max, p.median,
                     p.min, p.max, s.trials - x.wrong, s.trials);
     }
+    std::vector<bench::Result> kill_to_acq;  // seconds from the kill to the acquisition, per trial
+    for (const auto& x : m) {
+        std::vector<double> ns;
+        for (double us : x.kill_us) ns.push_back(us * 1e3);
+        kill_to_acq.push_back(bench::summarize(x.name, std::move(ns)));
+    }
+    g_report.add("recovery: holder SIGKILLed -> acquired", kill_to_acq, m[0].name, role_of);
     std::printf("(negative: acquired before waitpid() returned; the kernel releases a robust mutex early in the\n"
                 " holder's exit, before it becomes a zombie that can be reaped)\n");
 }
 
 void usage(const char* argv0) {
     std::printf("usage: %s [--rounds N] [--batch N] [--contend-rounds N] [--contend-ms MS] [--rw-ms MS]\n"
-                "       [--trials N] [--only uncontended|contended|rw|recovery]\n"
+                "       [--trials N] [--only uncontended|contended|rw|recovery] [--json FILE]\n"
+                "--json FILE: also write every result to FILE as one JSON document for bench/plot (one group\n"
+                "          per table, its baseline the table's raw lock; seconds per operation throughout:\n"
+                "          the contended and reader/writer rates as 1/rate, so ratio_to_raw is a time ratio,\n"
+                "          below 1 faster, the inverse of those tables' vs raw; recovery: kill -> acquired;\n"
+                "          --method's uncontended-only profiling run writes no group)\n"
                 "analysis: --method SUBSTR (uncontended: only those methods; contended: those and the raw robust\n"
                 "          mutex), --pad-ns N (contended: also the raw robust mutex with N ns of work inside\n"
                 "          the lock, and outside it)\n"
@@ -828,6 +886,7 @@ int main(int argc, char** argv) {
         else if (a == "--pad-ns") s.pad_ns = value();
         else if (a == "--method" && i + 1 < argc) s.method = argv[++i];
         else if (a == "--only" && i + 1 < argc) s.only = argv[++i];
+        else if (a == "--json" && i + 1 < argc) s.json = argv[++i];
         else if (a == "--help" || a == "-h") {
             usage(argv[0]);
             return 0;
@@ -839,6 +898,15 @@ int main(int argc, char** argv) {
     if (!s.only.empty() && s.only != "uncontended" && s.only != "contended" && s.only != "rw" && s.only != "recovery") {
         usage(argv[0]);
         return 2;
+    }
+
+    if (!s.json.empty()) {  // fail now, not after the run
+        std::FILE* f = std::fopen(s.json.c_str(), "w");
+        if (!f) {
+            std::perror(s.json.c_str());
+            return 2;
+        }
+        std::fclose(f);
     }
 
     g_parent = ::getpid();
@@ -886,6 +954,7 @@ int main(int argc, char** argv) {
         std::printf("\n(%.1f s)\n", seconds_between(start, Clock::now()));
         region.detach();
         g_region = nullptr;
+        if (!g_report.write(s.json)) rc = 1;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "lock_bench: %s\n", e.what());
         rc = 1;
