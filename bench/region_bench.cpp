@@ -160,6 +160,8 @@ struct SameCalls {
             ::fstat(sf, &st);
             p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, sf, 0);
         } else if (backing == shmregion::Backing::file) {
+            ::pread(lf, buf, sizeof buf, 0);  // the header
+            ::fstat(lf, &st);
             sf = ::open(locator.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);  // the unlocked description
             ::fstat(sf, &st);
             p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, sf, 0);
@@ -203,6 +205,7 @@ void bench_attach(const Settings& s, std::uint64_t size, bench::Report& out) {
         SameCalls same{b, file, info.segment, info.sysv_id, bytes};
         std::vector<bench::Method> m;
         std::string raw;
+        int boost_sysv = -1;  // removed with the group: a later file may get this inode, and its key
         // Boost's objects: its own segment or file of the same size.
         const std::string bname = "shmregion-bench-" + std::to_string(::getpid()) + "-" + name;
         const std::string bfile = (g_home / (name + ".boost")).string();
@@ -262,8 +265,9 @@ void bench_attach(const Settings& s, std::uint64_t size, bench::Report& out) {
             // Boost opens System V memory by key: one made from the region's file, as ftok() does.
             const bip::xsi_key key(file.c_str(), 'B');
             {
-                bip::xsi_shared_memory x(bip::open_or_create, key, bytes);
-                g_sysv.push_back(x.get_shmid());
+                bip::xsi_shared_memory x(bip::create_only, key, bytes);
+                boost_sysv = x.get_shmid();
+                g_sysv.push_back(boost_sysv);
             }
             m.push_back({"boost: xsi_shared_memory+mapped_region", [key] {
                              bip::xsi_shared_memory x(bip::open_only, key);
@@ -281,6 +285,12 @@ void bench_attach(const Settings& s, std::uint64_t size, bench::Report& out) {
         std::error_code ec;
         fs::remove(bfile, ec);
         fs::remove(bmfile, ec);
+        bip::shared_memory_object::remove(bname.c_str());
+        bip::shared_memory_object::remove(bmanaged.c_str());
+        if (boost_sysv >= 0) {
+            ::shmctl(boost_sysv, IPC_RMID, nullptr);
+            std::erase(g_sysv, boost_sysv);
+        }
     }
 }
 
