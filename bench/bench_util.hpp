@@ -1,7 +1,9 @@
-// Pieces the I/O and grow benchmarks share: sizes and their labels, the file system and free
-// space of a directory, the load average, JSON values, and failing with errno.
+// Pieces the benchmarks share: sizes and their labels, the file system and free space of a
+// directory, the load average, JSON values, failing with errno, and leaving nothing behind
+// (die() and the signal handlers run the program's cleanup).
 #pragma once
 
+#include <signal.h>
 #include <sys/statvfs.h>
 
 #include <cerrno>
@@ -24,6 +26,38 @@ inline constexpr std::uint64_t KiB = 1024, MiB = KiB * 1024, GiB = MiB * 1024;
 
 [[noreturn]] inline void fail(const std::string& what, int err) {
     throw std::system_error(err, std::generic_category(), what);
+}
+
+/// What a benchmark must not leave behind when it stops early (its temporary home, its
+/// regions and segments): its name for messages and its cleanup, set by on_exit_cleanup().
+struct ExitCleanup {
+    const char* program = "bench";
+    void (*cleanup)() noexcept = nullptr;
+};
+inline ExitCleanup& exit_cleanup() noexcept {
+    static ExitCleanup c;
+    return c;
+}
+
+extern "C" inline void run_cleanup_and_reraise(int sig) {
+    if (auto f = exit_cleanup().cleanup) f();  // children die with the parent (PR_SET_PDEATHSIG)
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+}
+
+/// Names the program and its cleanup, and runs the cleanup on SIGINT, SIGTERM and SIGHUP
+/// before dying of the signal. The cleanup must do nothing in a fork()ed child.
+inline void on_exit_cleanup(const char* program, void (*cleanup)() noexcept) {
+    exit_cleanup() = {program, cleanup};
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::signal(sig, run_cleanup_and_reraise);
+}
+
+/// Reports `what` as "PROGRAM: what", runs the cleanup and exits with status 1.
+[[noreturn]] inline void die(const std::string& what) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "%s: %s\n", exit_cleanup().program, what.c_str());
+    if (auto f = exit_cleanup().cleanup) f();
+    std::_Exit(1);
 }
 
 /// "0.85 1.91 0.81" from /proc/loadavg: the machine's load, printed so noise can be judged.

@@ -106,20 +106,7 @@ void cleanup() noexcept {
     g_home.clear();
 }
 
-extern "C" void on_signal(int sig) {
-    // Best effort: the region's files and segment must not outlive an interrupted run.
-    // (Children die with the parent: PR_SET_PDEATHSIG.)
-    cleanup();
-    ::signal(sig, SIG_DFL);
-    ::raise(sig);
-}
-
-[[noreturn]] void die(const std::string& what) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "lock_bench: %s\n", what.c_str());
-    cleanup();
-    std::_Exit(1);
-}
+using benchutil::die;  // cleanup() runs there and on SIGINT, SIGTERM, SIGHUP (main)
 
 double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
@@ -917,7 +904,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     g_home = tmpl;
-    for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::signal(sig, on_signal);
+    benchutil::on_exit_cleanup("lock_bench", cleanup);
 
     int rc = 0;
     try {

@@ -72,7 +72,7 @@ std::vector<std::string> g_segments;   // Boost POSIX segments to remove at exit
 std::vector<int> g_sysv;               // System V segments to remove at exit
 pid_t g_parent = 0;
 
-void cleanup() {
+void cleanup() noexcept {
     if (::getpid() != g_parent) return;
     for (const auto& s : g_segments) bip::shared_memory_object::remove(s.c_str());
     for (int id : g_sysv) ::shmctl(id, IPC_RMID, nullptr);
@@ -86,18 +86,7 @@ void cleanup() {
     }
 }
 
-[[noreturn]] void die(const std::string& what) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "region_bench: %s\n", what.c_str());
-    cleanup();
-    std::exit(1);
-}
-
-void on_signal(int sig) {
-    cleanup();
-    ::signal(sig, SIG_DFL);
-    ::raise(sig);
-}
+using benchutil::die;  // cleanup() runs there and on SIGINT, SIGTERM, SIGHUP (main)
 
 void check(bool ok, const char* what) {
     if (!ok) die(std::string(what) + ": " + std::strerror(errno));
@@ -607,7 +596,7 @@ int main(int argc, char** argv) {
     std::string tmpl = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/shmregion-regionbench.XXXXXX";
     check(::mkdtemp(tmpl.data()) != nullptr, "mkdtemp");
     g_home = tmpl;
-    for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::signal(sig, on_signal);
+    benchutil::on_exit_cleanup("region_bench", cleanup);
 
     bench::Report out("region_bench");
     std::printf("region_bench: home %s (%s), %d rounds x %d ops, interleaved; load average %s\n", g_home.c_str(),

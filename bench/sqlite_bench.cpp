@@ -107,18 +107,7 @@ void cleanup() noexcept {
     g_top.clear();
 }
 
-extern "C" void on_signal(int sig) {
-    cleanup();  // children die with the parent (PR_SET_PDEATHSIG)
-    ::signal(sig, SIG_DFL);
-    ::raise(sig);
-}
-
-[[noreturn]] void die(const std::string& what) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "sqlite_bench: %s\n", what.c_str());
-    cleanup();
-    std::_Exit(1);
-}
+using benchutil::die;  // cleanup() runs there and on SIGINT, SIGTERM, SIGHUP (main)
 
 std::int64_t mono_ns() {
     timespec t{};
@@ -781,7 +770,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     g_top = fs::canonical(tmpl);
-    for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::signal(sig, on_signal);
+    benchutil::on_exit_cleanup("sqlite_bench", cleanup);
 
     int rc = 0;
     try {

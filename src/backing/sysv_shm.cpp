@@ -133,18 +133,32 @@ public:
         // there is no reservation to attach into), which saves a shmat and a shmdt per join;
         // nothing is written before the copy is validated. A read-only store attaches
         // read-only: that changes the segment's attach count and time, never its bytes.
+        // A segment we may only read (another user's, say) is copied read-only as before, so
+        // that the owner check after the copy says wrong_owner, not EACCES.
         void* p = early_;
+        bool keep = writable_;
+        if (!p && keep) {
+            p = ::shmat(id_, nullptr, 0);
+            if (p == reinterpret_cast<void*>(-1)) {
+                if (errno != EACCES) {
+                    const int err = errno;
+                    if_gone_throw_missing(err);
+                    throw_errno(err, "shmat of " + describe_segment(key_, id_) + " named by", file_);
+                }
+                p = nullptr;
+                keep = false;
+            }
+        }
         if (!p) {
-            p = ::shmat(id_, nullptr, writable_ ? 0 : SHM_RDONLY);
+            p = ::shmat(id_, nullptr, SHM_RDONLY);
             if (p == reinterpret_cast<void*>(-1)) {
                 const int err = errno;
                 if_gone_throw_missing(err);
-                throw_errno(err, std::string(writable_ ? "shmat" : "shmat(SHM_RDONLY)") + " of " +
-                                     describe_segment(key_, id_) + " named by", file_);
+                throw_errno(err, "shmat(SHM_RDONLY) of " + describe_segment(key_, id_) + " named by", file_);
             }
         }
         std::memcpy(buf, static_cast<const char*>(p) + offset, len);
-        if (writable_) early_ = p;
+        if (keep) early_ = p;
         else ::shmdt(p);
     }
 

@@ -5,6 +5,8 @@
 #include "io/ops.hpp"
 #include "unit_helpers.hpp"
 
+#include <sys/shm.h>
+
 #include <algorithm>
 #include <cstddef>
 
@@ -545,6 +547,18 @@ BOOST_AUTO_TEST_CASE(files_of_another_user_are_refused, *boost::unit_test::label
                     BOOST_REQUIRE(::chown(("/dev/shm" + info.segment).c_str(), stranger, static_cast<gid_t>(-1)) == 0);
                     expect_attach_fails(o, code(errc::wrong_owner), {"segment", "54321"});
                     BOOST_REQUIRE(::chown(("/dev/shm" + info.segment).c_str(), 0, static_cast<gid_t>(-1)) == 0);
+                }
+                if (b == Backing::sysv) {  // the same through IPC_SET: the owner from the one IPC_STAT
+                    auto set_owner = [&](uid_t uid) {
+                        struct shmid_ds ds {};
+                        BOOST_REQUIRE(::shmctl(info.sysv_id, IPC_STAT, &ds) == 0);
+                        ds.shm_perm.uid = uid;
+                        BOOST_REQUIRE(::shmctl(info.sysv_id, IPC_SET, &ds) == 0);
+                    };
+                    set_owner(stranger);
+                    expect_attach_fails(o, code(errc::wrong_owner), {"segment", "54321"});
+                    set_owner(0);
+                    Region::attach(o).detach();
                 }
             }
             // One owner rule for every removal, root included: a region file of another
