@@ -16,6 +16,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 namespace benchutil {
@@ -27,6 +28,46 @@ inline constexpr std::uint64_t KiB = 1024, MiB = KiB * 1024, GiB = MiB * 1024;
 [[noreturn]] inline void fail(const std::string& what, int err) {
     throw std::system_error(err, std::generic_category(), what);
 }
+
+/// A benchmark's command line, option by option: `--name VALUE` options take value() or
+/// positive(); a missing value or a number that is not positive prints the usage (or says
+/// which option) and exits with status 2.
+class Args {
+public:
+    Args(int argc, char** argv, void (*usage)(const char* argv0)) : argc_(argc), argv_(argv), usage_(usage) {}
+
+    /// Moves to the next option; false when there is none left.
+    bool next() { return ++i_ < argc_; }
+    std::string_view option() const { return argv_[i_]; }
+    std::string value() {
+        if (i_ + 1 >= argc_) {
+            usage_(argv_[0]);
+            std::exit(2);
+        }
+        return argv_[++i_];
+    }
+    int positive() {
+        const std::string what(option());
+        const int v = std::atoi(value().c_str());
+        if (v <= 0) {
+            std::fprintf(stderr, "%s: %s needs a positive number\n", argv_[0], what.c_str());
+            std::exit(2);
+        }
+        return v;
+    }
+    /// For an option none of the program's: --help / -h prints the usage and exits 0; anything
+    /// else prints it and exits 2.
+    [[noreturn]] void help_or_unknown() const {
+        usage_(argv_[0]);
+        std::exit(option() == "--help" || option() == "-h" ? 0 : 2);
+    }
+
+private:
+    int argc_;
+    char** argv_;
+    void (*usage_)(const char*);
+    int i_ = 0;
+};
 
 /// What a benchmark must not leave behind when it stops early (its temporary home, its
 /// regions and segments): its name for messages and its cleanup, set by on_exit_cleanup().

@@ -850,37 +850,19 @@ void usage(const char* argv0) {
 
 int main(int argc, char** argv) {
     Settings s;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view a = argv[i];
-        auto value = [&]() -> int {
-            if (i + 1 >= argc) {
-                usage(argv[0]);
-                std::exit(2);
-            }
-            const int v = std::atoi(argv[++i]);
-            if (v <= 0) {
-                std::fprintf(stderr, "%s: %s needs a positive number\n", argv[0], std::string(a).c_str());
-                std::exit(2);
-            }
-            return v;
-        };
-        if (a == "--rounds") s.rounds = value();
-        else if (a == "--batch") s.batch = value();
-        else if (a == "--contend-rounds") s.contend_rounds = value();
-        else if (a == "--contend-ms") s.contend_ms = value();
-        else if (a == "--rw-ms") s.rw_ms = value();
-        else if (a == "--trials") s.trials = value();
-        else if (a == "--pad-ns") s.pad_ns = value();
-        else if (a == "--method" && i + 1 < argc) s.method = argv[++i];
-        else if (a == "--only" && i + 1 < argc) s.only = argv[++i];
-        else if (a == "--json" && i + 1 < argc) s.json = argv[++i];
-        else if (a == "--help" || a == "-h") {
-            usage(argv[0]);
-            return 0;
-        } else {
-            usage(argv[0]);
-            return 2;
-        }
+    for (benchutil::Args args(argc, argv, usage); args.next();) {
+        const std::string_view a = args.option();
+        if (a == "--rounds") s.rounds = args.positive();
+        else if (a == "--batch") s.batch = args.positive();
+        else if (a == "--contend-rounds") s.contend_rounds = args.positive();
+        else if (a == "--contend-ms") s.contend_ms = args.positive();
+        else if (a == "--rw-ms") s.rw_ms = args.positive();
+        else if (a == "--trials") s.trials = args.positive();
+        else if (a == "--pad-ns") s.pad_ns = args.positive();
+        else if (a == "--method") s.method = args.value();
+        else if (a == "--only") s.only = args.value();
+        else if (a == "--json") s.json = args.value();
+        else args.help_or_unknown();
     }
     if (!s.only.empty() && s.only != "uncontended" && s.only != "contended" && s.only != "rw" && s.only != "recovery") {
         usage(argv[0]);

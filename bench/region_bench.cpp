@@ -555,37 +555,16 @@ void usage(const char* argv0) {
 
 int main(int argc, char** argv) {
     Settings s;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view a = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) {
-                usage(argv[0]);
-                std::exit(2);
-            }
-            return argv[++i];
-        };
-        auto number = [&]() {
-            const int v = std::atoi(value().c_str());
-            if (v <= 0) {
-                std::fprintf(stderr, "%s: %s needs a positive number\n", argv[0], std::string(a).c_str());
-                std::exit(2);
-            }
-            return v;
-        };
-        if (a == "--rounds") s.rounds = number();
-        else if (a == "--batch") s.batch = number();
-        else if (a == "--race-rounds") s.race_rounds = number();
-        else if (a == "--racers") s.racers = number();
-        else if (a == "--only") s.only = value();
+    for (benchutil::Args args(argc, argv, usage); args.next();) {
+        const std::string_view a = args.option();
+        if (a == "--rounds") s.rounds = args.positive();
+        else if (a == "--batch") s.batch = args.positive();
+        else if (a == "--race-rounds") s.race_rounds = args.positive();
+        else if (a == "--racers") s.racers = args.positive();
+        else if (a == "--only") s.only = args.value();
         else if (a == "--no-large") s.large = false;
-        else if (a == "--json") s.json = value();
-        else if (a == "--help" || a == "-h") {
-            usage(argv[0]);
-            return 0;
-        } else {
-            usage(argv[0]);
-            return 2;
-        }
+        else if (a == "--json") s.json = args.value();
+        else args.help_or_unknown();
     }
     if (!s.only.empty() && s.only != "attach" && s.only != "create" && s.only != "race") {
         usage(argv[0]);

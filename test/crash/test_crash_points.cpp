@@ -49,6 +49,27 @@ int attach_detach_child(const Options& o) {
     return 0;
 }
 
+/// A child that stands for a live creator: it makes the pending file `pending` and holds
+/// slot 0's liveness lock on it (what a creator does first), then waits to be killed.
+/// Returns once the lock is held.
+pid_t spawn_live_creator(Children& children, const fs::path& pending) {
+    test::Signal ready;
+    const pid_t pid = children.spawn([&] {
+        int fd = ::open(pending.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+        CHILD_CHECK(fd >= 0, 10);
+        struct flock fl {};
+        fl.l_type = F_WRLCK;
+        fl.l_whence = SEEK_SET;
+        fl.l_start = 1024;  // slot 0's byte (docs/format.md)
+        fl.l_len = 1;
+        CHILD_CHECK(::fcntl(fd, F_OFD_SETLK, &fl) == 0, 11);
+        ready.notify();
+        for (;;) ::pause();
+    });
+    BOOST_REQUIRE(ready.wait());
+    return pid;
+}
+
 }  // namespace
 
 // Mutex-held crash points, named backings.
@@ -271,23 +292,10 @@ BOOST_AUTO_TEST_CASE(remove_abandoned_spares_a_live_creator) {
     Children children;
     const std::string name = test::unique_name();
     const fs::path pending = home.path() / ("." + name + ".region.pending.1.0123456789abcdef");
-    test::Signal ready;
-    const pid_t creator = children.spawn([&] {
-        int fd = ::open(pending.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
-        CHILD_CHECK(fd >= 0, 10);
-        struct flock fl {};
-        fl.l_type = F_WRLCK;
-        fl.l_whence = SEEK_SET;
-        fl.l_start = 1024;  // slot 0's byte (docs/format.md)
-        fl.l_len = 1;
-        CHILD_CHECK(::fcntl(fd, F_OFD_SETLK, &fl) == 0, 11);
-        ready.notify();
-        for (;;) ::pause();
-    });
+    const pid_t creator = spawn_live_creator(children, pending);
     // Hidden files that merely look alike are not ours to touch.
     const fs::path decoy = home.path() / ("." + name + ".region.pending.txt");
     test::write_file(decoy, "notes");
-    BOOST_REQUIRE(ready.wait());
     BOOST_TEST(remove_abandoned(home).empty());
     BOOST_TEST(fs::exists(pending));
     children.kill(creator);
@@ -311,21 +319,7 @@ BOOST_DATA_TEST_CASE(a_stalled_creator_delays_create_or_join_never_blocks,
     Options o = test::options(home, backing);
     o.join_timeout = std::chrono::hours(1);
     const fs::path pending = home.path() / ("." + o.name + ".region.pending.1.0123456789abcdef");
-    test::Signal ready;
-    const pid_t stalled = children.spawn([&] {
-        // What a live creator's pending file looks like: its name, slot 0's liveness lock.
-        int fd = ::open(pending.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
-        CHILD_CHECK(fd >= 0, 10);
-        struct flock fl {};
-        fl.l_type = F_WRLCK;
-        fl.l_whence = SEEK_SET;
-        fl.l_start = 1024;  // slot 0's byte (docs/format.md)
-        fl.l_len = 1;
-        CHILD_CHECK(::fcntl(fd, F_OFD_SETLK, &fl) == 0, 11);
-        ready.notify();
-        for (;;) ::pause();
-    });
-    BOOST_REQUIRE(ready.wait());
+    const pid_t stalled = spawn_live_creator(children, pending);
     const pid_t racer = children.spawn([&] {
         ::alarm(60);
         Region r = Region::attach(o);
