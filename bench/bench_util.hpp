@@ -4,13 +4,18 @@
 #pragma once
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -204,6 +209,40 @@ inline std::string json_number(std::optional<double> v) {
     char b[40];
     std::snprintf(b, sizeof b, "%.9g", *v);
     return b;
+}
+
+/// Forks a worker of the benchmark: it dies with its parent (PR_SET_PDEATHSIG), runs body()
+/// and leaves with its status, never returning into the caller's code. An exception is
+/// reported as "PROGRAM worker PID: what" (status 1); a non-zero status also sets `failed`,
+/// the flag the parent's waits watch.
+template <class Body>
+pid_t spawn_worker(std::atomic<int>& failed, Body body) {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid < 0) die(std::string("fork: ") + std::strerror(errno));
+    if (pid > 0) return pid;
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) std::_Exit(9);  // the parent died before the line above
+    int rc = 0;
+    try {
+        rc = body();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s worker %d: %s\n", exit_cleanup().program, static_cast<int>(::getpid()), e.what());
+        rc = 1;
+    }
+    if (rc != 0) failed = 1;
+    std::fflush(stderr);
+    std::_Exit(rc);
+}
+
+/// Waits for a worker of spawn_worker(); dies unless it exited with status 0.
+inline void reap_worker(pid_t pid) {
+    int st = 0;
+    while (::waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) die(std::string("waitpid: ") + std::strerror(errno));
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die("a worker failed (status " + std::to_string(st) + ")");
 }
 
 }  // namespace benchutil

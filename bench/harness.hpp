@@ -85,6 +85,14 @@ inline const char* to_string(Role r) {
     return r == Role::raw ? "raw" : r == Role::peer ? "peer" : "shmregion";
 }
 
+/// The role the benchmarks' method names say: "raw..." the raw calls, "boost..." the peer,
+/// anything else shmregion.
+inline Role role_by_name(const std::string& method) {
+    if (method.starts_with("raw")) return Role::raw;
+    if (method.starts_with("boost")) return Role::peer;
+    return Role::shmregion;
+}
+
 /// Every result of one benchmark program, written as one JSON document:
 ///   {"benchmark": NAME, "date": ..., "kernel": ..., "cpus": N, "load_average_start": ...,
 ///    "load_average_end": ..., "results": [{"group": G, "method": M, "role": R,
@@ -96,9 +104,9 @@ public:
     explicit Report(std::string benchmark) : benchmark_(std::move(benchmark)), load_start_(benchutil::load_average()) {}
 
     /// Adds the results of one group; `baseline` names its raw method; role(name) tells the
-    /// role of each result.
+    /// role of each result (by default from its name: role_by_name).
     void add(const std::string& group, const std::vector<Result>& rs, const std::string& baseline,
-             const std::function<Role(const std::string&)>& role) {
+             const std::function<Role(const std::string&)>& role = role_by_name) {
         double base = 0;
         for (const auto& r : rs)
             if (r.name == baseline) base = r.median_ns;

@@ -88,13 +88,6 @@ shmregion::Region* g_region = nullptr;
 pid_t g_parent = 0;
 bench::Report g_report("lock_bench");  // every group measured, for --json
 
-/// Roles in the report: the raw pthread locks (and the --pad-ns variants of the raw robust
-/// mutex, which are analysis of it) are the limit, Boost.Interprocess the peer.
-bench::Role role_of(const std::string& method) {
-    if (method.starts_with("raw")) return bench::Role::raw;
-    if (method.starts_with("boost")) return bench::Role::peer;
-    return bench::Role::shmregion;
-}
 
 /// Removes the region and the home; safe to call twice, from any failure path and thread
 /// (a forced unlink needs no attach: this process's mapping just lasts until it exits).
@@ -183,35 +176,16 @@ void reset_ctl() {
     for (auto& t : C->cpu_us) t = 0;
 }
 
-/// Forks a worker: it dies with the parent, joins the region as its own attacher if
-/// `join`, runs body() and leaves with its result (never returning into main's code).
+/// Forks a worker (benchutil::spawn_worker) that joins the region as its own attacher if
+/// `join`, runs body() and leaves.
 template <class Body>
 pid_t spawn(bool join, Body body) {
-    std::fflush(stdout);
-    std::fflush(stderr);
-    const pid_t pid = ::fork();
-    if (pid < 0) die(std::string("fork: ") + std::strerror(errno));
-    if (pid > 0) return pid;
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != g_parent) std::_Exit(9);
-    int rc = 0;
-    try {
+    return benchutil::spawn_worker(C->failed, [join, &body] {
         if (join) g_region->join_after_fork();
-        rc = body();
+        const int rc = body();
         if (join) g_region->detach();
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "lock_bench worker %d: %s\n", static_cast<int>(::getpid()), e.what());
-        rc = 1;
-    }
-    if (rc != 0) C->failed = 1;
-    std::_Exit(rc);
-}
-
-void reap(pid_t pid) {
-    int st = 0;
-    while (::waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR) die(std::string("waitpid: ") + std::strerror(errno));
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die("a worker failed (status " + std::to_string(st) + ")");
+        return rc;
+    });
 }
 
 struct Usage {
@@ -272,7 +246,7 @@ double run_workers(const std::vector<pid_t>& pids, int ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     C->stop.store(1);
     const auto t1 = Clock::now();
-    for (pid_t p : pids) reap(p);
+    for (pid_t p : pids) benchutil::reap_worker(p);
     return seconds_between(t0, t1);
 }
 
@@ -390,8 +364,10 @@ void uncontended(const Settings& s) {
     bench::print_ns(excl, "raw robust mutex: lock+unlock");
     std::printf("-- shared (vs raw process-shared pthread_rwlock_t read lock)\n");
     bench::print_ns(shr, "raw rwlock: rdlock+unlock");
-    g_report.add("lock+unlock, uncontended, exclusive", excl, "raw robust mutex: lock+unlock", role_of);
-    g_report.add("lock+unlock, uncontended, shared", shr, "raw rwlock: rdlock+unlock", role_of);
+    // Roles by name (bench::role_by_name): the raw pthread locks (and the --pad-ns variants of
+    // the raw robust mutex, analysis of it) are the limit, Boost.Interprocess the peer.
+    g_report.add("lock+unlock, uncontended, exclusive", excl, "raw robust mutex: lock+unlock");
+    g_report.add("lock+unlock, uncontended, shared", shr, "raw rwlock: rdlock+unlock");
 }
 
 // ---- 2. two processes contending on one exclusive lock -------------------------------------
@@ -522,7 +498,7 @@ void contended(const Settings& s) {
     const double base = stat_of(m[0].total).median;
     std::vector<bench::Result> per_op;  // seconds per operation of both processes together
     for (const auto& x : m) per_op.push_back(per_op_from_rates(x.name, x.total));
-    g_report.add("lock+unlock, 2 processes contending", per_op, m[0].name, role_of);
+    g_report.add("lock+unlock, 2 processes contending", per_op, m[0].name);
     std::printf("\n== 2. two processes contending on one exclusive lock (lock, ++counter, unlock); "
                 "%d rounds x %d ms, interleaved\n", s.contend_rounds, s.contend_ms);
     std::printf("%-34s %12s %18s %8s %10s %12s %6s\n", "method", "Mops/s", "min..max", "vs raw", "fairness", "sleeps/kop",
@@ -653,8 +629,8 @@ void reader_writer(const Settings& s) {
         per_read.push_back(per_op_from_rates(x.name, x.reads));
         per_write.push_back(per_op_from_rates(x.name, x.writes));
     }
-    g_report.add("4 readers + 1 writer: reads", per_read, m[1].name, role_of);
-    g_report.add("4 readers + 1 writer: writes", per_write, m[1].name, role_of);
+    g_report.add("4 readers + 1 writer: reads", per_read, m[1].name);
+    g_report.add("4 readers + 1 writer: writes", per_write, m[1].name);
     std::printf("\n== 3. %d reader processes + 1 writer on one lock (read 4 words / write 4 words); "
                 "%d rounds x %d ms, interleaved\n", kReaders, s.contend_rounds, s.rw_ms);
     std::printf("%-42s %10s %18s %7s %11s %20s %7s %17s %5s\n", "method", "reads/s", "min..max (M)", "vs raw",
@@ -825,7 +801,7 @@ void recovery(const Settings& s) {
         for (double us : x.kill_us) ns.push_back(us * 1e3);
         kill_to_acq.push_back(bench::summarize(x.name, std::move(ns)));
     }
-    g_report.add("recovery: holder SIGKILLed -> acquired", kill_to_acq, m[0].name, role_of);
+    g_report.add("recovery: holder SIGKILLed -> acquired", kill_to_acq, m[0].name);
     std::printf("(negative: acquired before waitpid() returned; the kernel releases a robust mutex early in the\n"
                 " holder's exit, before it becomes a zombie that can be reaped)\n");
 }

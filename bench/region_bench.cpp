@@ -103,17 +103,20 @@ shmregion::Options options(shmregion::Backing b, const std::string& name, std::u
 
 const char* backing_name(shmregion::Backing b) { return shmregion::to_string(b).data(); }
 
-bench::Role role_of(const std::string& method) {
-    if (method.starts_with("raw")) return bench::Role::raw;
-    if (method.starts_with("boost")) return bench::Role::peer;
-    return bench::Role::shmregion;
+/// The raw methods' mapping: map `bytes` of fd shared, write its first byte if `touch` (a
+/// creation's first write), unmap, close.
+void map_unmap_close(int fd, std::size_t bytes, bool touch) {
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (touch) static_cast<volatile char*>(p)[0] = 1;
+    ::munmap(p, bytes);
+    ::close(fd);
 }
 
 void report(bench::Report& out, const std::string& group, const std::vector<bench::Result>& rs,
             const std::string& baseline) {
     std::printf("\n%s\n", group.c_str());
     bench::print(rs, baseline);
-    out.add(group, rs, baseline, role_of);
+    out.add(group, rs, baseline);
 }
 
 // ---- 1. attach + detach ----------------------------------------------------------------------
@@ -204,10 +207,7 @@ void bench_attach(const Settings& s, std::uint64_t size, bench::Report& out) {
             raw = "raw posix: shm_open+mmap+munmap+close";
             const std::string seg = info.segment;
             m.push_back({raw, [seg, bytes] {
-                             int fd = ::shm_open(seg.c_str() + 1, O_RDWR, 0);
-                             void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-                             ::munmap(p, bytes);
-                             ::close(fd);
+                             map_unmap_close(::shm_open(seg.c_str() + 1, O_RDWR, 0), bytes, false);
                          }, {}});
             {
                 bip::shared_memory_object o(bip::create_only, bname.c_str(), bip::read_write);
@@ -226,10 +226,7 @@ void bench_attach(const Settings& s, std::uint64_t size, bench::Report& out) {
         } else if (b == Backing::file) {
             raw = "raw file: open+mmap+munmap+close";
             m.push_back({raw, [file, bytes] {
-                             int fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
-                             void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-                             ::munmap(p, bytes);
-                             ::close(fd);
+                             map_unmap_close(::open(file.c_str(), O_RDWR | O_CLOEXEC), bytes, false);
                          }, {}});
             {
                 int fd = ::open(bfile.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -302,10 +299,7 @@ void bench_create(const Settings& s, bench::Report& out) {
                              int fd = ::shm_open(nm.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
                              check(fd >= 0, "shm_open");
                              check(::posix_fallocate(fd, 0, static_cast<off_t>(bytes)) == 0, "posix_fallocate");
-                             void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-                             static_cast<volatile char*>(p)[0] = 1;
-                             ::munmap(p, bytes);
-                             ::close(fd);
+                             map_unmap_close(fd, bytes, true);
                              ::shm_unlink(nm.c_str());
                          }, {}});
             m.push_back({"boost: shared_memory_object create+truncate+mapped_region+remove", [n, prefix, bytes] {
@@ -330,10 +324,7 @@ void bench_create(const Settings& s, bench::Report& out) {
                              int fd = ::open(nm.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
                              check(fd >= 0, "open");
                              check(::posix_fallocate(fd, 0, static_cast<off_t>(bytes)) == 0, "posix_fallocate");
-                             void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-                             static_cast<volatile char*>(p)[0] = 1;
-                             ::munmap(p, bytes);
-                             ::close(fd);
+                             map_unmap_close(fd, bytes, true);
                              ::unlink(nm.c_str());
                          }, {}});
             m.push_back({"boost: managed_mapped_file create_only+remove", [n, bytes] {
@@ -531,11 +522,9 @@ void bench_race(const Settings& s, bench::Report& out) {
     std::printf("\n%s (%d rounds; the baseline is shmregion's own sequential attaches)\n", group.c_str(),
                 s.race_rounds);
     bench::print(rs, base);
-    // The baseline is shmregion itself, not raw calls: the role says so for the plot.
-    out.add(group, rs, base, [&](const std::string& m) {
-        if (m == base) return bench::Role::raw;
-        return m.starts_with("boost") ? bench::Role::peer : bench::Role::shmregion;
-    });
+    // The baseline is shmregion itself, not raw calls; its name starts "raw:" so that its
+    // role (bench::role_by_name) makes it the group's 1 for the plot.
+    out.add(group, rs, base);
 }
 
 void usage(const char* argv0) {

@@ -306,23 +306,7 @@ struct RoundResult {
 /// Forks a worker that dies with the parent and leaves with body()'s status.
 template <class Body>
 pid_t spawn(Body body) {
-    std::fflush(stdout);
-    std::fflush(stderr);
-    const pid_t pid = ::fork();
-    if (pid < 0) die(std::string("fork: ") + std::strerror(errno));
-    if (pid > 0) return pid;
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != g_parent) std::_Exit(9);
-    int rc = 0;
-    try {
-        rc = body();
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "sqlite_bench worker %d: %s\n", static_cast<int>(::getpid()), e.what());
-        rc = 1;
-    }
-    if (rc != 0) C->failed = 1;
-    std::fflush(stderr);
-    std::_Exit(rc);
+    return benchutil::spawn_worker(C->failed, body);
 }
 
 /// Waits for the start signal: the pipe's write end closed by the parent.
@@ -427,12 +411,6 @@ int reader_main(int r, const Config& cfg, Vfs vfs, const fs::path& db_path, int 
     return 0;
 }
 
-void reap(pid_t pid) {
-    int st = 0;
-    while (::waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR) die(std::string("waitpid: ") + std::strerror(errno));
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die("a worker failed (status " + std::to_string(st) + ")");
-}
 
 int g_round_no = 0;
 int g_failures = 0;
@@ -479,8 +457,8 @@ RoundResult run_round(const Config& cfg, Vfs vfs, const Settings& s) {
     const std::int64_t t0 = mono_ns();
     if (cfg.commits <= 0) C->deadline_ns = t0 + static_cast<std::int64_t>(cfg.ms) * 1000000;
     ::close(go[1]);  // go
-    for (pid_t p : writers) reap(p);
-    for (pid_t p : readers) reap(p);
+    for (pid_t p : writers) benchutil::reap_worker(p);
+    for (pid_t p : readers) benchutil::reap_worker(p);
 
     RoundResult res;
     std::int64_t end = t0, commits = 0, made = 0, busy = 0, cpu = 0, reads = 0, read_end = t0, wcpu = 0, wdelay = 0;
