@@ -7,8 +7,9 @@
 //     region lock; the word's kShareOwnerDied bit keeps that knowledge until a holder calls
 //     mark_consistent().
 //   - A shared holder adds one to the word, then looks at the mutex: free, it is in (one
-//     atomic add, one load); held, it takes its share back and queues on the mutex, adding
-//     its share while it holds the mutex. Writer and reader each write, then read the other's
+//     atomic add, one load), and learns of a death from the word as it reads after that
+//     look; held, it takes its share back and queues on the mutex, adding its share while
+//     it holds the mutex. Writer and reader each write, then read the other's
 //     word (a Dekker pair): at least one of them sees the other.
 //   - Every share is also counted in the holder's share record (one 16-bit record per
 //     attacher slot and lock, written only by that attach), marked busy while the record and

@@ -13,6 +13,9 @@
 //    exclusive holder (by a worker or by the audit, until the repairer marks it consistent)
 //    and never without one, the records are torn only by dead writers, and no update is
 //    lost or duplicated;
+//  - a reader stopped (ptrace) between counting its share and looking at the mutex, while
+//    another locker records an exclusive holder's death or repairs and marks it consistent:
+//    its owner_died() says what the lock word says once it is in (group needs_ptrace);
 //  - with inspect()'s lock table report (group needs_inspect_lock_table, its own CTest entry):
 //    the death counters (exclusive_deaths, shared_deaths) match the kills.
 #define BOOST_TEST_MODULE mp_lock_table
@@ -28,6 +31,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -370,6 +374,149 @@ BOOST_DATA_TEST_CASE(a_writer_is_not_starved_by_overlapping_readers, test::backi
     }
     __atomic_store_n(&w[2], 1, __ATOMIC_SEQ_CST);
     for (pid_t p : pids) BOOST_TEST(children.wait(p) == 0);
+}
+
+// ---- a reader stopped inside lock_shared() -------------------------------------------------
+
+namespace {
+
+/// What the stopped reader reports (in memory shared with the parent).
+struct StoppedReader {
+    int traceme_errno = 0;  // PTRACE_TRACEME failed: ptrace is not allowed here
+    int owner_died = 0;     // 1 reported, 2 not reported
+};
+
+/// The stopped reader: its own attach, traced by the parent, stops itself (SIGSTOP) right
+/// before lock_shared(0), then reports what its guard says.
+int stopped_reader(Region& r, const Options& o, StoppedReader* out) {
+    default_signals_in_child();
+    ChildAttach a(r, o);
+    if (::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) {
+        out->traceme_errno = errno;
+        return 0;
+    }
+    ::raise(SIGSTOP);
+    SharedLockGuard s = a->lock_shared(0);
+    CHILD_CHECK(s.owns_lock(), 10);
+    out->owner_died = s.owner_died() ? 1 : 2;
+    s.unlock();
+    a.detach();
+    return 0;
+}
+
+/// Waits for the traced child's next stop; false if it ended instead (status in *st).
+bool wait_stop(pid_t p, int* st) {
+    while (::waitpid(p, st, 0) < 0)
+        if (errno != EINTR) return false;
+    return WIFSTOPPED(*st);
+}
+
+/// Single-steps the stopped child `p` until lock 0's word counts `shares` shares (it has just
+/// added its own, and not yet looked at the mutex). False if it never did within the steps.
+bool step_until_counted(pid_t p, const Region& r, std::uint32_t max_attachers, std::uint32_t shares) {
+    for (int step = 0; step < 1'000'000; ++step) {
+        if (locktest::peek_lock(r, max_attachers, 0).shares >= shares) return true;
+        int st = 0;
+        if (::ptrace(PTRACE_SINGLESTEP, p, nullptr, nullptr) != 0 || !wait_stop(p, &st)) return false;
+    }
+    return false;
+}
+
+/// A holder of lock 0 exclusively in a child, killed holding it: the mutex is left marked
+/// OWNER_DIED by the kernel, the death not recorded in the word yet.
+void kill_an_exclusive_holder(mptest::Children& children, Region& r, const Options& o) {
+    test::Signal held;
+    const pid_t v = children.spawn([&]() -> int {
+        default_signals_in_child();
+        ChildAttach a(r, o);
+        LockGuard g = a->lock(0);
+        held.notify();
+        for (;;) ::pause();
+    });
+    BOOST_REQUIRE_MESSAGE(held.wait(20000), "the exclusive holder never got lock 0");
+    children.kill(v);
+    const locktest::LockPeek p = locktest::peek_lock(r, o.max_attachers, 0);
+    BOOST_REQUIRE(p.mutex_owner_died);
+    BOOST_REQUIRE(!p.owner_died);
+}
+
+/// Starts the stopped reader and steps it to just after its share is counted. False (the
+/// case skipped) if ptrace is not allowed here.
+bool reader_between_count_and_look(mptest::Children& children, Region& r, const Options& o, StoppedReader* out,
+                                   pid_t& reader) {
+    reader = children.spawn([&]() -> int { return stopped_reader(r, o, out); });
+    int st = 0;
+    if (!wait_stop(reader, &st)) {
+        BOOST_REQUIRE_MESSAGE(out->traceme_errno != 0, "the reader ended before it stopped (wait status " << st << ")");
+        return false;
+    }
+    BOOST_REQUIRE_MESSAGE(step_until_counted(reader, r, o.max_attachers, 1),
+                          "the reader, single-stepped, never counted its share of lock 0");
+    return true;
+}
+
+}  // namespace
+
+// Death recorded meanwhile: the reader counts its share while the dead holder's death is not
+// yet in the word, and looks at the mutex only after another reader took it (EOWNERDEAD),
+// recorded the death and let it go. The mutex is free then, and the reader is in: the death
+// is unrepaired, so it must say owner_died(). (A reader that judged by the word as its add
+// found it did not, and read half-written data unwarned: the torture test found that.)
+BOOST_TEST_DECORATOR(*boost::unit_test::label("needs_ptrace"))
+BOOST_DATA_TEST_CASE(a_reader_stopped_before_its_look_at_the_mutex_hears_of_a_death_recorded_meanwhile,
+                     test::backing_data(BackingSet::cross_process), backing_name) {
+    mptest::Home home;
+    mptest::Children children;
+    const Options o = table_options(home, test::backing_named(backing_name), 1);
+    Region r = Region::attach(o);
+    test::SharedMemory mem(sizeof(StoppedReader));
+    auto* out = new (mem.get()) StoppedReader;
+    kill_an_exclusive_holder(children, r, o);
+    pid_t reader = 0;
+    if (!reader_between_count_and_look(children, r, o, out, reader))
+        SHMREGION_SKIP("ptrace(PTRACE_TRACEME) is not allowed here: " << std::strerror(out->traceme_errno));
+    {
+        // The reader's share is counted, the mutex still the dead holder's.
+        const locktest::LockPeek p = locktest::peek_lock(r, o.max_attachers, 0);
+        BOOST_REQUIRE(p.mutex_owner_died);
+        BOOST_REQUIRE(!p.owner_died);
+        SharedLockGuard s = r.lock_shared(0);  // takes the mutex (EOWNERDEAD), records, lets it go
+        BOOST_TEST(s.owner_died());
+        BOOST_TEST(locktest::peek_lock(r, o.max_attachers, 0).owner_died);
+        BOOST_TEST(!locktest::peek_lock(r, o.max_attachers, 0).mutex_held);
+    }
+    BOOST_REQUIRE(::ptrace(PTRACE_DETACH, reader, nullptr, nullptr) == 0);
+    BOOST_TEST(children.wait(reader) == 0);
+    BOOST_TEST(out->owner_died == 1, "the reader got in after the death was recorded, unrepaired, and was not told");
+    LockGuard g = r.lock(0);
+    BOOST_TEST(g.owner_died());
+}
+
+// Repaired meanwhile: the reader counts its share while the repairer holds lock 0 (in after
+// the death, told owner_died()), and looks at the mutex only after the repairer marked it
+// consistent and let it go. The reader is in after the repair: no owner_died().
+BOOST_TEST_DECORATOR(*boost::unit_test::label("needs_ptrace"))
+BOOST_DATA_TEST_CASE(a_reader_stopped_before_its_look_at_the_mutex_hears_nothing_of_a_death_repaired_meanwhile,
+                     test::backing_data(BackingSet::cross_process), backing_name) {
+    mptest::Home home;
+    mptest::Children children;
+    const Options o = table_options(home, test::backing_named(backing_name), 1);
+    Region r = Region::attach(o);
+    test::SharedMemory mem(sizeof(StoppedReader));
+    auto* out = new (mem.get()) StoppedReader;
+    kill_an_exclusive_holder(children, r, o);
+    LockGuard g = r.lock(0);
+    BOOST_REQUIRE(g.owner_died());
+    pid_t reader = 0;
+    if (!reader_between_count_and_look(children, r, o, out, reader))
+        SHMREGION_SKIP("ptrace(PTRACE_TRACEME) is not allowed here: " << std::strerror(out->traceme_errno));
+    BOOST_REQUIRE(locktest::peek_lock(r, o.max_attachers, 0).owner_died);
+    g.mark_consistent();
+    g.unlock();
+    BOOST_REQUIRE(::ptrace(PTRACE_DETACH, reader, nullptr, nullptr) == 0);
+    BOOST_TEST(children.wait(reader) == 0);
+    BOOST_TEST(out->owner_died == 2, "the reader got in after the repair and was told a holder died");
+    BOOST_TEST(!r.lock_shared(0).owner_died());
 }
 
 // ---- random kills ----------------------------------------------------------------------------------

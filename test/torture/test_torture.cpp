@@ -61,6 +61,10 @@
 //            defect: the run must fail; skip-mark: a holder says it marked the lock
 //            consistent but does not; silent-mark: a holder marks it but does not say so;
 //            table-skip-mark: a table lock repairer says it repaired but does not mark)
+// A failure's state dump ends with the last 200 table lock events of every process (lock,
+// held, unlock, unlocked, exclusive and shared; detach and attach; the supervisor's account
+// of each victim), each with the mutex's futex word and the lock word's low half as that
+// process saw them right after: what docs/reliability.md's defect 2 was found with.
 // The last line printed is the summary: kills, records, lock acquisitions, owner_died
 // reports, mark_consistent() calls, failures.
 #define BOOST_TEST_MODULE torture
@@ -546,6 +550,36 @@ std::string table_check_shared(TableState& t, std::uint32_t i, const SharedLockG
     return {};
 }
 
+/// The last table lock events of every process (a failure's dump prints them).
+enum TraceOp : std::uint32_t {
+    kTrLockX = 1, kTrHeldX, kTrUnlockX, kTrUnlockedX,  // lock: the index; a: owner_died() once held
+    kTrLockS, kTrGotS, kTrUnlockS, kTrUnlockedS,        // a: the shares asked for, or owner_died() once got
+    kTrDetach, kTrAttached,                             // lock: the attach's slot; a: its generation
+    kTrVictim,                                          // the supervisor's account: a: table phase; b: pid
+};
+struct TraceEvent {
+    std::atomic<std::uint64_t> seq{0};
+    std::int32_t pid = 0;
+    std::uint32_t op = 0, lock = 0, a = 0;
+    std::uint64_t b = 0;
+};
+constexpr std::size_t kTraceEvents = 512;
+struct Trace {
+    std::atomic<std::uint64_t> n{0};
+    TraceEvent ev[kTraceEvents];
+    void add(std::uint32_t op, std::uint32_t lock, std::uint32_t a, std::uint64_t b) noexcept {
+        const std::uint64_t k = n.fetch_add(1);
+        TraceEvent& e = ev[k % kTraceEvents];
+        e.seq.store(0);
+        e.pid = static_cast<std::int32_t>(::getpid());
+        e.op = op;
+        e.lock = lock;
+        e.a = a;
+        e.b = b;
+        e.seq.store(k + 1);
+    }
+};
+
 struct Control {
     std::atomic<std::uint32_t> gate{0};            // 1: park at the top of the loop
     std::atomic<std::uint32_t> quit{0};            // 1: detach and exit
@@ -568,6 +602,7 @@ struct Control {
     WorkerSlot w[kMaxWorkers];
     AuditResult audit;
     TableState table;
+    Trace trace;
 };
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free && std::atomic<std::uint32_t>::is_always_lock_free);
 
@@ -873,10 +908,12 @@ private:
 
     int reattach_op() {
         me_.phase = kDetach;
+        ctl_.trace.add(kTrDetach, own_.identity().slot, own_.identity().generation, 0);
         own_.detach();
         me_.attached = 0;
         me_.phase = kAttach;
         own_ = Region::attach(o_);
+        ctl_.trace.add(kTrAttached, own_.identity().slot, own_.identity().generation, 0);
         me_.attached = 1;
         me_.phase = kIdle;
         ctl_.reattaches.fetch_add(1);
@@ -924,6 +961,13 @@ private:
         return s;
     }
 
+    /// Lock i's futex word (high half) and lock word (low half), for the trace.
+    std::uint64_t lock_state(std::uint32_t i) const {
+        const detail::LockEntry* e = locktest::lock_entry_of(*r_, o_.max_attachers, i);
+        const auto m = static_cast<std::uint32_t>(detail::robust_mutex_word(&e->mutex));
+        return (std::uint64_t{m} << 32) | (__atomic_load_n(&e->word, __ATOMIC_ACQUIRE) & 0xFFFFFFFFu);
+    }
+
     int table_op() {
         const auto i = static_cast<std::uint32_t>(rng_() % cfg_.locks);
         const unsigned roll = static_cast<unsigned>(rng_() % 10);
@@ -937,9 +981,11 @@ private:
     int table_exclusive(std::uint32_t i, bool nested, bool stop) {
         me_.tlock = i;
         me_.tphase = kTLockX;
+        ctl_.trace.add(kTrLockX, i, 0, lock_state(i));
         LockGuard g = table_acquire_x(i, stop);
         if (!g) return fail(60, "table lock %u not acquired exclusively within %u s", i, cfg_.hang_s);
         me_.tphase = kTHeldX;
+        ctl_.trace.add(kTrHeldX, i, g.owner_died(), lock_state(i));
         ctl_.table.x_ops.fetch_add(1);
         const bool skip_mark = inject_table_ && g.owner_died();
         if (skip_mark) {
@@ -963,8 +1009,10 @@ private:
         t.acked.fetch_add(1);
         relaxed_store(&t.b, v);
         me_.tphase = kTUnlockX;
+        ctl_.trace.add(kTrUnlockX, i, 0, lock_state(i));
         g.unlock();
         me_.tphase = kTNone;
+        ctl_.trace.add(kTrUnlockedX, i, 0, lock_state(i));
         return 0;
     }
 
@@ -974,10 +1022,12 @@ private:
         me_.tlock = i;
         me_.tshares = shares;
         me_.tphase = kTLockS;
+        ctl_.trace.add(kTrLockS, i, shares, lock_state(i));
         std::vector<SharedLockGuard> held;
         for (unsigned k = 0; k < shares; ++k) {
             held.push_back(table_acquire_s(i, stop));
             if (!held.back()) return fail(62, "table lock %u not acquired shared within %u s", i, cfg_.hang_s);
+            ctl_.trace.add(kTrGotS, i, held.back().owner_died(), lock_state(i));
         }
         me_.tphase = kTHeldS;
         ctl_.table.s_ops.fetch_add(1);
@@ -991,8 +1041,10 @@ private:
         if (const std::string bad = table_check_shared(ctl_.table, i, held.back()); !bad.empty())
             return fail(64, "%s (looking again)", bad.c_str());
         me_.tphase = kTUnlockS;
+        ctl_.trace.add(kTrUnlockS, i, 0, lock_state(i));
         held.clear();
         me_.tphase = kTNone;
+        ctl_.trace.add(kTrUnlockedS, i, 0, lock_state(i));
         return 0;
     }
 
@@ -1440,6 +1492,31 @@ private:
         }
     }
 
+    /// The trace's last 200 events, one line each.
+    std::string trace_lines() {
+        static const char* const ops[] = {"?", "lock", "held", "unlock", "unlocked", "lock_shared", "got share",
+                                          "unlock_shared", "unlocked shares", "detach", "attached", "victim"};
+        std::string out;
+        const std::uint64_t n = ctl_.trace.n.load();
+        for (std::uint64_t k = n > 200 ? n - 200 : 0; k < n; ++k) {
+            const TraceEvent& e = ctl_.trace.ev[k % kTraceEvents];
+            if (e.seq.load() != k + 1) continue;  // being overwritten
+            char line[200];
+            const char* op = e.op < sizeof ops / sizeof ops[0] ? ops[e.op] : "?";
+            if (e.op == kTrDetach || e.op == kTrAttached)
+                std::snprintf(line, sizeof line, "  trace %" PRIu64 ": pid %d %s, slot %u generation %u\n", k, e.pid, op,
+                              e.lock, e.a);
+            else if (e.op == kTrVictim)
+                std::snprintf(line, sizeof line, "  trace %" PRIu64 ": supervisor: pid %d died %s table lock %u\n", k,
+                              static_cast<int>(e.b), table_phase_name(e.a), e.lock);
+            else
+                std::snprintf(line, sizeof line, "  trace %" PRIu64 ": pid %d %s table lock %u (%u): mutex %#x, word %#x\n",
+                              k, e.pid, op, e.lock, e.a, static_cast<unsigned>(e.b >> 32), static_cast<unsigned>(e.b));
+            out += line;
+        }
+        return out;
+    }
+
     std::string dump() {
         std::ostringstream s;
         s << "  state: gate " << ctl_.gate << ", marking " << ctl_.marking << ", model: lock_deaths "
@@ -1483,6 +1560,7 @@ private:
                   << ", outstanding " << ctl_.table.rec[i].outstanding << ", deaths " << p.exclusive_deaths
                   << " exclusive / " << p.shared_deaths << " shared\n";
             }
+        s << trace_lines();
         return s.str();
     }
 
@@ -1696,6 +1774,7 @@ private:
         if (tphase == kTNone || i >= cfg_.locks) return;
         TableRecord& r = ctl_.table.rec[i];
         TableExpect& e = table_expect_[i];
+        ctl_.trace.add(kTrVictim, i, tphase, static_cast<std::uint64_t>(procs_[v].pid));
         if (tphase == kTHeldX) {
             r.outstanding = 1;
             ++table_certain_;
