@@ -440,20 +440,41 @@ void kill_an_exclusive_holder(mptest::Children& children, Region& r, const Optio
     BOOST_REQUIRE(!p.owner_died);
 }
 
-/// Starts the stopped reader and steps it to just after its share is counted. False (the
-/// case skipped) if ptrace is not allowed here.
-bool reader_between_count_and_look(mptest::Children& children, Region& r, const Options& o, StoppedReader* out,
-                                   pid_t& reader) {
-    reader = children.spawn([&]() -> int { return stopped_reader(r, o, out); });
-    int st = 0;
-    if (!wait_stop(reader, &st)) {
-        BOOST_REQUIRE_MESSAGE(out->traceme_errno != 0, "the reader ended before it stopped (wait status " << st << ")");
-        return false;
+/// One case's setup: a region with one lock whose exclusive holder was killed holding it,
+/// and the stopped reader, once started.
+struct StoppedReaderCase {
+    mptest::Home home;
+    mptest::Children children;
+    Options o;
+    Region r;
+    test::SharedMemory mem{sizeof(StoppedReader)};
+    StoppedReader* out = new (mem.get()) StoppedReader;
+    pid_t reader = 0;
+
+    explicit StoppedReaderCase(std::string_view backing_name)
+        : o(table_options(home, test::backing_named(backing_name), 1)), r(Region::attach(o)) {
+        kill_an_exclusive_holder(children, r, o);
     }
-    BOOST_REQUIRE_MESSAGE(step_until_counted(reader, r, o.max_attachers, 1),
-                          "the reader, single-stepped, never counted its share of lock 0");
-    return true;
-}
+    /// Starts the reader and steps it to just after its share is counted. False (the case
+    /// is then skipped) if ptrace is not allowed here.
+    bool start_reader() {
+        reader = children.spawn([this]() -> int { return stopped_reader(r, o, out); });
+        int st = 0;
+        if (!wait_stop(reader, &st)) {
+            BOOST_REQUIRE_MESSAGE(out->traceme_errno != 0, "the reader ended before it stopped (wait status " << st << ")");
+            return false;
+        }
+        BOOST_REQUIRE_MESSAGE(step_until_counted(reader, r, o.max_attachers, 1),
+                              "the reader, single-stepped, never counted its share of lock 0");
+        return true;
+    }
+    /// Lets the reader run on; its exit status.
+    int finish_reader() {
+        BOOST_REQUIRE(::ptrace(PTRACE_DETACH, reader, nullptr, nullptr) == 0);
+        return children.wait(reader);
+    }
+    std::string why_not() const { return std::string("ptrace(PTRACE_TRACEME) is not allowed here: ") + std::strerror(out->traceme_errno); }
+};
 
 }  // namespace
 
@@ -465,30 +486,21 @@ bool reader_between_count_and_look(mptest::Children& children, Region& r, const 
 BOOST_TEST_DECORATOR(*boost::unit_test::label("needs_ptrace"))
 BOOST_DATA_TEST_CASE(a_reader_stopped_before_its_look_at_the_mutex_hears_of_a_death_recorded_meanwhile,
                      test::backing_data(BackingSet::cross_process), backing_name) {
-    mptest::Home home;
-    mptest::Children children;
-    const Options o = table_options(home, test::backing_named(backing_name), 1);
-    Region r = Region::attach(o);
-    test::SharedMemory mem(sizeof(StoppedReader));
-    auto* out = new (mem.get()) StoppedReader;
-    kill_an_exclusive_holder(children, r, o);
-    pid_t reader = 0;
-    if (!reader_between_count_and_look(children, r, o, out, reader))
-        SHMREGION_SKIP("ptrace(PTRACE_TRACEME) is not allowed here: " << std::strerror(out->traceme_errno));
+    StoppedReaderCase c(backing_name);
+    if (!c.start_reader()) SHMREGION_SKIP(c.why_not());
     {
         // The reader's share is counted, the mutex still the dead holder's.
-        const locktest::LockPeek p = locktest::peek_lock(r, o.max_attachers, 0);
+        const locktest::LockPeek p = locktest::peek_lock(c.r, c.o.max_attachers, 0);
         BOOST_REQUIRE(p.mutex_owner_died);
         BOOST_REQUIRE(!p.owner_died);
-        SharedLockGuard s = r.lock_shared(0);  // takes the mutex (EOWNERDEAD), records, lets it go
+        SharedLockGuard s = c.r.lock_shared(0);  // takes the mutex (EOWNERDEAD), records, lets it go
         BOOST_TEST(s.owner_died());
-        BOOST_TEST(locktest::peek_lock(r, o.max_attachers, 0).owner_died);
-        BOOST_TEST(!locktest::peek_lock(r, o.max_attachers, 0).mutex_held);
+        BOOST_TEST(locktest::peek_lock(c.r, c.o.max_attachers, 0).owner_died);
+        BOOST_TEST(!locktest::peek_lock(c.r, c.o.max_attachers, 0).mutex_held);
     }
-    BOOST_REQUIRE(::ptrace(PTRACE_DETACH, reader, nullptr, nullptr) == 0);
-    BOOST_TEST(children.wait(reader) == 0);
-    BOOST_TEST(out->owner_died == 1, "the reader got in after the death was recorded, unrepaired, and was not told");
-    LockGuard g = r.lock(0);
+    BOOST_TEST(c.finish_reader() == 0);
+    BOOST_TEST(c.out->owner_died == 1, "the reader got in after the death was recorded, unrepaired, and was not told");
+    LockGuard g = c.r.lock(0);
     BOOST_TEST(g.owner_died());
 }
 
@@ -498,25 +510,16 @@ BOOST_DATA_TEST_CASE(a_reader_stopped_before_its_look_at_the_mutex_hears_of_a_de
 BOOST_TEST_DECORATOR(*boost::unit_test::label("needs_ptrace"))
 BOOST_DATA_TEST_CASE(a_reader_stopped_before_its_look_at_the_mutex_hears_nothing_of_a_death_repaired_meanwhile,
                      test::backing_data(BackingSet::cross_process), backing_name) {
-    mptest::Home home;
-    mptest::Children children;
-    const Options o = table_options(home, test::backing_named(backing_name), 1);
-    Region r = Region::attach(o);
-    test::SharedMemory mem(sizeof(StoppedReader));
-    auto* out = new (mem.get()) StoppedReader;
-    kill_an_exclusive_holder(children, r, o);
-    LockGuard g = r.lock(0);
+    StoppedReaderCase c(backing_name);
+    LockGuard g = c.r.lock(0);
     BOOST_REQUIRE(g.owner_died());
-    pid_t reader = 0;
-    if (!reader_between_count_and_look(children, r, o, out, reader))
-        SHMREGION_SKIP("ptrace(PTRACE_TRACEME) is not allowed here: " << std::strerror(out->traceme_errno));
-    BOOST_REQUIRE(locktest::peek_lock(r, o.max_attachers, 0).owner_died);
+    if (!c.start_reader()) SHMREGION_SKIP(c.why_not());
+    BOOST_REQUIRE(locktest::peek_lock(c.r, c.o.max_attachers, 0).owner_died);
     g.mark_consistent();
     g.unlock();
-    BOOST_REQUIRE(::ptrace(PTRACE_DETACH, reader, nullptr, nullptr) == 0);
-    BOOST_TEST(children.wait(reader) == 0);
-    BOOST_TEST(out->owner_died == 2, "the reader got in after the repair and was told a holder died");
-    BOOST_TEST(!r.lock_shared(0).owner_died());
+    BOOST_TEST(c.finish_reader() == 0);
+    BOOST_TEST(c.out->owner_died == 2, "the reader got in after the repair and was told a holder died");
+    BOOST_TEST(!c.r.lock_shared(0).owner_died());
 }
 
 // ---- random kills ----------------------------------------------------------------------------------
