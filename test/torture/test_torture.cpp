@@ -567,11 +567,12 @@ constexpr std::size_t kTraceEvents = 512;
 struct Trace {
     std::atomic<std::uint64_t> n{0};
     TraceEvent ev[kTraceEvents];
-    void add(std::uint32_t op, std::uint32_t lock, std::uint32_t a, std::uint64_t b) noexcept {
+    /// pid: the process the event is of (0: the supervisor's own account).
+    void add(pid_t pid, std::uint32_t op, std::uint32_t lock, std::uint32_t a, std::uint64_t b) noexcept {
         const std::uint64_t k = n.fetch_add(1);
         TraceEvent& e = ev[k % kTraceEvents];
         e.seq.store(0);
-        e.pid = static_cast<std::int32_t>(::getpid());
+        e.pid = pid;
         e.op = op;
         e.lock = lock;
         e.a = a;
@@ -908,12 +909,12 @@ private:
 
     int reattach_op() {
         me_.phase = kDetach;
-        ctl_.trace.add(kTrDetach, own_.identity().slot, own_.identity().generation, 0);
+        trace_attach(kTrDetach);
         own_.detach();
         me_.attached = 0;
         me_.phase = kAttach;
         own_ = Region::attach(o_);
-        ctl_.trace.add(kTrAttached, own_.identity().slot, own_.identity().generation, 0);
+        trace_attach(kTrAttached);
         me_.attached = 1;
         me_.phase = kIdle;
         ctl_.reattaches.fetch_add(1);
@@ -961,11 +962,18 @@ private:
         return s;
     }
 
-    /// Lock i's futex word (high half) and lock word (low half), for the trace.
-    std::uint64_t lock_state(std::uint32_t i) const {
+    /// Traces a table lock event of this worker on lock i, with the lock's futex word (high
+    /// half) and lock word (low half) as they are now.
+    void trace_table(TraceOp op, std::uint32_t i, std::uint32_t a = 0) noexcept {
         const detail::LockEntry* e = locktest::lock_entry_of(*r_, o_.max_attachers, i);
         const auto m = static_cast<std::uint32_t>(detail::robust_mutex_word(&e->mutex));
-        return (std::uint64_t{m} << 32) | (__atomic_load_n(&e->word, __ATOMIC_ACQUIRE) & 0xFFFFFFFFu);
+        const std::uint64_t w = __atomic_load_n(&e->word, __ATOMIC_ACQUIRE) & 0xFFFFFFFFu;
+        ctl_.trace.add(self_, op, i, a, (std::uint64_t{m} << 32) | w);
+    }
+    /// Traces a detach or attach of this worker's own attach, with its slot and generation.
+    void trace_attach(TraceOp op) noexcept {
+        const AttacherIdentity id = own_.identity();
+        ctl_.trace.add(self_, op, id.slot, id.generation, 0);
     }
 
     int table_op() {
@@ -981,11 +989,11 @@ private:
     int table_exclusive(std::uint32_t i, bool nested, bool stop) {
         me_.tlock = i;
         me_.tphase = kTLockX;
-        ctl_.trace.add(kTrLockX, i, 0, lock_state(i));
+        trace_table(kTrLockX, i);
         LockGuard g = table_acquire_x(i, stop);
         if (!g) return fail(60, "table lock %u not acquired exclusively within %u s", i, cfg_.hang_s);
         me_.tphase = kTHeldX;
-        ctl_.trace.add(kTrHeldX, i, g.owner_died(), lock_state(i));
+        trace_table(kTrHeldX, i, g.owner_died());
         ctl_.table.x_ops.fetch_add(1);
         const bool skip_mark = inject_table_ && g.owner_died();
         if (skip_mark) {
@@ -1009,10 +1017,10 @@ private:
         t.acked.fetch_add(1);
         relaxed_store(&t.b, v);
         me_.tphase = kTUnlockX;
-        ctl_.trace.add(kTrUnlockX, i, 0, lock_state(i));
+        trace_table(kTrUnlockX, i);
         g.unlock();
         me_.tphase = kTNone;
-        ctl_.trace.add(kTrUnlockedX, i, 0, lock_state(i));
+        trace_table(kTrUnlockedX, i);
         return 0;
     }
 
@@ -1022,12 +1030,12 @@ private:
         me_.tlock = i;
         me_.tshares = shares;
         me_.tphase = kTLockS;
-        ctl_.trace.add(kTrLockS, i, shares, lock_state(i));
+        trace_table(kTrLockS, i, shares);
         std::vector<SharedLockGuard> held;
         for (unsigned k = 0; k < shares; ++k) {
             held.push_back(table_acquire_s(i, stop));
             if (!held.back()) return fail(62, "table lock %u not acquired shared within %u s", i, cfg_.hang_s);
-            ctl_.trace.add(kTrGotS, i, held.back().owner_died(), lock_state(i));
+            trace_table(kTrGotS, i, held.back().owner_died());
         }
         me_.tphase = kTHeldS;
         ctl_.table.s_ops.fetch_add(1);
@@ -1041,10 +1049,10 @@ private:
         if (const std::string bad = table_check_shared(ctl_.table, i, held.back()); !bad.empty())
             return fail(64, "%s (looking again)", bad.c_str());
         me_.tphase = kTUnlockS;
-        ctl_.trace.add(kTrUnlockS, i, 0, lock_state(i));
+        trace_table(kTrUnlockS, i);
         held.clear();
         me_.tphase = kTNone;
-        ctl_.trace.add(kTrUnlockedS, i, 0, lock_state(i));
+        trace_table(kTrUnlockedS, i);
         return 0;
     }
 
@@ -1774,7 +1782,7 @@ private:
         if (tphase == kTNone || i >= cfg_.locks) return;
         TableRecord& r = ctl_.table.rec[i];
         TableExpect& e = table_expect_[i];
-        ctl_.trace.add(kTrVictim, i, tphase, static_cast<std::uint64_t>(procs_[v].pid));
+        ctl_.trace.add(0, kTrVictim, i, tphase, static_cast<std::uint64_t>(procs_[v].pid));
         if (tphase == kTHeldX) {
             r.outstanding = 1;
             ++table_certain_;

@@ -132,9 +132,9 @@ inline bool mutex_kind_is(const pthread_mutex_t* m, int kind) noexcept {
         return false;
     rec.store(static_cast<ShareRecord>(c | kRecordBusy), std::memory_order_relaxed);
     const std::uint64_t old = entry_word(entry).fetch_add(kShareAcquire, std::memory_order_seq_cst);
-    // Already a holder: our own share keeps every writer out, so another is safe at once.
+    // Already a holder: our own share keeps every writer out, so another is safe at once, in
+    // at the add itself, and `old` is the word as it was then.
     if (c != 0) {
-        // Nothing can be recorded or marked meanwhile that `old` does not show: no writer is in.
         rec.store(static_cast<ShareRecord>(c + 1), std::memory_order_release);
         died = (old & kShareOwnerDied) != 0;
         return true;
