@@ -313,17 +313,33 @@ void unlink_if_same(const std::filesystem::path& file, int fd) {
 PendingFile::PendingFile(const std::filesystem::path& home, const std::filesystem::path& final_path,
                          ::mode_t permissions, Fd& fd, Visibility visibility)
     : final_(final_path) {
-    if (visibility == Visibility::unnamed) {
-        fd.reset(::open(home.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, permissions));
-        if (!fd && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-            throw_errno(errno, "open(O_TMPFILE) in", home);
+    const std::string region = region_name_of(final_path);
+    const auto hidden_name = [&] { return home / pending_file_name(region, static_cast<long>(current_pid()), random64()); };
+    fd.reset(::open(home.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, permissions));
+    if (!fd && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+        throw_errno(errno, "open(O_TMPFILE) in", home);
+    // Slot 0's liveness lock, held from the start: while it is held, the creator is alive and
+    // remove_abandoned() leaves its pending file and segment alone.
+    if (fd && !slot_lock_acquire(fd.get(), 0))
+        throw_failure(errc::header_corrupt, final_path, "a new file is locked by another process");
+    // A hidden name (it records what a creator is making, for remove_abandoned), given only
+    // now that the lock is held. A cleaner takes a pending file whose lock is free for a dead
+    // creator's and removes it: racers sweeping while they wait for a creator took names made
+    // before the lock from live creators, eight times in a row once (the creation failed).
+    for (int attempt = 0; fd && visibility == Visibility::hidden_name && temp_.empty(); ++attempt) {
+        const auto temp = hidden_name();
+        if (::linkat(AT_FDCWD, ProcFdPath(fd.get()).c_str(), AT_FDCWD, temp.c_str(), AT_SYMLINK_FOLLOW) == 0)
+            temp_ = temp;
+        else if (errno == ENOENT)
+            fd.reset();  // no /proc: name first, as without O_TMPFILE (no home: its create says so)
+        else if (errno != EEXIST || attempt == 8)  // EEXIST: another creator's random name
+            throw_errno(errno, "link", temp);
     }
-    // A hidden name: asked for (it records what a creator is making, for
-    // remove_abandoned), or because the file system has no O_TMPFILE. Between creating it
-    // and locking it, a cleaner could take it for a dead creator's and remove it: then the
-    // name is gone (no links left) and we make another.
+    // Without O_TMPFILE, the name comes first. Between creating it and locking it a cleaner
+    // could take it for a dead creator's and remove it: then the name is gone (no links
+    // left) and we make another.
     for (int attempt = 0; !fd && attempt < 8; ++attempt) {
-        const auto temp = home / pending_file_name(region_name_of(final_path), static_cast<long>(current_pid()), random64());
+        const auto temp = hidden_name();
         fd.reset(::open(temp.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, permissions));
         if (!fd) throw_errno(errno, "create", temp);
         struct stat st {};
@@ -338,10 +354,6 @@ PendingFile::PendingFile(const std::filesystem::path& home, const std::filesyste
     try {
         // The mode is applied exactly, whatever the umask.
         if (::fchmod(fd_, permissions) != 0) throw_errno(errno, "fchmod", final_path);
-        // Slot 0's liveness lock, held from the start: while it is held, the creator is
-        // alive and remove_abandoned() leaves its pending file and segment alone.
-        if (!slot_lock_acquire(fd_, 0))
-            throw_failure(errc::header_corrupt, final_path, "a new file is locked by another process");
         presence_share(fd_, final_path, std::nullopt);  // the creator is an attacher like any other
     } catch (...) {
         if (!temp_.empty()) ::unlink(temp_.c_str());  // the destructor will not run

@@ -205,7 +205,8 @@ void truncate_descriptor(int fd, std::uint64_t bytes) noexcept;
 /// a crashed creator (the file backing); otherwise, or where the file system lacks
 /// O_TMPFILE, a hidden name that records what the creator is making, so that
 /// remove_abandoned() can undo it if the creator dies. Either way the creator holds
-/// slot 0's liveness lock on it from the start.
+/// slot 0's liveness lock on it from the start; with O_TMPFILE, the hidden name is linked
+/// only once the lock is held, so no cleaner ever finds a live creator's file unlocked.
 class PendingFile {
 public:
     enum class Visibility { unnamed, hidden_name };

@@ -1,16 +1,18 @@
 // Issue 9's hardening, with real processes: what a container, a re-spelled home, a flipped
 // mutex byte, a racing System V detach, an attacher in another PID namespace, a memory map
-// that outlives its process, a creator killed mid-creation and a join meeting a removal
-// must not do to a healthy region.
+// that outlives its process, a creator killed mid-creation, a join meeting a removal and
+// cleaners sweeping at every step of a creation must not do to a healthy region.
 #define BOOST_TEST_MODULE mp_hardening
 #include "backings.hpp"
 #include "mp_support.hpp"
 #include "private_tmpfs.hpp"
+#include "format/names.hpp"
 #include "sys/os.hpp"
 
 #include <boost/test/unit_test.hpp>
 
 #include <sched.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -415,6 +417,84 @@ BOOST_AUTO_TEST_CASE(a_creator_killed_while_creating_leaves_nothing_for_long) {
     BOOST_TEST(found[0].live_attachers == 0u);
     BOOST_TEST(remove_orphan_segment(home, found[0]));
     BOOST_TEST(test::posix_segments_of(o.name).empty());
+}
+
+// A live creator's pending file is never taken for an abandoned one. A cleaner takes a
+// pending file whose slot 0 lock is free for a dead creator's and removes it. The hidden name
+// used to be made before the lock was taken: a cleaner that came between the two calls
+// removed a live creator's file, and under load, racers that sweep while they wait for a
+// creator did so eight times in a row (joins_survive_a_concurrent_last_detach saw the
+// creation fail with EAGAIN). Here the creator is traced and stopped at every system call's
+// entry and exit (PTRACE_SYSCALL); at each stop where its pending file exists, the parent
+// sweeps home as a cleaner would. The creation must succeed with its file never taken.
+BOOST_TEST_DECORATOR(*boost::unit_test::label("needs_ptrace"))
+BOOST_AUTO_TEST_CASE(a_creator_stopped_at_any_system_call_keeps_its_pending_file) {
+    for (Backing b : test::backings(test::BackingSet::shm)) {
+        BOOST_TEST_CONTEXT("backing " << to_string(b)) {
+            Home home;
+            Children children;
+            Options o = test::options(home, b, 64 * 1024);
+            o.mode = OpenMode::create_only;
+            test::SharedMemory mem(sizeof(int));
+            int* traceme_errno = new (mem.get()) int(0);
+            const pid_t c = children.spawn([&] {
+                if (::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) {
+                    *traceme_errno = errno;
+                    return 0;
+                }
+                ::raise(SIGSTOP);  // traced from here
+                std::error_code ec;
+                Region r = Region::attach(o, ec);
+                if (ec) {
+                    std::fprintf(stderr, "creator: %s\n", last_error_message().c_str());
+                    return 10;
+                }
+                ::raise(SIGSTOP);  // created: the parent stops tracing
+                r.mark_for_removal();
+                return 0;
+            });
+            int st = 0;
+            if (!wait_stop(c, &st)) {
+                BOOST_REQUIRE_MESSAGE(*traceme_errno != 0, "the creator ended before it stopped (wait status " << st << ")");
+                SHMREGION_SKIP(std::string("ptrace(PTRACE_TRACEME) is not allowed here: ") + std::strerror(*traceme_errno));
+            }
+            BOOST_REQUIRE(::ptrace(PTRACE_SETOPTIONS, c, nullptr, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) == 0);
+            const std::string prefix = detail::pending_prefix(o.name);
+            auto pending = [&] {
+                for (const auto& e : fs::directory_iterator(home.path()))
+                    if (e.path().filename().string().rfind(prefix, 0) == 0) return true;
+                return false;
+            };
+            int stops = 0, swept = 0;
+            bool created = false;
+            std::vector<std::string> taken;
+            while (::ptrace(PTRACE_SYSCALL, c, nullptr, nullptr) == 0 && wait_stop(c, &st)) {
+                if (WSTOPSIG(st) == SIGSTOP) {
+                    created = true;
+                    break;
+                }
+                BOOST_REQUIRE_MESSAGE(WSTOPSIG(st) == (SIGTRAP | 0x80), "the creator stopped on signal " << WSTOPSIG(st));
+                ++stops;
+                if (!pending()) continue;
+                ++swept;
+                for (const AbandonedCreation& a : remove_abandoned(home))
+                    if (a.creator_pid == c) taken.push_back(a.pending_file.filename().string());
+            }
+            if (created) {
+                BOOST_REQUIRE(::ptrace(PTRACE_DETACH, c, nullptr, nullptr) == 0);
+                BOOST_TEST(children.wait(c) == 0);
+            } else {
+                BOOST_TEST(WIFEXITED(st));
+                BOOST_TEST(WEXITSTATUS(st) == 0, "the creation failed (exit " << WEXITSTATUS(st) << ")");
+            }
+            BOOST_TEST_MESSAGE(to_string(b) << ": " << stops << " system call stops, " << swept
+                                            << " with the pending file there, each swept");
+            BOOST_TEST(swept > 0);
+            BOOST_TEST(taken.empty(), "a sweep took the live creator's pending file " << taken.size()
+                                          << " times, first " << (taken.empty() ? "" : taken.front()));
+            BOOST_TEST(created);
+        }
+    }
 }
 
 // Item 14: create_or_join meeting a region marked for removal waits for the removal and

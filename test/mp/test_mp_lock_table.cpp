@@ -404,20 +404,13 @@ int stopped_reader(Region& r, const Options& o, StoppedReader* out) {
     return 0;
 }
 
-/// Waits for the traced child's next stop; false if it ended instead (status in *st).
-bool wait_stop(pid_t p, int* st) {
-    while (::waitpid(p, st, 0) < 0)
-        if (errno != EINTR) return false;
-    return WIFSTOPPED(*st);
-}
-
 /// Single-steps the stopped child `p` until lock 0's word counts a share, the child's own (it
 /// has just added it, and not yet looked at the mutex). False if it never did within the steps.
 bool step_until_counted(pid_t p, const Region& r, std::uint32_t max_attachers) {
     for (int step = 0; step < 1'000'000; ++step) {
         if (locktest::peek_lock(r, max_attachers, 0).shares != 0) return true;
         int st = 0;
-        if (::ptrace(PTRACE_SINGLESTEP, p, nullptr, nullptr) != 0 || !wait_stop(p, &st)) return false;
+        if (::ptrace(PTRACE_SINGLESTEP, p, nullptr, nullptr) != 0 || !mptest::wait_stop(p, &st)) return false;
     }
     return false;
 }
@@ -460,7 +453,7 @@ struct StoppedReaderCase {
     bool start_reader() {
         reader = children.spawn([this]() -> int { return stopped_reader(r, o, out); });
         int st = 0;
-        if (!wait_stop(reader, &st)) {
+        if (!mptest::wait_stop(reader, &st)) {
             BOOST_REQUIRE_MESSAGE(out->traceme_errno != 0,
                                   "the reader ended before it stopped (wait status " << st << ")");
             return false;
