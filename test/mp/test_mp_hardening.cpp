@@ -455,6 +455,7 @@ BOOST_AUTO_TEST_CASE(a_creator_stopped_at_any_system_call_keeps_its_pending_file
             });
             int st = 0;
             if (!wait_stop(c, &st)) {
+                children.forget(c);
                 BOOST_REQUIRE_MESSAGE(*traceme_errno != 0, "the creator ended before it stopped (wait status " << st << ")");
                 SHMREGION_SKIP(std::string("ptrace(PTRACE_TRACEME) is not allowed here: ") + std::strerror(*traceme_errno));
             }
@@ -484,6 +485,7 @@ BOOST_AUTO_TEST_CASE(a_creator_stopped_at_any_system_call_keeps_its_pending_file
                 BOOST_REQUIRE(::ptrace(PTRACE_DETACH, c, nullptr, nullptr) == 0);
                 BOOST_TEST(children.wait(c) == 0);
             } else {
+                children.forget(c);
                 BOOST_TEST(WIFEXITED(st));
                 BOOST_TEST(WEXITSTATUS(st) == 0, "the creation failed (exit " << WEXITSTATUS(st) << ")");
             }

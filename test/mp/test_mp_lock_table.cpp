@@ -405,12 +405,14 @@ int stopped_reader(Region& r, const Options& o, StoppedReader* out) {
 }
 
 /// Single-steps the stopped child `p` until lock 0's word counts a share, the child's own (it
-/// has just added it, and not yet looked at the mutex). False if it never did within the steps.
-bool step_until_counted(pid_t p, const Region& r, std::uint32_t max_attachers) {
+/// has just added it, and not yet looked at the mutex). False if it never did within the steps
+/// (*ended: because it ended, and was reaped).
+bool step_until_counted(pid_t p, const Region& r, std::uint32_t max_attachers, bool* ended) {
     for (int step = 0; step < 1'000'000; ++step) {
         if (locktest::peek_lock(r, max_attachers, 0).shares != 0) return true;
         int st = 0;
-        if (::ptrace(PTRACE_SINGLESTEP, p, nullptr, nullptr) != 0 || !mptest::wait_stop(p, &st)) return false;
+        if (::ptrace(PTRACE_SINGLESTEP, p, nullptr, nullptr) != 0) return false;
+        if (!mptest::wait_stop(p, &st)) return !(*ended = true);
     }
     return false;
 }
@@ -454,12 +456,16 @@ struct StoppedReaderCase {
         reader = children.spawn([this]() -> int { return stopped_reader(r, o, out); });
         int st = 0;
         if (!mptest::wait_stop(reader, &st)) {
+            children.forget(reader);
             BOOST_REQUIRE_MESSAGE(out->traceme_errno != 0,
                                   "the reader ended before it stopped (wait status " << st << ")");
             return false;
         }
-        BOOST_REQUIRE_MESSAGE(step_until_counted(reader, r, o.max_attachers),
-                              "the reader, single-stepped, never counted its share of lock 0");
+        bool ended = false;
+        const bool counted = step_until_counted(reader, r, o.max_attachers, &ended);
+        if (ended) children.forget(reader);
+        BOOST_REQUIRE_MESSAGE(counted, "the reader, single-stepped, never counted its share of lock 0"
+                                           << (ended ? " (it ended)" : ""));
         return true;
     }
     /// Lets the reader run on; its exit status.

@@ -93,9 +93,10 @@ public:
         forget(p);
         test::kill_and_reap(p);
     }
+    /// p was reaped by the caller (wait_stop() saw a traced child end): not to be killed.
+    void forget(pid_t p) { pids_.erase(std::remove(pids_.begin(), pids_.end(), p), pids_.end()); }
 
 private:
-    void forget(pid_t p) { pids_.erase(std::remove(pids_.begin(), pids_.end(), p), pids_.end()); }
     std::vector<pid_t> pids_;
 };
 
