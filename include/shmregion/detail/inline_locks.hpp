@@ -133,19 +133,16 @@ inline bool mutex_kind_is(const pthread_mutex_t* m, int kind) noexcept {
     rec.store(static_cast<ShareRecord>(c | kRecordBusy), std::memory_order_relaxed);
     const std::uint64_t old = entry_word(entry).fetch_add(kShareAcquire, std::memory_order_seq_cst);
     // Already a holder: our own share keeps every writer out, so another is safe at once, in
-    // at the add itself, and `old` is the word as it was then.
-    if (c != 0) {
+    // at the add itself. Otherwise in once the mutex is seen free.
+    if (c != 0 || std::atomic_ref<int>(entry_mutex(entry)->__data.__lock).load(std::memory_order_seq_cst) == 0) [[likely]] {
         rec.store(static_cast<ShareRecord>(c + 1), std::memory_order_release);
-        died = (old & kShareOwnerDied) != 0;
-        return true;
-    }
-    if (std::atomic_ref<int>(entry_mutex(entry)->__data.__lock).load(std::memory_order_seq_cst) == 0) [[likely]] {
-        rec.store(static_cast<ShareRecord>(c + 1), std::memory_order_release);
-        // The word as it is now, after the mutex was seen free, not `old`: between the add
-        // and that look (a preemption, say), another locker may have taken a dead holder's
-        // mutex, recorded the death and let the mutex go (old lacks the bit), or repaired
-        // and marked it consistent (old still has it). Same cache line, just written.
-        died = (entry_word(entry).load(std::memory_order_acquire) & kShareOwnerDied) != 0;
+        // The word as it was when we got in: `old` for a holder; for a new reader, the word
+        // read again after the look at the mutex, not `old`. Between the add and that look (a
+        // preemption, say) another locker may have taken a dead holder's mutex, recorded the
+        // death and let the mutex go (old lacks the bit), or repaired and marked it
+        // consistent (old still has it). Same cache line, just written.
+        const std::uint64_t in = c != 0 ? old : entry_word(entry).load(std::memory_order_acquire);
+        died = (in & kShareOwnerDied) != 0;
         return true;
     }
     // A writer holds the mutex (or its holder died): take the share back.
