@@ -6,6 +6,7 @@
 #include "backings.hpp"
 #include "mp_support.hpp"
 #include "private_tmpfs.hpp"
+#include "traced_child.hpp"
 #include "format/names.hpp"
 #include "sys/os.hpp"
 
@@ -435,14 +436,9 @@ BOOST_AUTO_TEST_CASE(a_creator_stopped_at_any_system_call_keeps_its_pending_file
             Children children;
             Options o = test::options(home, b, 64 * 1024);
             o.mode = OpenMode::create_only;
-            test::SharedMemory mem(sizeof(int));
-            int* traceme_errno = new (mem.get()) int(0);
-            const pid_t c = children.spawn([&] {
-                if (::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) {
-                    *traceme_errno = errno;
-                    return 0;
-                }
-                ::raise(SIGSTOP);  // traced from here
+            std::string why_not;
+            const pid_t c = spawn_traced(children, [&](const TraceStop& stop) {
+                if (!stop()) return 0;  // traced from here
                 std::error_code ec;
                 Region r = Region::attach(o, ec);
                 if (ec) {
@@ -452,13 +448,9 @@ BOOST_AUTO_TEST_CASE(a_creator_stopped_at_any_system_call_keeps_its_pending_file
                 ::raise(SIGSTOP);  // created: the parent stops tracing
                 r.mark_for_removal();
                 return 0;
-            });
+            }, why_not);
+            if (!c) SHMREGION_SKIP(why_not);
             int st = 0;
-            if (!wait_stop(c, &st)) {
-                children.forget(c);
-                BOOST_REQUIRE_MESSAGE(*traceme_errno != 0, "the creator ended before it stopped (wait status " << st << ")");
-                SHMREGION_SKIP(std::string("ptrace(PTRACE_TRACEME) is not allowed here: ") + std::strerror(*traceme_errno));
-            }
             BOOST_REQUIRE(::ptrace(PTRACE_SETOPTIONS, c, nullptr, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) == 0);
             const std::string prefix = detail::pending_prefix(o.name);
             auto pending = [&] {

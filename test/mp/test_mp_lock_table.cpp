@@ -26,6 +26,7 @@
 #include "backings.hpp"
 #include "lock_table_support.hpp"
 #include "mp_support.hpp"
+#include "traced_child.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -380,25 +381,15 @@ BOOST_DATA_TEST_CASE(a_writer_is_not_starved_by_overlapping_readers, test::backi
 
 namespace {
 
-/// What the stopped reader reports (in memory shared with the parent).
-struct StoppedReader {
-    int traceme_errno = 0;  // PTRACE_TRACEME failed: ptrace is not allowed here
-    int owner_died = 0;     // 1 reported, 2 not reported
-};
-
-/// The stopped reader: its own attach, traced by the parent, stops itself (SIGSTOP) right
-/// before lock_shared(0), then reports what its guard says.
-int stopped_reader(Region& r, const Options& o, StoppedReader* out) {
+/// The stopped reader: its own attach, traced by the parent, stops itself right before
+/// lock_shared(0), then reports what its guard says in *owner_died (1 reported, 2 not).
+int stopped_reader(Region& r, const Options& o, int* owner_died, const mptest::TraceStop& stop) {
     default_signals_in_child();
     ChildAttach a(r, o);
-    if (::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) {
-        out->traceme_errno = errno;
-        return 0;
-    }
-    ::raise(SIGSTOP);
+    if (!stop()) return 0;
     SharedLockGuard s = a->lock_shared(0);
     CHILD_CHECK(s.owns_lock(), 10);
-    out->owner_died = s.owner_died() ? 1 : 2;
+    *owner_died = s.owner_died() ? 1 : 2;
     s.unlock();
     a.detach();
     return 0;
@@ -442,9 +433,10 @@ struct StoppedReaderCase {
     mptest::Children children;
     Options o;
     Region r;
-    test::SharedMemory mem{sizeof(StoppedReader)};
-    StoppedReader* out = new (mem.get()) StoppedReader;
+    test::SharedMemory mem{sizeof(int)};
+    int* owner_died = new (mem.get()) int(0);  // the reader's report
     pid_t reader = 0;
+    std::string why_not;  // ptrace is not allowed here
 
     explicit StoppedReaderCase(std::string_view backing_name)
         : o(table_options(home, test::backing_named(backing_name), 1)), r(Region::attach(o)) {
@@ -453,14 +445,9 @@ struct StoppedReaderCase {
     /// Starts the reader and steps it to just after its share is counted. False (the case
     /// is then skipped) if ptrace is not allowed here.
     bool start_reader() {
-        reader = children.spawn([this]() -> int { return stopped_reader(r, o, out); });
-        int st = 0;
-        if (!mptest::wait_stop(reader, &st)) {
-            children.forget(reader);
-            BOOST_REQUIRE_MESSAGE(out->traceme_errno != 0,
-                                  "the reader ended before it stopped (wait status " << st << ")");
-            return false;
-        }
+        reader = mptest::spawn_traced(
+            children, [this](const mptest::TraceStop& stop) { return stopped_reader(r, o, owner_died, stop); }, why_not);
+        if (!reader) return false;
         bool ended = false;
         const bool counted = step_until_counted(reader, r, o.max_attachers, &ended);
         if (ended) children.forget(reader);
@@ -472,9 +459,6 @@ struct StoppedReaderCase {
     int finish_reader() {
         BOOST_REQUIRE(::ptrace(PTRACE_DETACH, reader, nullptr, nullptr) == 0);
         return children.wait(reader);
-    }
-    std::string why_not() const {
-        return std::string("ptrace(PTRACE_TRACEME) is not allowed here: ") + std::strerror(out->traceme_errno);
     }
 };
 
@@ -489,7 +473,7 @@ BOOST_TEST_DECORATOR(*boost::unit_test::label("needs_ptrace"))
 BOOST_DATA_TEST_CASE(a_reader_stopped_before_its_look_at_the_mutex_hears_of_a_death_recorded_meanwhile,
                      test::backing_data(BackingSet::cross_process), backing_name) {
     StoppedReaderCase c(backing_name);
-    if (!c.start_reader()) SHMREGION_SKIP(c.why_not());
+    if (!c.start_reader()) SHMREGION_SKIP(c.why_not);
     {
         // The reader's share is counted, the mutex still the dead holder's.
         const locktest::LockPeek p = locktest::peek_lock(c.r, c.o.max_attachers, 0);
@@ -501,7 +485,7 @@ BOOST_DATA_TEST_CASE(a_reader_stopped_before_its_look_at_the_mutex_hears_of_a_de
         BOOST_TEST(!locktest::peek_lock(c.r, c.o.max_attachers, 0).mutex_held);
     }
     BOOST_TEST(c.finish_reader() == 0);
-    BOOST_TEST(c.out->owner_died == 1, "the reader got in after the death was recorded, unrepaired, and was not told");
+    BOOST_TEST(*c.owner_died == 1, "the reader got in after the death was recorded, unrepaired, and was not told");
     LockGuard g = c.r.lock(0);
     BOOST_TEST(g.owner_died());
 }
@@ -515,12 +499,12 @@ BOOST_DATA_TEST_CASE(a_reader_stopped_before_its_look_at_the_mutex_hears_nothing
     StoppedReaderCase c(backing_name);
     LockGuard g = c.r.lock(0);
     BOOST_REQUIRE(g.owner_died());
-    if (!c.start_reader()) SHMREGION_SKIP(c.why_not());
+    if (!c.start_reader()) SHMREGION_SKIP(c.why_not);
     BOOST_REQUIRE(locktest::peek_lock(c.r, c.o.max_attachers, 0).owner_died);
     g.mark_consistent();
     g.unlock();
     BOOST_TEST(c.finish_reader() == 0);
-    BOOST_TEST(c.out->owner_died == 2, "the reader got in after the repair and was told a holder died");
+    BOOST_TEST(*c.owner_died == 2, "the reader got in after the repair and was told a holder died");
     BOOST_TEST(!c.r.lock_shared(0).owner_died());
 }
 

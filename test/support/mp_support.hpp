@@ -3,7 +3,7 @@
 //
 // - Children: spawns fork()ed children (test::spawn) and kills + reaps every one still
 //   running when it goes out of scope, so a failing test never leaves a process behind.
-//   wait_stop() waits for a traced (ptrace) child's next stop.
+//   (A child traced with ptrace: traced_child.hpp.)
 // - CHILD_CHECK (child_check.hpp): in a child, prints the failed condition to stderr and
 //   returns a code (children never call Boost.Test macros; the parent checks the exit code).
 // - backing_named() and the lists of backings (backings.hpp).
@@ -29,11 +29,9 @@
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -93,20 +91,12 @@ public:
         forget(p);
         test::kill_and_reap(p);
     }
-    /// p was reaped by the caller (wait_stop() saw a traced child end): not to be killed.
+    /// p was reaped by the caller (a traced child's end, seen by wait_stop()): not to be killed.
     void forget(pid_t p) { pids_.erase(std::remove(pids_.begin(), pids_.end(), p), pids_.end()); }
 
 private:
     std::vector<pid_t> pids_;
 };
-
-/// Waits for the traced child's next stop; false if it ended instead (status in *st, the
-/// child reaped).
-inline bool wait_stop(pid_t p, int* st) {
-    while (::waitpid(p, st, 0) < 0)
-        if (errno != EINTR) return false;
-    return WIFSTOPPED(*st);
-}
 
 // ---- segments ---------------------------------------------------------------------------
 
